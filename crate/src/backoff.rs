@@ -1,0 +1,137 @@
+//! When to try a beacon again, and whether a response means delivered, retry or drop.
+//! Pure: the browser side only feeds it statuses, headers and random numbers.
+
+use crate::clock::Millis;
+
+/// Exponential backoff with jitter. Never gives up: an audit beacon is retried until a
+/// 2xx or a definitive 4xx.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// Delay before the first retry.
+    pub base_ms: f64,
+    /// Upper bound of the exponential part.
+    pub max_ms: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { base_ms: 1_000.0, max_ms: 60_000.0 }
+    }
+}
+
+/// `Retry-After` is honoured up to a day; a larger value is a misconfigured server.
+const RETRY_AFTER_CAP_MS: f64 = 86_400_000.0;
+
+impl Backoff {
+    /// Delay after the `failures`-th failed attempt (1-based), with ±25 % jitter from
+    /// `rand01` in [0, 1) so that many devices do not retry in lockstep.
+    pub fn delay_ms(&self, failures: u32, rand01: f64) -> f64 {
+        let exp = failures.saturating_sub(1).min(30) as i32;
+        let raw = (self.base_ms * 2f64.powi(exp)).min(self.max_ms);
+        let r = if rand01.is_finite() { rand01.clamp(0.0, 1.0) } else { 0.0 };
+        let jitter = 1.0 + (r * 2.0 - 1.0) * 0.25;
+        (raw * jitter).max(0.0)
+    }
+
+    /// The wait before the next attempt: the backoff, or the server's `Retry-After` when
+    /// that is longer.
+    pub fn next_delay_ms(&self, failures: u32, rand01: f64, retry_after_ms: Option<f64>) -> f64 {
+        let backoff = self.delay_ms(failures, rand01);
+        match retry_after_ms {
+            Some(ra) => backoff.max(ra.min(RETRY_AFTER_CAP_MS)),
+            None => backoff,
+        }
+    }
+}
+
+/// What to do with a beacon after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// A 2xx: the collector has it.
+    Delivered,
+    /// Network error, 408, 429 or 5xx: keep it and try again.
+    Retry,
+    /// Any other status: the collector will never take it; drop it and count why.
+    Drop(String),
+}
+
+/// The status table of `docs/wire-format.md`.
+pub fn verdict(status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        408 | 429 | 500..=599 => Verdict::Retry,
+        // 0 is an opaque answer; 1xx/3xx never reach fetch's caller in CORS mode. Keep them.
+        0..=199 | 300..=399 => Verdict::Retry,
+        other => Verdict::Drop(format!("http_{other}")),
+    }
+}
+
+/// `Retry-After` as milliseconds from `now`: delta-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: Millis) -> Option<f64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs as f64 * 1_000.0);
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    let ms = when.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as f64;
+    Some((ms - now).max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_up_to_the_cap() {
+        let b = Backoff::default();
+        assert_eq!(b.delay_ms(1, 0.5), 1_000.0);
+        assert_eq!(b.delay_ms(2, 0.5), 2_000.0);
+        assert_eq!(b.delay_ms(5, 0.5), 16_000.0);
+        assert_eq!(b.delay_ms(7, 0.5), 60_000.0);
+        assert_eq!(b.delay_ms(1_000, 0.5), 60_000.0);
+        assert_eq!(b.delay_ms(0, 0.5), 1_000.0);
+    }
+
+    #[test]
+    fn jitter_stays_within_a_quarter() {
+        let b = Backoff::default();
+        assert_eq!(b.delay_ms(3, 0.0), 3_000.0);
+        assert_eq!(b.delay_ms(3, 0.999_999_9).round(), 5_000.0);
+        assert_eq!(b.delay_ms(3, f64::NAN), 4_000.0 * 0.75);
+    }
+
+    #[test]
+    fn retry_after_wins_when_longer() {
+        let b = Backoff::default();
+        assert_eq!(b.next_delay_ms(1, 0.5, Some(30_000.0)), 30_000.0);
+        assert_eq!(b.next_delay_ms(5, 0.5, Some(1_000.0)), 16_000.0);
+        assert_eq!(b.next_delay_ms(1, 0.5, Some(1e12)), RETRY_AFTER_CAP_MS);
+    }
+
+    #[test]
+    fn status_table() {
+        assert_eq!(verdict(200), Verdict::Delivered);
+        assert_eq!(verdict(204), Verdict::Delivered);
+        for s in [408, 429, 500, 502, 503, 504, 0] {
+            assert_eq!(verdict(s), Verdict::Retry, "{s}");
+        }
+        assert_eq!(verdict(400), Verdict::Drop("http_400".into()));
+        assert_eq!(verdict(401), Verdict::Drop("http_401".into()));
+        assert_eq!(verdict(413), Verdict::Drop("http_413".into()));
+        assert_eq!(verdict(422), Verdict::Drop("http_422".into()));
+    }
+
+    #[test]
+    fn parses_retry_after_forms() {
+        assert_eq!(parse_retry_after("120", 0.0), Some(120_000.0));
+        assert_eq!(parse_retry_after(" 0 ", 0.0), Some(0.0));
+        // Sun, 06 Nov 1994 08:49:37 GMT = 784111777 s.
+        let now = 784_111_777_000.0 - 5_000.0;
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(5_000.0));
+        // A date in the past means "now".
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now + 1e7), Some(0.0));
+        assert_eq!(parse_retry_after("soon", 0.0), None);
+        assert_eq!(parse_retry_after("-3", 0.0), None);
+        assert_eq!(parse_retry_after("", 0.0), None);
+    }
+}

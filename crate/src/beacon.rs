@@ -1,0 +1,192 @@
+//! The beacon itself: wire format v1 (`docs/wire-format.md`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{iso8601, utc_month, Millis};
+
+/// The SDK's name and version, sent with every beacon.
+pub const SDK_NAME: &str = "mau-beacon";
+/// Cargo's version of this crate, which is also the npm package's.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How often one identity is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dedupe {
+    /// One beacon per identity per UTC month on this device: what the bill needs.
+    Month,
+    /// Every confirmed connect.
+    None,
+}
+
+impl Dedupe {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dedupe::Month => "month",
+            Dedupe::None => "none",
+        }
+    }
+
+    /// Parses the config value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "month" => Some(Dedupe::Month),
+            "none" => Some(Dedupe::None),
+            _ => None,
+        }
+    }
+}
+
+/// `{ name, version }` of the sender.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sdk {
+    /// Always `mau-beacon`.
+    pub name: String,
+    /// The SDK version that built the beacon.
+    pub version: String,
+}
+
+/// One confirmed connect of one identity, as it goes on the wire and into storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Beacon {
+    /// Format version, 1.
+    pub v: u32,
+    /// `connected`.
+    pub kind: String,
+    /// The billed identity.
+    pub identity: String,
+    /// Unique per event, the same on every retry.
+    pub event_id: String,
+    /// `YYYY-MM` of `occurred_at`.
+    pub month: String,
+    /// When `connected` was seen.
+    pub occurred_at: String,
+    /// When this attempt was made (restamped on each).
+    pub sent_at: String,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// `month` or `none`.
+    pub dedupe: String,
+    /// Who sent it.
+    pub sdk: Sdk,
+    /// `Client.version` of the Conversations SDK, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_version: Option<String>,
+}
+
+impl Beacon {
+    /// A fresh beacon for a connect seen at `occurred`; not yet attempted.
+    pub fn connected(
+        identity: &str,
+        event_id: &str,
+        occurred: Millis,
+        dedupe: Dedupe,
+        client_version: Option<String>,
+    ) -> Beacon {
+        let occurred_at = iso8601(occurred);
+        Beacon {
+            v: 1,
+            kind: "connected".into(),
+            identity: identity.into(),
+            event_id: event_id.into(),
+            month: utc_month(occurred),
+            sent_at: occurred_at.clone(),
+            occurred_at,
+            attempt: 0,
+            dedupe: dedupe.as_str().into(),
+            sdk: Sdk { name: SDK_NAME.into(), version: SDK_VERSION.into() },
+            client_version,
+        }
+    }
+
+    /// Stamps the next attempt and returns the body to send.
+    pub fn next_attempt(&mut self, now: Millis) -> String {
+        self.attempt += 1;
+        self.sent_at = iso8601(now);
+        self.to_json()
+    }
+
+    /// The JSON text (wire body and storage value alike).
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings and numbers to a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a stored beacon back; `None` for anything that is not a v1 beacon.
+    pub fn from_json(text: &str) -> Option<Beacon> {
+        serde_json::from_str::<Beacon>(text)
+            .ok()
+            .filter(|b| b.v == 1 && !b.identity.is_empty() && !b.event_id.is_empty())
+    }
+}
+
+/// 16 random bytes as 32 lowercase hex characters.
+pub fn event_id(random: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(32);
+    for b in random {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOV_24: Millis = 1_795_550_932_123.0;
+
+    #[test]
+    fn builds_wire_format_v1() {
+        let mut b = Beacon::connected("alice", "ab12", NOV_24, Dedupe::Month, Some("3.0.1".into()));
+        let body = b.next_attempt(NOV_24 + 17.0);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["v"], 1);
+        assert_eq!(v["kind"], "connected");
+        assert_eq!(v["identity"], "alice");
+        assert_eq!(v["event_id"], "ab12");
+        assert_eq!(v["month"], "2026-11");
+        assert_eq!(v["occurred_at"], "2026-11-24T20:08:52.123Z");
+        assert_eq!(v["sent_at"], "2026-11-24T20:08:52.140Z");
+        assert_eq!(v["attempt"], 1);
+        assert_eq!(v["dedupe"], "month");
+        assert_eq!(v["sdk"]["name"], "mau-beacon");
+        assert_eq!(v["sdk"]["version"], SDK_VERSION);
+        assert_eq!(v["client_version"], "3.0.1");
+        assert!(!body.contains("token"));
+    }
+
+    #[test]
+    fn retries_keep_the_id_and_restamp() {
+        let mut b = Beacon::connected("bo", "id1", NOV_24, Dedupe::None, None);
+        b.next_attempt(NOV_24);
+        let second = b.next_attempt(NOV_24 + 60_000.0);
+        let v: serde_json::Value = serde_json::from_str(&second).unwrap();
+        assert_eq!(v["event_id"], "id1");
+        assert_eq!(v["attempt"], 2);
+        assert_eq!(v["occurred_at"], "2026-11-24T20:08:52.123Z");
+        assert_eq!(v["sent_at"], "2026-11-24T20:09:52.123Z");
+        assert!(v.get("client_version").is_none());
+    }
+
+    #[test]
+    fn storage_round_trip_and_rejects() {
+        let b = Beacon::connected("ü \"quoted\"", "e", NOV_24, Dedupe::Month, None);
+        assert_eq!(Beacon::from_json(&b.to_json()), Some(b.clone()));
+        assert_eq!(Beacon::from_json("{}"), None);
+        assert_eq!(Beacon::from_json("garbage"), None);
+        let mut v2 = b;
+        v2.v = 2;
+        assert_eq!(Beacon::from_json(&v2.to_json()), None);
+    }
+
+    #[test]
+    fn event_ids_are_hex() {
+        let id = event_id(&[0, 1, 0xab, 0xff, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f]);
+        assert_eq!(id, "0001abff10000000000000000000007f");
+        assert_eq!(Dedupe::parse("month"), Some(Dedupe::Month));
+        assert_eq!(Dedupe::parse("none"), Some(Dedupe::None));
+        assert_eq!(Dedupe::parse("day"), None);
+    }
+}

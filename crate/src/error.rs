@@ -1,0 +1,41 @@
+//! Errors inside the SDK. At the JS boundary they become a `JsError` whose message is the
+//! `Display` text, so every variant names the field or the step that went wrong.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in mau-beacon.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum Error {
+    /// A config object was missing, of the wrong type, or held a bad value.
+    #[error("mau-beacon: invalid config: `{field}` {problem}")]
+    Config {
+        /// The field, e.g. `collectorUrl`.
+        field: &'static str,
+        /// What is wrong with it, e.g. `is required`.
+        problem: &'static str,
+    },
+    /// The access token could not be read for its identity.
+    #[error("mau-beacon: access token unreadable: {0}")]
+    Token(&'static str),
+    /// The browser API needed is not there (no `window`, no `fetch`).
+    #[error("mau-beacon: {0} is not available in this environment")]
+    Unavailable(&'static str),
+    /// A callback supplied by the app threw or rejected.
+    #[error("mau-beacon: {what} failed: {message}")]
+    Callback {
+        /// Which callback, e.g. `getToken`.
+        what: &'static str,
+        /// The message of what it threw.
+        message: String,
+    },
+    /// `LazyClient` was used after `shutdown()`.
+    #[error("mau-beacon: the LazyClient was shut down")]
+    ShutDown,
+}
+
+impl Error {
+    /// Shorthand for a config error.
+    pub fn config(field: &'static str, problem: &'static str) -> Self {
+        Error::Config { field, problem }
+    }
+}

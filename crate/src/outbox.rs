@@ -1,0 +1,472 @@
+//! The durable outbox: every beacon is written to storage before its first attempt and
+//! removed only after a 2xx or a definitive 4xx. Memory is the truth while the page lives;
+//! storage is the mirror that survives it. Keyed per event and per (month, identity), so
+//! it cannot grow without bound and no read-modify-write of a shared list races with
+//! another tab. Pure: the browser's `localStorage` is one `Store`, tests use another.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::backoff::{Backoff, Verdict};
+use crate::beacon::{Beacon, Dedupe};
+use crate::clock::{utc_month, Millis};
+
+/// Key prefix of everything the SDK stores.
+pub const PREFIX: &str = "mau-beacon:v1:";
+const QUEUE: &str = "mau-beacon:v1:q:";
+const COUNTED: &str = "mau-beacon:v1:counted:";
+
+/// A string key-value store (`localStorage` in the browser). Writes may fail (quota,
+/// private mode); the outbox then keeps working from memory and says so in its stats.
+pub trait Store {
+    /// The value under `key`.
+    fn get(&self, key: &str) -> Option<String>;
+    /// Writes `value`; `Err` with a reason when the store refuses.
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String>;
+    /// Deletes `key` (missing keys are fine).
+    fn remove(&mut self, key: &str);
+    /// All keys that start with [`PREFIX`].
+    fn keys(&self) -> Vec<String>;
+    /// What the store is called in stats: `localStorage` or `memory`.
+    fn name(&self) -> &'static str;
+}
+
+/// A store that lives as long as the page: the fallback, and the tests' store.
+#[derive(Debug, Default)]
+pub struct MemoryStore(pub BTreeMap<String, String>);
+
+impl Store for MemoryStore {
+    fn get(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        self.0.insert(key.into(), value.into());
+        Ok(())
+    }
+    fn remove(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn keys(&self) -> Vec<String> {
+        self.0.keys().filter(|k| k.starts_with(PREFIX)).cloned().collect()
+    }
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+}
+
+/// A beacon waiting for delivery.
+#[derive(Debug, Clone)]
+struct Pending {
+    beacon: Beacon,
+    next_at: Millis,
+}
+
+/// What `record_connect` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// A beacon was queued; its `event_id`.
+    Queued(String),
+    /// The identity is already counted this month on this device: no beacon.
+    AlreadyCounted,
+}
+
+/// Counts that `tracker.stats()` shows. Field names are the JS ones.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Beacons stored and not yet delivered.
+    pub pending: u32,
+    /// Beacons the collector answered with a 2xx (this page).
+    pub delivered: u32,
+    /// Beacons or connects given up, all reasons together.
+    pub dropped: u32,
+    /// `dropped` by reason: `http_400`, `no_identity`, `corrupt_store`, …
+    pub drop_reasons: BTreeMap<String, u32>,
+    /// `connected` events seen, reconnects included.
+    pub connects_seen: u32,
+    /// Beacons queued.
+    pub queued: u32,
+    /// Connects that sent no beacon because the identity was counted this month already.
+    pub deduped: u32,
+    /// Failed attempts that will be retried.
+    pub retries: u32,
+    /// Where beacons are kept: `localStorage`, or `memory` when storage is unavailable.
+    pub storage: String,
+    /// Why storage is not used, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_error: Option<String>,
+    /// The last delivery error (network error or HTTP status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The queue of beacons and the record of who was counted this month.
+pub struct Outbox {
+    store: Box<dyn Store>,
+    pending: Vec<Pending>,
+    counted: BTreeSet<String>,
+    backoff: Backoff,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("stats", &self.stats).finish()
+    }
+}
+
+fn counted_key(month: &str, identity: &str) -> String {
+    let mut k = String::with_capacity(COUNTED.len() + month.len() + 1 + identity.len());
+    k.push_str(COUNTED);
+    k.push_str(month);
+    k.push(':');
+    k.push_str(identity);
+    k
+}
+
+fn queue_key(event_id: &str) -> String {
+    let mut k = String::from(QUEUE);
+    k.push_str(event_id);
+    k
+}
+
+impl Outbox {
+    /// Opens the outbox over `store`: replays what an earlier page left, forgets the
+    /// counted marks of other months. `storage_error` says why `store` is memory, if it is.
+    pub fn open(store: Box<dyn Store>, backoff: Backoff, now: Millis, storage_error: Option<String>) -> Outbox {
+        let month = utc_month(now);
+        let mut outbox = Outbox {
+            stats: Stats {
+                storage: store.name().into(),
+                storage_error,
+                ..Stats::default()
+            },
+            store,
+            pending: Vec::new(),
+            counted: BTreeSet::new(),
+            backoff,
+        };
+        for key in outbox.store.keys() {
+            if let Some(rest) = key.strip_prefix(COUNTED) {
+                if rest.starts_with(&month) && rest.as_bytes().get(month.len()) == Some(&b':') {
+                    outbox.counted.insert(key);
+                } else {
+                    outbox.store.remove(&key);
+                }
+            } else if key.starts_with(QUEUE) {
+                match outbox.store.get(&key).as_deref().and_then(Beacon::from_json) {
+                    Some(beacon) if queue_key(&beacon.event_id) == key => {
+                        outbox.pending.push(Pending { beacon, next_at: now });
+                    }
+                    _ => {
+                        outbox.store.remove(&key);
+                        outbox.count_drop("corrupt_store");
+                    }
+                }
+            }
+        }
+        outbox.pending.sort_by(|a, b| a.beacon.occurred_at.cmp(&b.beacon.occurred_at));
+        outbox.stats.pending = outbox.pending.len() as u32;
+        outbox
+    }
+
+    /// Whether `identity` was already reported this UTC month on this device.
+    pub fn is_counted(&self, identity: &str, now: Millis) -> bool {
+        self.counted.contains(&counted_key(&utc_month(now), identity))
+    }
+
+    /// A confirmed `connected` of `identity` at `now`. Queues (and stores) a beacon unless
+    /// `dedupe` is month and the identity is counted already.
+    pub fn record_connect(
+        &mut self,
+        identity: &str,
+        event_id: &str,
+        now: Millis,
+        dedupe: Dedupe,
+        client_version: Option<String>,
+    ) -> Recorded {
+        self.stats.connects_seen += 1;
+        let marker = counted_key(&utc_month(now), identity);
+        if dedupe == Dedupe::Month && self.counted.contains(&marker) {
+            self.stats.deduped += 1;
+            return Recorded::AlreadyCounted;
+        }
+        let beacon = Beacon::connected(identity, event_id, now, dedupe, client_version);
+        // Store BEFORE the first attempt; the mark only when the beacon itself is durable,
+        // so a later page never skips an identity whose beacon was lost with this one.
+        if self.persist(&beacon) {
+            let _ = self.store.set(&marker, "1");
+        }
+        self.counted.insert(marker);
+        self.pending.push(Pending { beacon, next_at: now });
+        self.stats.queued += 1;
+        self.stats.pending = self.pending.len() as u32;
+        Recorded::Queued(event_id.into())
+    }
+
+    /// A connect whose identity could not be found: no beacon, but counted as a drop.
+    pub fn record_no_identity(&mut self) {
+        self.stats.connects_seen += 1;
+        self.count_drop("no_identity");
+    }
+
+    /// The next beacon to attempt: the oldest one due at `now` (any, when `force`),
+    /// skipping `skip` (those already tried in this pass).
+    pub fn next_due(&self, now: Millis, force: bool, skip: &BTreeSet<String>) -> Option<String> {
+        self.pending
+            .iter()
+            .find(|p| (force || p.next_at <= now) && !skip.contains(&p.beacon.event_id))
+            .map(|p| p.beacon.event_id.clone())
+    }
+
+    /// Stamps and stores the next attempt of `event_id`; the body to send.
+    pub fn begin_attempt(&mut self, event_id: &str, now: Millis) -> Option<String> {
+        let p = self.pending.iter_mut().find(|p| p.beacon.event_id == event_id)?;
+        let body = p.beacon.next_attempt(now);
+        let beacon = p.beacon.clone();
+        self.persist(&beacon);
+        Some(body)
+    }
+
+    /// Applies the outcome of an attempt: `Ok(status)` or `Err(network error)`.
+    pub fn settle(
+        &mut self,
+        event_id: &str,
+        outcome: Result<u16, String>,
+        retry_after_ms: Option<f64>,
+        now: Millis,
+        rand01: f64,
+    ) {
+        let Some(idx) = self.pending.iter().position(|p| p.beacon.event_id == event_id) else {
+            return;
+        };
+        let verdict = match &outcome {
+            Ok(status) => crate::backoff::verdict(*status),
+            Err(_) => Verdict::Retry,
+        };
+        match verdict {
+            Verdict::Delivered => {
+                let p = self.pending.remove(idx);
+                self.store.remove(&queue_key(&p.beacon.event_id));
+                self.stats.delivered += 1;
+            }
+            Verdict::Retry => {
+                self.stats.retries += 1;
+                self.stats.last_error = Some(match outcome {
+                    Ok(status) => format!("HTTP {status}"),
+                    Err(e) => e,
+                });
+                let p = &mut self.pending[idx];
+                let delay = self.backoff.next_delay_ms(p.beacon.attempt, rand01, retry_after_ms);
+                p.next_at = now + delay;
+            }
+            Verdict::Drop(reason) => {
+                let p = self.pending.remove(idx);
+                self.store.remove(&queue_key(&p.beacon.event_id));
+                // Not counted after all: a later connect may try again.
+                let marker = counted_key(&p.beacon.month, &p.beacon.identity);
+                self.store.remove(&marker);
+                self.counted.remove(&marker);
+                self.stats.last_error = Some(reason.clone());
+                self.count_drop(&reason);
+            }
+        }
+        self.stats.pending = self.pending.len() as u32;
+    }
+
+    /// When the earliest waiting beacon is due, if any.
+    pub fn next_wake(&self) -> Option<Millis> {
+        self.pending.iter().map(|p| p.next_at).reduce(f64::min)
+    }
+
+    /// Event ids of every pending beacon, oldest first (for the last try on `pagehide`).
+    pub fn pending_ids(&self) -> Vec<String> {
+        self.pending.iter().map(|p| p.beacon.event_id.clone()).collect()
+    }
+
+    /// A copy of the counters.
+    pub fn stats(&self) -> Stats {
+        self.stats.clone()
+    }
+
+    fn persist(&mut self, beacon: &Beacon) -> bool {
+        match self.store.set(&queue_key(&beacon.event_id), &beacon.to_json()) {
+            Ok(()) => true,
+            Err(reason) => {
+                self.stats.storage = "memory".into();
+                self.stats.storage_error = Some(reason);
+                false
+            }
+        }
+    }
+
+    fn count_drop(&mut self, reason: &str) {
+        self.stats.dropped += 1;
+        *self.stats.drop_reasons.entry(reason.into()).or_insert(0) += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    const NOV: Millis = 1_795_550_932_123.0;
+    const DEC: Millis = 1_796_083_200_000.0;
+
+    /// A store shared with the test, so it can look inside and play "next page".
+    #[derive(Clone, Default)]
+    struct Shared(Rc<RefCell<BTreeMap<String, String>>>, Rc<RefCell<bool>>);
+
+    impl Store for Shared {
+        fn get(&self, key: &str) -> Option<String> {
+            self.0.borrow().get(key).cloned()
+        }
+        fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+            if *self.1.borrow() {
+                return Err("QuotaExceededError".into());
+            }
+            self.0.borrow_mut().insert(key.into(), value.into());
+            Ok(())
+        }
+        fn remove(&mut self, key: &str) {
+            self.0.borrow_mut().remove(key);
+        }
+        fn keys(&self) -> Vec<String> {
+            self.0.borrow().keys().filter(|k| k.starts_with(PREFIX)).cloned().collect()
+        }
+        fn name(&self) -> &'static str {
+            "localStorage"
+        }
+    }
+
+    fn open(store: &Shared, now: Millis) -> Outbox {
+        Outbox::open(Box::new(store.clone()), Backoff::default(), now, None)
+    }
+
+    #[test]
+    fn stored_before_first_attempt_and_removed_on_2xx() {
+        let store = Shared::default();
+        let mut ob = open(&store, NOV);
+        assert_eq!(ob.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued("e1".into()));
+        assert!(store.get("mau-beacon:v1:q:e1").is_some());
+        assert!(store.get("mau-beacon:v1:counted:2026-11:alice").is_some());
+        let id = ob.next_due(NOV, false, &BTreeSet::new()).unwrap();
+        let body = ob.begin_attempt(&id, NOV + 5.0).unwrap();
+        assert!(body.contains("\"attempt\":1"));
+        ob.settle(&id, Ok(204), None, NOV + 9.0, 0.5);
+        assert!(store.get("mau-beacon:v1:q:e1").is_none());
+        let s = ob.stats();
+        assert_eq!((s.pending, s.delivered, s.queued, s.connects_seen), (0, 1, 1, 1));
+        assert!(ob.is_counted("alice", NOV));
+    }
+
+    #[test]
+    fn one_beacon_per_identity_per_month_unless_none() {
+        let store = Shared::default();
+        let mut ob = open(&store, NOV);
+        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
+        assert_eq!(ob.record_connect("alice", "e2", NOV + 1.0, Dedupe::Month, None), Recorded::AlreadyCounted);
+        assert_eq!(ob.record_connect("bob", "e3", NOV + 2.0, Dedupe::Month, None), Recorded::Queued("e3".into()));
+        assert_eq!(ob.record_connect("alice", "e4", NOV + 3.0, Dedupe::None, None), Recorded::Queued("e4".into()));
+        // A new month counts again.
+        assert_eq!(ob.record_connect("alice", "e5", DEC, Dedupe::Month, None), Recorded::Queued("e5".into()));
+        let s = ob.stats();
+        assert_eq!((s.connects_seen, s.queued, s.deduped, s.pending), (5, 4, 1, 4));
+    }
+
+    #[test]
+    fn next_page_replays_and_remembers_the_month() {
+        let store = Shared::default();
+        let mut ob = open(&store, NOV);
+        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
+        ob.begin_attempt("e1", NOV);
+        ob.settle("e1", Err("TypeError: Failed to fetch".into()), None, NOV, 0.5);
+        drop(ob);
+        let mut next = open(&store, NOV + 60_000.0);
+        assert_eq!(next.stats().pending, 1);
+        assert!(next.is_counted("alice", NOV));
+        assert_eq!(next.record_connect("alice", "e9", NOV + 61_000.0, Dedupe::Month, None), Recorded::AlreadyCounted);
+        let body = next.begin_attempt("e1", NOV + 60_000.0).unwrap();
+        assert!(body.contains("\"attempt\":2"), "{body}");
+        assert!(body.contains("\"event_id\":\"e1\""));
+    }
+
+    #[test]
+    fn next_month_forgets_old_marks_but_not_old_beacons() {
+        let store = Shared::default();
+        let mut ob = open(&store, NOV);
+        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
+        drop(ob);
+        let ob = open(&store, DEC);
+        assert!(!ob.is_counted("alice", DEC));
+        assert!(store.get("mau-beacon:v1:counted:2026-11:alice").is_none());
+        assert_eq!(ob.stats().pending, 1, "November's beacon is still delivered");
+    }
+
+    #[test]
+    fn retry_then_drop_on_definitive_4xx() {
+        let store = Shared::default();
+        let mut ob = open(&store, NOV);
+        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
+        ob.begin_attempt("e1", NOV);
+        ob.settle("e1", Ok(503), Some(30_000.0), NOV, 0.5);
+        assert_eq!(ob.next_due(NOV + 29_000.0, false, &BTreeSet::new()), None);
+        assert_eq!(ob.next_wake(), Some(NOV + 30_000.0));
+        assert_eq!(ob.next_due(NOV + 1.0, true, &BTreeSet::new()).as_deref(), Some("e1"));
+        ob.begin_attempt("e1", NOV + 30_000.0);
+        ob.settle("e1", Ok(400), None, NOV + 30_000.0, 0.5);
+        let s = ob.stats();
+        assert_eq!((s.pending, s.dropped, s.retries), (0, 1, 1));
+        assert_eq!(s.drop_reasons.get("http_400"), Some(&1));
+        assert!(store.keys().is_empty(), "nothing left behind: {:?}", store.keys());
+        // The identity was never counted by the collector, so a later connect beacons again.
+        assert!(!ob.is_counted("alice", NOV));
+    }
+
+    #[test]
+    fn storage_failure_keeps_working_from_memory() {
+        let store = Shared::default();
+        *store.1.borrow_mut() = true;
+        let mut ob = open(&store, NOV);
+        assert_eq!(ob.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued("e1".into()));
+        let s = ob.stats();
+        assert_eq!(s.storage, "memory");
+        assert_eq!(s.storage_error.as_deref(), Some("QuotaExceededError"));
+        assert_eq!(s.pending, 1);
+        assert!(ob.is_counted("alice", NOV));
+        // No durable mark without a durable beacon.
+        assert!(store.keys().is_empty());
+    }
+
+    #[test]
+    fn corrupt_items_are_dropped_and_counted() {
+        let store = Shared::default();
+        store.0.borrow_mut().insert("mau-beacon:v1:q:x".into(), "{not json".into());
+        store.0.borrow_mut().insert("unrelated".into(), "kept".into());
+        let ob = open(&store, NOV);
+        let s = ob.stats();
+        assert_eq!((s.pending, s.dropped), (0, 1));
+        assert_eq!(s.drop_reasons.get("corrupt_store"), Some(&1));
+        assert_eq!(store.get("unrelated").as_deref(), Some("kept"));
+    }
+
+    #[test]
+    fn skip_set_limits_one_attempt_per_pass() {
+        let store = Shared::default();
+        let mut ob = open(&store, NOV);
+        ob.record_connect("a", "e1", NOV, Dedupe::None, None);
+        ob.record_connect("b", "e2", NOV + 1.0, Dedupe::None, None);
+        let mut skip = BTreeSet::new();
+        assert_eq!(ob.next_due(NOV + 2.0, true, &skip).as_deref(), Some("e1"));
+        skip.insert("e1".into());
+        assert_eq!(ob.next_due(NOV + 2.0, true, &skip).as_deref(), Some("e2"));
+        skip.insert("e2".into());
+        assert_eq!(ob.next_due(NOV + 2.0, true, &skip), None);
+        assert_eq!(ob.pending_ids(), vec!["e1".to_string(), "e2".to_string()]);
+        ob.record_no_identity();
+        assert_eq!(ob.stats().drop_reasons.get("no_identity"), Some(&1));
+    }
+}
