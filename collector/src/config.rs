@@ -1,0 +1,109 @@
+//! Command line and environment configuration.
+
+use crate::export::Format;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Reference collector for mau-beacon: stores connect beacons and reports the
+/// Monthly Active Users a Twilio Conversations bill should match.
+#[derive(Debug, Parser)]
+#[command(name = "mau-collector", version, about)]
+pub struct Cli {
+    /// SQLite database file (created by `serve` if missing).
+    #[arg(long, global = true, env = "MAU_COLLECTOR_DB", default_value = "mau-collector.db")]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP collector.
+    Serve(ServeArgs),
+    /// Write a month's identities to stdout.
+    Export {
+        /// The UTC month, YYYY-MM.
+        #[arg(long, value_parser = parse_month)]
+        month: crate::wire::Month,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+    },
+    /// Print a month's counts, and the gap against Twilio's billed count.
+    Report {
+        /// The UTC month, YYYY-MM.
+        #[arg(long, value_parser = parse_month)]
+        month: crate::wire::Month,
+        /// The MAU count on the Twilio bill for that month.
+        #[arg(long)]
+        billed: Option<u64>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on. Port 0 picks a free port; the bound address is
+    /// printed on stdout as `listening on http://ADDR`.
+    #[arg(long, env = "MAU_COLLECTOR_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+
+    /// Token for the read endpoints (`Authorization: Bearer TOKEN`). Without one, reads are closed.
+    #[arg(long, env = "MAU_COLLECTOR_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Origin allowed to call the collector from a browser, e.g. https://app.example.com.
+    /// Repeat the flag (or comma-separate in the env var) for several; `*` allows any
+    /// origin (echoed back, since credentials are allowed). Default: same-origin only.
+    #[arg(long = "allow-origin", env = "MAU_COLLECTOR_ALLOW_ORIGIN", value_delimiter = ',')]
+    pub allow_origins: Vec<String>,
+
+    /// Serve this folder's files at `/` (index.html for `/`), e.g. the demo page.
+    #[arg(long, env = "MAU_COLLECTOR_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Most ingest requests waiting for the disk; past it, requests get 503 + Retry-After.
+    #[arg(long, env = "MAU_COLLECTOR_QUEUE", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub queue: u32,
+
+    /// Most exports streaming at once; past it, reads get 503 + Retry-After.
+    #[arg(long, env = "MAU_COLLECTOR_MAX_EXPORTS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_exports: u32,
+}
+
+fn parse_month(s: &str) -> Result<crate::wire::Month, String> {
+    crate::wire::Month::parse(s).ok_or_else(|| format!("{s:?} is not a month like 2026-11"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn db_flag_works_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["mau-collector", "export", "--month", "2026-11", "--format", "json", "--db", "x.db"]).unwrap();
+        assert_eq!(cli.db, PathBuf::from("x.db"));
+        assert!(matches!(cli.command, Command::Export { format: Format::Json, .. }));
+        assert!(Cli::try_parse_from(["mau-collector", "report", "--month", "2026-13"]).is_err());
+    }
+
+    #[test]
+    fn origins_repeat() {
+        let cli = Cli::try_parse_from([
+            "mau-collector", "serve", "--allow-origin", "https://a.example", "--allow-origin", "https://b.example",
+        ])
+        .unwrap();
+        let Command::Serve(s) = cli.command else { panic!() };
+        assert_eq!(s.allow_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8787");
+    }
+}

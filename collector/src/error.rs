@@ -1,0 +1,137 @@
+//! Every way a request can fail, and the HTTP answer for each.
+//!
+//! All errors answer with a JSON body `{"error": "<what went wrong>", "code": "<stable code>"}`,
+//! plus `field` and `index` when one beacon field is at fault.
+
+use crate::wire::WireError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+/// Seconds a client should wait after an overload answer.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("the request body is over the {limit}-byte limit")]
+    BodyTooLarge { limit: usize },
+    #[error("the request body could not be read")]
+    BodyRead,
+    #[error("missing or wrong admin token (send Authorization: Bearer <token>)")]
+    Unauthorized,
+    #[error("reads are disabled: the collector was started without an admin token")]
+    ReadsDisabled,
+    #[error("the collector is busy; retry later")]
+    Overloaded,
+    #[error("storage error")]
+    Storage(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("origin {0} is not allowed")]
+    OriginNotAllowed(String),
+    #[error("not found")]
+    NotFound,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Wire(WireError::BatchTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Wire(_) | ApiError::BadRequest(_) | ApiError::BodyRead => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::ReadsDisabled | ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Wire(w) => w.code(),
+            ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::BodyRead => "body_unreadable",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::ReadsDisabled => "reads_disabled",
+            ApiError::Overloaded => "overloaded",
+            ApiError::Storage(_) => "storage_error",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::OriginNotAllowed(_) => "origin_not_allowed",
+            ApiError::NotFound => "not_found",
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        let mut body = json!({ "error": self.to_string(), "code": self.code() });
+        if let ApiError::Wire(WireError::Invalid { field, index, .. }) = self {
+            if !field.is_empty() {
+                body["field"] = json!(field);
+            }
+            if let Some(i) = index {
+                body["index"] = json!(i);
+            }
+        }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Storage(detail) = &self {
+            // The detail goes to the log only: it may hold paths.
+            tracing::error!(%detail, "storage error");
+        }
+        let mut resp = (self.status(), Json(self.body())).into_response();
+        let headers = resp.headers_mut();
+        match self {
+            ApiError::Overloaded | ApiError::Storage(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::Storage(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overload_answers_503_with_retry_after() {
+        let r = ApiError::Overloaded.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn invalid_field_is_named_in_the_body() {
+        let e = ApiError::Wire(WireError::Invalid {
+            code: "identity_too_long",
+            field: "identity",
+            message: "identity is 300 bytes; the limit is 256 bytes".into(),
+            index: Some(2),
+        });
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        let b = e.body();
+        assert_eq!(b["code"], "identity_too_long");
+        assert_eq!(b["field"], "identity");
+        assert_eq!(b["index"], 2);
+        assert_eq!(b["error"], "beacon 2: identity is 300 bytes; the limit is 256 bytes");
+    }
+}
