@@ -1,0 +1,201 @@
+//! Shared helpers: run the real binary on a free loopback port and talk HTTP to it.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mau-collector");
+pub const TOKEN: &str = "test-admin-token";
+
+/// A running collector; killed (and reaped) on drop, even when a test fails.
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub db: PathBuf,
+    log: PathBuf,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Starts `serve` on 127.0.0.1:0 with `db`, plus `extra` flags; waits for /healthz.
+    pub fn start(db: &Path, extra: &[&str]) -> Server {
+        let log = db.with_extension("log");
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .args(extra)
+            .env_remove("MAU_COLLECTOR_ADMIN_TOKEN")
+            .env_remove("MAU_COLLECTOR_ALLOW_ORIGIN")
+            .env_remove("MAU_COLLECTOR_STATIC_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn mau-collector");
+        // The first stdout line names the port the OS picked.
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let mut server = Server {
+            url: line.trim().strip_prefix("listening on ").unwrap_or("").to_owned(),
+            child: Some(child),
+            db: db.to_owned(),
+            log,
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build(),
+        };
+        assert!(server.url.starts_with("http://127.0.0.1:"), "no listening line: {line:?}\n{}", server.logs());
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.agent.get(&format!("{}/healthz", self.url)).call() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("collector exited with {status}\n{}", self.logs());
+            }
+            assert!(Instant::now() < deadline, "collector not ready\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    pub fn request(&self, method: &str, path: &str) -> ureq::Request {
+        self.agent.request(method, &format!("{}{}", self.url, path))
+    }
+
+    pub fn post(&self, body: &str) -> Resp {
+        send(
+            self.request("POST", "/v1/beacons").set("Content-Type", "text/plain;charset=UTF-8"),
+            Some(body),
+        )
+    }
+
+    pub fn get_admin(&self, path: &str) -> Resp {
+        send(self.request("GET", path).set("Authorization", &format!("Bearer {TOKEN}")), None)
+    }
+
+    /// The months that hold data (the server's clock decides which month "now" is).
+    pub fn months(&self) -> Vec<Value> {
+        let r = self.get_admin("/v1/months");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json().as_array().unwrap().clone()
+    }
+
+    /// The only month with data; panics when there is not exactly one.
+    pub fn month(&self) -> String {
+        let m = self.months();
+        assert_eq!(m.len(), 1, "{m:?}");
+        m[0]["month"].as_str().unwrap().to_owned()
+    }
+
+    pub fn assert_alive(&mut self) {
+        assert!(self.is_running(), "collector died\n{}", self.logs());
+        let r = send(self.request("GET", "/healthz"), None);
+        assert_eq!(r.status, 200);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// Sends a request; a 4xx/5xx is a normal answer here, not an error.
+pub fn send(req: ureq::Request, body: Option<&str>) -> Resp {
+    let result = match body {
+        Some(b) => req.send_string(b),
+        None => req.call(),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .flat_map(|n| {
+            let vals: Vec<String> = resp.all(&n).into_iter().map(str::to_owned).collect();
+            vals.into_iter().map(move |v| (n.clone(), v))
+        })
+        .collect();
+    let mut body = String::new();
+    resp.into_reader().read_to_string(&mut body).unwrap();
+    Resp { status, headers, body }
+}
+
+/// A valid beacon. occurred_at/sent_at are 17 ms apart, so the event lands "now" on the
+/// server's clock whatever the dates say.
+pub fn beacon(identity: &str, event_id: &str) -> Value {
+    json!({
+        "v": 1,
+        "kind": "connected",
+        "identity": identity,
+        "event_id": event_id,
+        "month": "2026-11",
+        "occurred_at": "2026-11-24T20:08:52.123Z",
+        "sent_at": "2026-11-24T20:08:52.140Z",
+        "attempt": 1,
+        "dedupe": "month",
+        "sdk": { "name": "mau-beacon", "version": "0.1.0" },
+        "client_version": "3.0.1"
+    })
+}
+
+/// Runs the CLI with `args`.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("MAU_COLLECTOR_DB")
+        .output()
+        .expect("run mau-collector")
+}
