@@ -1,6 +1,8 @@
 //! The beacon itself: wire format v1 (`docs/wire-format.md`).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::json::JsonView;
 
 use crate::clock::{iso8601, utc_month, Millis};
 
@@ -38,7 +40,7 @@ impl Dedupe {
 }
 
 /// `{ name, version }` of the sender.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sdk {
     /// Always `mau-beacon`.
     pub name: String,
@@ -47,7 +49,7 @@ pub struct Sdk {
 }
 
 /// One confirmed connect of one identity, as it goes on the wire and into storage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Beacon {
     /// Format version, 1.
     pub v: u32,
@@ -70,7 +72,7 @@ pub struct Beacon {
     /// Who sent it.
     pub sdk: Sdk,
     /// `Client.version` of the Conversations SDK, when it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_version: Option<String>,
 }
 
@@ -112,11 +114,25 @@ impl Beacon {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// Reads a stored beacon back; `None` for anything that is not a v1 beacon.
-    pub fn from_json(text: &str) -> Option<Beacon> {
-        serde_json::from_str::<Beacon>(text)
-            .ok()
-            .filter(|b| b.v == 1 && !b.identity.is_empty() && !b.event_id.is_empty())
+    /// Reads a stored beacon back; `None` for anything that is not a whole v1 beacon.
+    pub fn from_json<J: JsonView>(text: &str) -> Option<Beacon> {
+        let j = J::parse(text)?;
+        let s = |key: &str| j.field(key).and_then(|v| v.string());
+        let sdk = j.field("sdk")?;
+        let beacon = Beacon {
+            v: j.field("v")?.u32()?,
+            kind: s("kind")?,
+            identity: s("identity")?,
+            event_id: s("event_id")?,
+            month: s("month")?,
+            occurred_at: s("occurred_at")?,
+            sent_at: s("sent_at")?,
+            attempt: j.field("attempt")?.u32()?,
+            dedupe: s("dedupe")?,
+            sdk: Sdk { name: sdk.field("name")?.string()?, version: sdk.field("version")?.string()? },
+            client_version: s("client_version"),
+        };
+        (beacon.v == 1 && !beacon.identity.is_empty() && !beacon.event_id.is_empty()).then_some(beacon)
     }
 }
 
@@ -173,12 +189,15 @@ mod tests {
     #[test]
     fn storage_round_trip_and_rejects() {
         let b = Beacon::connected("ü \"quoted\"", "e", NOV_24, Dedupe::Month, None);
-        assert_eq!(Beacon::from_json(&b.to_json()), Some(b.clone()));
-        assert_eq!(Beacon::from_json("{}"), None);
-        assert_eq!(Beacon::from_json("garbage"), None);
+        let read = Beacon::from_json::<serde_json::Value>;
+        assert_eq!(read(&b.to_json()), Some(b.clone()));
+        assert_eq!(read("{}"), None);
+        assert_eq!(read("garbage"), None);
+        assert_eq!(read("[1]"), None);
+        assert_eq!(read(&b.to_json().replace("\"attempt\":0", "\"attempt\":\"0\"")), None);
         let mut v2 = b;
         v2.v = 2;
-        assert_eq!(Beacon::from_json(&v2.to_json()), None);
+        assert_eq!(read(&v2.to_json()), None);
     }
 
     #[test]

@@ -6,9 +6,13 @@ use time::OffsetDateTime;
 /// Milliseconds since the Unix epoch, as `Date.now()` gives them.
 pub type Millis = f64;
 
-fn to_datetime(ms: Millis) -> OffsetDateTime {
-    let nanos = (ms.floor() as i128) * 1_000_000;
-    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+/// The time and its milliseconds; out-of-range inputs clamp to the epoch.
+fn to_datetime(ms: Millis) -> (OffsetDateTime, u32) {
+    let ms = if ms.is_finite() { ms.floor() as i64 } else { 0 };
+    match OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) {
+        Ok(t) => (t, ms.rem_euclid(1000) as u32),
+        Err(_) => (OffsetDateTime::UNIX_EPOCH, 0),
+    }
 }
 
 fn push_padded(out: &mut String, value: u32, width: usize) {
@@ -21,7 +25,7 @@ fn push_padded(out: &mut String, value: u32, width: usize) {
 
 /// `2026-11-24T20:08:52.123Z`. Out-of-range inputs clamp to the epoch rather than panic.
 pub fn iso8601(ms: Millis) -> String {
-    let t = to_datetime(ms);
+    let (t, millis) = to_datetime(ms);
     let mut s = String::with_capacity(24);
     push_padded(&mut s, t.year().max(0) as u32, 4);
     s.push('-');
@@ -35,14 +39,14 @@ pub fn iso8601(ms: Millis) -> String {
     s.push(':');
     push_padded(&mut s, t.second() as u32, 2);
     s.push('.');
-    push_padded(&mut s, t.millisecond() as u32, 3);
+    push_padded(&mut s, millis, 3);
     s.push('Z');
     s
 }
 
 /// The UTC calendar month, `YYYY-MM`: the bucket Twilio counts a user in.
 pub fn utc_month(ms: Millis) -> String {
-    let t = to_datetime(ms);
+    let (t, _) = to_datetime(ms);
     let mut s = String::with_capacity(7);
     push_padded(&mut s, t.year().max(0) as u32, 4);
     s.push('-');

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::backoff::{Backoff, Verdict};
 use crate::beacon::{Beacon, Dedupe};
 use crate::clock::{utc_month, Millis};
+use crate::json::JsonView;
 
 /// Key prefix of everything the SDK stores.
 pub const PREFIX: &str = "mau-beacon:v1:";
@@ -134,7 +135,7 @@ fn queue_key(event_id: &str) -> String {
 impl Outbox {
     /// Opens the outbox over `store`: replays what an earlier page left, forgets the
     /// counted marks of other months. `storage_error` says why `store` is memory, if it is.
-    pub fn open(store: Box<dyn Store>, backoff: Backoff, now: Millis, storage_error: Option<String>) -> Outbox {
+    pub fn open<J: JsonView>(store: Box<dyn Store>, backoff: Backoff, now: Millis, storage_error: Option<String>) -> Outbox {
         let month = utc_month(now);
         let mut outbox = Outbox {
             stats: Stats {
@@ -155,7 +156,7 @@ impl Outbox {
                     outbox.store.remove(&key);
                 }
             } else if key.starts_with(QUEUE) {
-                match outbox.store.get(&key).as_deref().and_then(Beacon::from_json) {
+                match outbox.store.get(&key).as_deref().and_then(Beacon::from_json::<J>) {
                     Some(beacon) if queue_key(&beacon.event_id) == key => {
                         outbox.pending.push(Pending { beacon, next_at: now });
                     }
@@ -229,7 +230,8 @@ impl Outbox {
         Some(body)
     }
 
-    /// Applies the outcome of an attempt: `Ok(status)` or `Err(network error)`.
+    /// Applies the outcome of an attempt (`Ok(status)` or `Err(network error)`) and says
+    /// what became of the beacon; `None` if it was no longer pending.
     pub fn settle(
         &mut self,
         event_id: &str,
@@ -237,15 +239,13 @@ impl Outbox {
         retry_after_ms: Option<f64>,
         now: Millis,
         rand01: f64,
-    ) {
-        let Some(idx) = self.pending.iter().position(|p| p.beacon.event_id == event_id) else {
-            return;
-        };
+    ) -> Option<Verdict> {
+        let idx = self.pending.iter().position(|p| p.beacon.event_id == event_id)?;
         let verdict = match &outcome {
             Ok(status) => crate::backoff::verdict(*status),
             Err(_) => Verdict::Retry,
         };
-        match verdict {
+        match &verdict {
             Verdict::Delivered => {
                 let p = self.pending.remove(idx);
                 self.store.remove(&queue_key(&p.beacon.event_id));
@@ -269,10 +269,11 @@ impl Outbox {
                 self.store.remove(&marker);
                 self.counted.remove(&marker);
                 self.stats.last_error = Some(reason.clone());
-                self.count_drop(&reason);
+                self.count_drop(reason);
             }
         }
         self.stats.pending = self.pending.len() as u32;
+        Some(verdict)
     }
 
     /// When the earliest waiting beacon is due, if any.
@@ -343,7 +344,7 @@ mod tests {
     }
 
     fn open(store: &Shared, now: Millis) -> Outbox {
-        Outbox::open(Box::new(store.clone()), Backoff::default(), now, None)
+        Outbox::open::<serde_json::Value>(Box::new(store.clone()), Backoff::default(), now, None)
     }
 
     #[test]

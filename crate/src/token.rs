@@ -5,9 +5,8 @@
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
-use serde::Deserialize;
-
 use crate::error::Error;
+use crate::json::JsonView;
 
 /// base64url with or without `=` padding, as JWT libraries differ.
 const B64URL: GeneralPurpose = GeneralPurpose::new(
@@ -15,21 +14,9 @@ const B64URL: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-#[derive(Deserialize)]
-struct Payload {
-    #[serde(default)]
-    grants: Option<Grants>,
-}
-
-#[derive(Deserialize)]
-struct Grants {
-    #[serde(default)]
-    identity: Option<String>,
-}
-
 /// `Ok(Some(identity))` for a token that names one, `Ok(None)` for a well-formed token
 /// without `grants.identity` (opaque to us), `Err` for something that is not a JWT.
-pub fn identity_from_token(token: &str) -> Result<Option<String>, Error> {
+pub fn identity_from_token<J: JsonView>(token: &str) -> Result<Option<String>, Error> {
     let mut parts = token.trim().split('.');
     let (Some(_header), Some(payload), Some(_sig), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -39,17 +26,26 @@ pub fn identity_from_token(token: &str) -> Result<Option<String>, Error> {
     let bytes = B64URL
         .decode(payload)
         .map_err(|_| Error::Token("payload is not base64url"))?;
-    let payload: Payload =
-        serde_json::from_slice(&bytes).map_err(|_| Error::Token("payload is not a JSON object"))?;
-    Ok(payload
-        .grants
-        .and_then(|g| g.identity)
-        .filter(|id| !id.is_empty()))
+    let text = String::from_utf8(bytes).map_err(|_| Error::Token("payload is not UTF-8"))?;
+    let payload = J::parse(&text)
+        .filter(JsonView::is_object)
+        .ok_or(Error::Token("payload is not a JSON object"))?;
+    let Some(identity) = payload.field("grants").and_then(|g| g.field("identity")) else {
+        return Ok(None);
+    };
+    match identity.string() {
+        Some(id) => Ok(Some(id).filter(|id| !id.is_empty())),
+        None => Err(Error::Token("grants.identity is not a string")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn identity_from_token(token: &str) -> Result<Option<String>, Error> {
+        super::identity_from_token::<serde_json::Value>(token)
+    }
 
     fn jwt(payload: &str) -> String {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;

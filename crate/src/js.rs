@@ -1,0 +1,112 @@
+//! Reading config objects and calling app callbacks without panicking: every read is a
+//! `Reflect` call that yields a named `Error` instead of a trap. Config is read field by
+//! field rather than through serde, which costs far more wasm (docs/size.md).
+
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::error::Error;
+
+/// `obj[name]`, `undefined` when absent or when `obj` is not an object.
+pub fn get(obj: &JsValue, name: &str) -> JsValue {
+    if !obj.is_object() && !obj.is_function() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(obj, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// The config object itself: `undefined` is allowed where the whole object is optional.
+pub fn object(value: &JsValue, field: &'static str, required: bool) -> Result<JsValue, Error> {
+    if value.is_undefined() || value.is_null() {
+        return if required { Err(Error::config(field, "is required")) } else { Ok(JsValue::UNDEFINED) };
+    }
+    if value.is_object() {
+        Ok(value.clone())
+    } else {
+        Err(Error::config(field, "must be an object"))
+    }
+}
+
+/// An optional string field.
+pub fn opt_string(obj: &JsValue, name: &'static str) -> Result<Option<String>, Error> {
+    let v = get(obj, name);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string().map(Some).ok_or(Error::config(name, "must be a string"))
+}
+
+/// An optional function field.
+pub fn opt_function(obj: &JsValue, name: &'static str) -> Result<Option<Function>, Error> {
+    let v = get(obj, name);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.dyn_into::<Function>().map(Some).map_err(|_| Error::config(name, "must be a function"))
+}
+
+/// A required function field.
+pub fn function(obj: &JsValue, name: &'static str) -> Result<Function, Error> {
+    opt_function(obj, name)?.ok_or(Error::config(name, "is required (a function)"))
+}
+
+/// An optional boolean field.
+pub fn opt_bool(obj: &JsValue, name: &'static str) -> Result<Option<bool>, Error> {
+    let v = get(obj, name);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_bool().map(Some).ok_or(Error::config(name, "must be a boolean"))
+}
+
+/// An optional non-negative finite number of milliseconds.
+pub fn opt_ms(obj: &JsValue, name: &'static str) -> Result<Option<f64>, Error> {
+    let v = get(obj, name);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    match v.as_f64() {
+        Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+        _ => Err(Error::config(name, "must be a non-negative number of milliseconds")),
+    }
+}
+
+/// `obj[name]` if it is a function.
+pub fn method(obj: &JsValue, name: &str) -> Option<Function> {
+    get(obj, name).dyn_into::<Function>().ok()
+}
+
+/// The message of something thrown: `error.message`, else its string form.
+pub fn message(thrown: &JsValue) -> String {
+    get(thrown, "message")
+        .as_string()
+        .or_else(|| thrown.as_string())
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+/// Awaits `value` if it is a thenable; a plain value comes back as it is.
+pub async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
+    JsFuture::from(Promise::resolve(&value)).await
+}
+
+/// Calls an app callback with one argument, swallowing what it throws: nothing the
+/// app's own handler does may break ours.
+pub fn notify(callback: &Option<Function>, arg: &JsValue) {
+    if let Some(f) = callback {
+        let _ = f.call1(&JsValue::NULL, arg);
+    }
+}
+
+/// Hands an SDK error to the app's `onError`, as a JS `Error`.
+pub fn report(on_error: &Option<Function>, err: &Error) {
+    if on_error.is_some() {
+        let e = js_sys::Error::new(&err.to_string());
+        notify(on_error, &e.into());
+    }
+}
+
+/// Drops `value` on the next microtask: a listener may not be freed while it runs.
+pub fn drop_later<T: 'static>(value: T) {
+    wasm_bindgen_futures::spawn_local(async move { drop(value) });
+}

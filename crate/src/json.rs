@@ -1,0 +1,60 @@
+//! Reading JSON without shipping a JSON parser: in the browser the text goes through
+//! `JSON.parse` and is read with `Reflect`; natively (tests) through `serde_json`. What is
+//! read, and how it is validated, is the same pure code for both (docs/size.md says why:
+//! serde deserialization was the largest single cost of the wasm module).
+
+/// A parsed JSON value, read field by field.
+pub trait JsonView: Sized {
+    /// Parses `text`; `None` when it is not JSON.
+    fn parse(text: &str) -> Option<Self>;
+    /// `self[key]` when `self` is an object that has it.
+    fn field(&self, key: &str) -> Option<Self>;
+    /// The value if it is a string.
+    fn string(&self) -> Option<String>;
+    /// The value if it is a whole number that fits a `u32`.
+    fn u32(&self) -> Option<u32>;
+    /// Whether the value is a JSON object (not an array, not null).
+    fn is_object(&self) -> bool;
+}
+
+#[cfg(test)]
+impl JsonView for serde_json::Value {
+    fn parse(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+    fn field(&self, key: &str) -> Option<Self> {
+        self.as_object()?.get(key).cloned()
+    }
+    fn string(&self) -> Option<String> {
+        self.as_str().map(str::to_owned)
+    }
+    fn u32(&self) -> Option<u32> {
+        self.as_u64().and_then(|n| u32::try_from(n).ok())
+    }
+    fn is_object(&self) -> bool {
+        self.is_object()
+    }
+}
+
+impl JsonView for wasm_bindgen::JsValue {
+    fn parse(text: &str) -> Option<Self> {
+        js_sys::JSON::parse(text).ok()
+    }
+    fn field(&self, key: &str) -> Option<Self> {
+        if !self.is_object() {
+            return None;
+        }
+        let v = js_sys::Reflect::get(self, &wasm_bindgen::JsValue::from_str(key)).ok()?;
+        (!v.is_undefined()).then_some(v)
+    }
+    fn string(&self) -> Option<String> {
+        self.as_string()
+    }
+    fn u32(&self) -> Option<u32> {
+        let n = self.as_f64()?;
+        (n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n)).then_some(n as u32)
+    }
+    fn is_object(&self) -> bool {
+        self.is_object() && !js_sys::Array::is_array(self)
+    }
+}

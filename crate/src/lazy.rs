@@ -1,0 +1,327 @@
+//! `LazyClient`: creates the Conversations `Client` only when the user truly needs chat,
+//! exactly once, because Twilio bills every identity whose client connects.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+use crate::emitter::{methods, EmitterListener};
+use crate::error::Error;
+use crate::js;
+use crate::trigger::{Trigger, TriggerInner};
+
+enum State {
+    Idle,
+    /// A token fetch and `createClient` under way; every caller shares this promise.
+    Connecting(Promise),
+    Ready(Live),
+    Closed,
+}
+
+/// A created client and what we attached to it.
+struct Live {
+    client: JsValue,
+    _listeners: Vec<EmitterListener>,
+    /// The tracker's watch handle, stopped at shutdown.
+    watch: Option<JsValue>,
+    /// `initFailed` seen and no `connected` since: replace it on the next `get()`.
+    failed: Rc<Cell<bool>>,
+}
+
+pub(crate) struct LazyInner {
+    create_client: Function,
+    get_token: Function,
+    tracker: Option<JsValue>,
+    shutdown_timeout_ms: f64,
+    pub(crate) on_error: Option<Function>,
+    state: RefCell<State>,
+    created: Cell<u32>,
+    refreshing: Rc<Cell<bool>>,
+    /// Armed triggers. They live until they fire, `stop()` or `shutdown()`.
+    pub(crate) triggers: RefCell<Vec<Rc<TriggerInner>>>,
+}
+
+/// Creates a Conversations `Client` on first need (a click, the chat widget becoming
+/// visible, or `get()`), exactly once however many triggers fire at the same time.
+#[wasm_bindgen]
+pub struct LazyClient {
+    inner: Rc<LazyInner>,
+}
+
+impl std::fmt::Debug for LazyClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyClient").field("created", &self.inner.created.get()).finish()
+    }
+}
+
+#[wasm_bindgen]
+impl LazyClient {
+    /// Nothing is created and no token fetched here, unless `eagerIfCounted` is set and
+    /// `identity` is already counted this month (connecting costs nothing extra then).
+    #[wasm_bindgen(constructor)]
+    pub fn new(#[wasm_bindgen(unchecked_param_type = "LazyClientConfig")] config: JsValue) -> Result<LazyClient, JsError> {
+        let config = js::object(&config, "config", true)?;
+        let tracker = match js::get(&config, "tracker") {
+            t if t.is_undefined() || t.is_null() => None,
+            t if js::method(&t, "watch").is_some() => Some(t),
+            _ => return Err(Error::config("tracker", "must be a MauTracker").into()),
+        };
+        let identity = js::opt_string(&config, "identity")?;
+        let eager = js::opt_bool(&config, "eagerIfCounted")?.unwrap_or(false);
+        let inner = Rc::new(LazyInner {
+            create_client: js::function(&config, "createClient")?,
+            get_token: js::function(&config, "getToken")?,
+            tracker,
+            shutdown_timeout_ms: js::opt_ms(&config, "shutdownTimeoutMs")?.unwrap_or(5_000.0),
+            on_error: js::opt_function(&config, "onError")?,
+            state: RefCell::new(State::Idle),
+            created: Cell::new(0),
+            refreshing: Rc::new(Cell::new(false)),
+            triggers: RefCell::new(Vec::new()),
+        });
+        if eager {
+            let counted = match (&inner.tracker, &identity) {
+                (Some(t), Some(id)) => js::method(t, "isCountedThisMonth")
+                    .and_then(|f| f.call1(t, &JsValue::from_str(id)).ok())
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+                _ => false,
+            };
+            if counted {
+                inner.trigger();
+            }
+        }
+        Ok(LazyClient { inner })
+    }
+
+    /// The client, created on the first call; concurrent calls share one creation. A
+    /// failed `getToken`/`createClient` rejects every waiter; the next call tries again.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ConversationsClientLike>")]
+    pub fn get(&self) -> Promise {
+        LazyInner::get(&self.inner)
+    }
+
+    /// Connects on the first `click`, `focusin` or `keydown` inside `target`.
+    #[wasm_bindgen(js_name = connectOn)]
+    pub fn connect_on(&self, target: JsValue) -> Result<Trigger, JsError> {
+        Ok(TriggerInner::on_interaction(&self.inner, target)?)
+    }
+
+    /// Connects when `element` becomes visible (an `IntersectionObserver`).
+    #[wasm_bindgen(js_name = connectWhenVisible)]
+    pub fn connect_when_visible(&self, element: JsValue) -> Result<Trigger, JsError> {
+        Ok(TriggerInner::when_visible(&self.inner, element)?)
+    }
+
+    /// Shuts the client down (bounded by `shutdownTimeoutMs`, as the real client can hang
+    /// for ~30 s when it never initialised), disarms the triggers; `get()` rejects after.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn shutdown(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let previous = inner.state.replace(State::Closed);
+            let triggers = std::mem::take(&mut *inner.triggers.borrow_mut());
+            for t in triggers {
+                t.disarm();
+            }
+            match previous {
+                // The creation sees `Closed` when it ends and shuts its client itself.
+                State::Connecting(p) => {
+                    let _ = JsFuture::from(p).await;
+                }
+                State::Ready(live) => inner.close(live).await,
+                State::Idle | State::Closed => {}
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// `idle`, `connecting`, `ready` or `closed`.
+    #[wasm_bindgen(getter, unchecked_return_type = "\"idle\" | \"connecting\" | \"ready\" | \"closed\"")]
+    pub fn state(&self) -> String {
+        match &*self.inner.state.borrow() {
+            State::Idle => "idle",
+            State::Connecting(_) => "connecting",
+            State::Ready(_) => "ready",
+            State::Closed => "closed",
+        }
+        .into()
+    }
+
+    /// How many clients this `LazyClient` has created (1 in a healthy session).
+    #[wasm_bindgen(getter, js_name = clientsCreated)]
+    pub fn clients_created(&self) -> u32 {
+        self.inner.created.get()
+    }
+}
+
+impl LazyInner {
+    pub(crate) fn get(this: &Rc<Self>) -> Promise {
+        match &*this.state.borrow() {
+            State::Closed => return Promise::reject(&JsError::from(Error::ShutDown).into()),
+            State::Connecting(p) => return p.clone(),
+            State::Ready(live) if !live.failed.get() => return Promise::resolve(&live.client),
+            State::Ready(_) | State::Idle => {}
+        }
+        let stale = match this.state.replace(State::Idle) {
+            State::Ready(live) => Some(live),
+            _ => None,
+        };
+        let inner = this.clone();
+        let creation = future_to_promise(async move {
+            // Yield first, so the state below is set before anything can settle.
+            let _ = JsFuture::from(Promise::resolve(&JsValue::UNDEFINED)).await;
+            // The real client retries forever after a failed init: end it before the next.
+            if let Some(live) = stale {
+                inner.close(live).await;
+            }
+            let result = inner.create().await;
+            let closed = matches!(&*inner.state.borrow(), State::Closed);
+            match result {
+                Ok(live) if closed => {
+                    inner.close(live).await;
+                    Err(JsError::from(Error::ShutDown).into())
+                }
+                Ok(live) => {
+                    let client = live.client.clone();
+                    *inner.state.borrow_mut() = State::Ready(live);
+                    Ok(client)
+                }
+                Err(e) => {
+                    if !closed {
+                        *inner.state.borrow_mut() = State::Idle;
+                    }
+                    Err(JsError::from(e).into())
+                }
+            }
+        });
+        *this.state.borrow_mut() = State::Connecting(creation.clone());
+        creation
+    }
+
+    /// `get()` from a trigger or `eagerIfCounted`: failures go to `onError`, never thrown.
+    pub(crate) fn trigger(self: &Rc<Self>) {
+        let on_error = self.on_error.clone();
+        let pending = LazyInner::get(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = JsFuture::from(pending).await {
+                js::notify(&on_error, &e);
+            }
+        });
+    }
+
+    async fn fetch_token(&self) -> Result<String, Error> {
+        let fail = |e: JsValue| Error::Callback { what: "getToken", message: js::message(&e) };
+        let value = self.get_token.call0(&JsValue::NULL).map_err(fail)?;
+        let token = js::settle(value).await.map_err(fail)?;
+        match token.as_string() {
+            Some(t) if !t.is_empty() => Ok(t),
+            _ => Err(Error::Callback { what: "getToken", message: "did not return a non-empty string".into() }),
+        }
+    }
+
+    async fn create(self: &Rc<Self>) -> Result<Live, Error> {
+        let token = self.fetch_token().await?;
+        let client = self
+            .create_client
+            .call1(&JsValue::NULL, &JsValue::from_str(&token))
+            .map_err(|e| Error::Callback { what: "createClient", message: js::message(&e) })?;
+        if !client.is_object() || methods(&client).is_none() {
+            return Err(Error::Callback { what: "createClient", message: "did not return a Client (an object with on/off)".into() });
+        }
+        self.created.set(self.created.get() + 1);
+        let failed = Rc::new(Cell::new(false));
+        let mut listeners = Vec::new();
+        for event in ["tokenAboutToExpire", "tokenExpired"] {
+            let weak = Rc::downgrade(self);
+            let (c, f) = (client.clone(), failed.clone());
+            listeners.push(EmitterListener::new(&client, event, move |_| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.refresh(c.clone(), f.clone());
+                }
+            })?);
+        }
+        let f = failed.clone();
+        listeners.push(EmitterListener::new(&client, "initFailed", move |_| f.set(true))?);
+        let f = failed.clone();
+        listeners.push(EmitterListener::new(&client, "connectionStateChanged", move |state| {
+            if state.as_string().as_deref() == Some("connected") {
+                f.set(false);
+            }
+        })?);
+        let watch = match &self.tracker {
+            Some(tracker) => {
+                let options = Object::new();
+                let _ = Reflect::set(&options, &"token".into(), &JsValue::from_str(&token));
+                let watch = js::method(tracker, "watch")
+                    .ok_or(Error::config("tracker", "must be a MauTracker"))?
+                    .call2(tracker, &client, &options)
+                    .map_err(|e| Error::Callback { what: "tracker.watch", message: js::message(&e) })?;
+                Some(watch)
+            }
+            None => None,
+        };
+        Ok(Live { client, _listeners: listeners, watch, failed })
+    }
+
+    /// `tokenAboutToExpire`/`tokenExpired`: a fresh token through `getToken`, handed to
+    /// `updateToken`. Skipped for a client whose init failed, where the real
+    /// `updateToken` throws; the next `get()` replaces that client instead.
+    fn refresh(self: &Rc<Self>, client: JsValue, failed: Rc<Cell<bool>>) {
+        if self.refreshing.replace(true) {
+            return;
+        }
+        let inner = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = async {
+                let token = inner.fetch_token().await?;
+                if failed.get() {
+                    return Ok(());
+                }
+                let fail = |e: JsValue| Error::Callback { what: "updateToken", message: js::message(&e) };
+                let update = js::method(&client, "updateToken")
+                    .ok_or(Error::Callback { what: "updateToken", message: "client has no updateToken".into() })?;
+                let returned = update.call1(&client, &JsValue::from_str(&token)).map_err(fail)?;
+                js::settle(returned).await.map_err(fail)?;
+                Ok(())
+            }
+            .await;
+            inner.refreshing.set(false);
+            if let Err(e) = result {
+                failed.set(true);
+                js::report(&inner.on_error, &e);
+            }
+        });
+    }
+
+    /// Detaches from `live` and shuts its client down, waiting at most the timeout.
+    async fn close(&self, live: Live) {
+        let Live { client, _listeners, watch, .. } = live;
+        drop(_listeners);
+        if let Some(watch) = watch {
+            if let Some(stop) = js::method(&watch, "stop") {
+                let _ = stop.call0(&watch);
+            }
+        }
+        let Some(shutdown) = js::method(&client, "shutdown") else { return };
+        let done = match shutdown.call0(&client) {
+            Ok(v) => Promise::resolve(&v),
+            Err(e) => {
+                js::notify(&self.on_error, &e);
+                return;
+            }
+        };
+        // A timer that only resolves a promise: harmless if it fires after the race.
+        let ms = self.shutdown_timeout_ms;
+        let timeout = Promise::new(&mut |resolve, _| {
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
+            }
+        });
+        let race = Promise::race(&Array::of2(&done, &timeout));
+        let _ = JsFuture::from(race).await;
+    }
+}

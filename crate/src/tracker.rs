@@ -1,0 +1,320 @@
+//! `MauTracker`: owns the outbox, delivers it, and hands out watches.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use js_sys::{Date, Function, Math, Promise};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+use crate::backoff::{parse_retry_after, Backoff, Verdict};
+use crate::beacon::{event_id, Dedupe};
+use crate::error::Error;
+use crate::js;
+use crate::lifecycle::PageHooks;
+use crate::outbox::{MemoryStore, Outbox, Recorded, Stats, Store};
+use crate::storage::LocalStore;
+use crate::transport;
+use crate::watch::{Watch, WatchInner};
+
+/// Longest single timer: the browser clamps larger delays to "now".
+const MAX_TIMER_MS: f64 = 86_400_000.0;
+/// Keepalive requests share 64 KiB per page; stay under it on `pagehide`.
+const PAGEHIDE_BUDGET: usize = 60_000;
+
+/// What `onEvent` receives, so an app (or the demo) can show the beacon log.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BeaconEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+pub(crate) struct TrackerInner {
+    url: String,
+    pub(crate) dedupe: Dedupe,
+    pub(crate) identity_timeout_ms: f64,
+    outbox: RefCell<Outbox>,
+    pub(crate) on_error: Option<Function>,
+    on_event: Option<Function>,
+    /// The last delivery pass; the next one runs after it, so passes never overlap.
+    chain: RefCell<Promise>,
+    /// A background pass is queued and has not started yet.
+    bg_queued: Cell<bool>,
+    wake: RefCell<Option<Timeout>>,
+    page: RefCell<Option<PageHooks>>,
+    /// Live watches. A watch lives until `stop()`, not until its handle is collected.
+    pub(crate) watches: RefCell<Vec<Rc<WatchInner>>>,
+}
+
+/// Watches Conversations clients and reports each identity's confirmed connect to the
+/// collector, once per UTC month, without ever losing a beacon.
+#[wasm_bindgen]
+pub struct MauTracker {
+    inner: Rc<TrackerInner>,
+}
+
+impl std::fmt::Debug for MauTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MauTracker").field("url", &self.inner.url).finish()
+    }
+}
+
+fn collector_url(raw: Option<String>) -> Result<String, Error> {
+    let raw = raw.ok_or(Error::config("collectorUrl", "is required"))?;
+    let base = web_sys::window().and_then(|w| w.location().href().ok());
+    let url = match base {
+        Some(base) => web_sys::Url::new_with_base(&raw, &base),
+        None => web_sys::Url::new(&raw),
+    }
+    .map_err(|_| Error::config("collectorUrl", "is not a valid URL"))?;
+    match url.protocol().as_str() {
+        "http:" | "https:" => Ok(url.href()),
+        _ => Err(Error::config("collectorUrl", "must be an http(s) URL")),
+    }
+}
+
+fn open_store() -> (Box<dyn Store>, Option<String>) {
+    match LocalStore::open() {
+        Ok(store) => (Box::new(store), None),
+        Err(why) => (Box::new(MemoryStore::default()), Some(why)),
+    }
+}
+
+fn random_event_id() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok())
+        .is_some();
+    if !filled {
+        for b in bytes.iter_mut() {
+            *b = (Math::random() * 256.0) as u8;
+        }
+    }
+    event_id(&bytes)
+}
+
+#[wasm_bindgen]
+impl MauTracker {
+    /// Creates a tracker; throws an `Error` naming the field when the config is wrong.
+    /// Replays at once what an earlier page left undelivered.
+    #[wasm_bindgen(constructor)]
+    pub fn new(#[wasm_bindgen(unchecked_param_type = "MauTrackerConfig")] config: JsValue) -> Result<MauTracker, JsError> {
+        Ok(MauTracker { inner: TrackerInner::new(&config)? })
+    }
+
+    /// Starts watching `client`'s `connectionStateChanged`. The identity comes from
+    /// `options.identity`, else the token's `grants.identity`, else `client.user.identity`
+    /// (waiting for `initialized`, bounded by `identityTimeoutMs`).
+    pub fn watch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ConversationsClientLike")] client: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "WatchOptions")] options: Option<JsValue>,
+    ) -> Result<Watch, JsError> {
+        Ok(WatchInner::start(&self.inner, client, options.unwrap_or(JsValue::UNDEFINED))?)
+    }
+
+    /// Tries every pending beacon now, backoff or not; resolves with the stats after.
+    #[wasm_bindgen(unchecked_return_type = "Promise<MauStats>")]
+    pub fn flush(&self) -> Promise {
+        TrackerInner::schedule(&self.inner, true)
+    }
+
+    /// Counters: pending, delivered, dropped by reason, connects seen, storage in use.
+    #[wasm_bindgen(unchecked_return_type = "MauStats")]
+    pub fn stats(&self) -> JsValue {
+        self.inner.stats_js()
+    }
+
+    /// Whether `identity` was already reported this UTC month from this device.
+    #[wasm_bindgen(js_name = isCountedThisMonth)]
+    pub fn is_counted_this_month(&self, identity: &str) -> bool {
+        self.inner.outbox.borrow().is_counted(identity, Date::now())
+    }
+
+    /// The collector URL in use (resolved against the page).
+    #[wasm_bindgen(getter, js_name = collectorUrl)]
+    pub fn collector_url(&self) -> String {
+        self.inner.url.clone()
+    }
+}
+
+impl TrackerInner {
+    fn new(config: &JsValue) -> Result<Rc<TrackerInner>, Error> {
+        let config = js::object(config, "config", true)?;
+        let url = collector_url(js::opt_string(&config, "collectorUrl")?)?;
+        let dedupe = match js::opt_string(&config, "dedupe")? {
+            None => Dedupe::Month,
+            Some(d) => Dedupe::parse(&d).ok_or(Error::config("dedupe", "must be \"month\" or \"none\""))?,
+        };
+        let identity_timeout_ms = js::opt_ms(&config, "identityTimeoutMs")?.unwrap_or(30_000.0);
+        let retry = js::object(&js::get(&config, "retry"), "retry", false)?;
+        let mut backoff = Backoff::default();
+        if let Some(base) = js::opt_ms(&retry, "baseMs")? {
+            backoff.base_ms = base;
+        }
+        if let Some(max) = js::opt_ms(&retry, "maxMs")? {
+            backoff.max_ms = max;
+        }
+        let on_error = js::opt_function(&config, "onError")?;
+        let on_event = js::opt_function(&config, "onEvent")?;
+        let (store, storage_error) = open_store();
+        let outbox = Outbox::open::<JsValue>(store, backoff, Date::now(), storage_error);
+        let has_pending = outbox.stats().pending > 0;
+        let inner = Rc::new(TrackerInner {
+            url,
+            dedupe,
+            identity_timeout_ms,
+            outbox: RefCell::new(outbox),
+            on_error,
+            on_event,
+            chain: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
+            bg_queued: Cell::new(false),
+            wake: RefCell::new(None),
+            page: RefCell::new(None),
+            watches: RefCell::new(Vec::new()),
+        });
+        *inner.page.borrow_mut() = PageHooks::install(Rc::downgrade(&inner));
+        if has_pending {
+            TrackerInner::kick(&inner);
+        }
+        Ok(inner)
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.outbox.borrow().stats()
+    }
+
+    fn stats_js(&self) -> JsValue {
+        let ser = serde_wasm_bindgen::Serializer::json_compatible();
+        self.stats().serialize(&ser).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    fn emit(&self, kind: &str, identity: Option<&str>, event_id: Option<&str>, status: Option<u16>, error: Option<&str>) {
+        if self.on_event.is_none() {
+            return;
+        }
+        let event = BeaconEvent { kind, identity, event_id, status, error };
+        let ser = serde_wasm_bindgen::Serializer::json_compatible();
+        if let Ok(value) = event.serialize(&ser) {
+            js::notify(&self.on_event, &value);
+        }
+    }
+
+    /// A confirmed connect of `identity` at `at`: queue (unless counted) and deliver.
+    pub(crate) fn record_connect(self: &Rc<Self>, identity: &str, at: f64, client_version: Option<String>) {
+        let id = random_event_id();
+        let recorded = self.outbox.borrow_mut().record_connect(identity, &id, at, self.dedupe, client_version);
+        match recorded {
+            Recorded::Queued(id) => {
+                self.emit("queued", Some(identity), Some(&id), None, None);
+                TrackerInner::kick(self);
+            }
+            Recorded::AlreadyCounted => self.emit("deduped", Some(identity), None, None, None),
+        }
+    }
+
+    /// A connect whose identity never became known.
+    pub(crate) fn record_no_identity(&self) {
+        self.outbox.borrow_mut().record_no_identity();
+        self.emit("no_identity", None, None, None, None);
+    }
+
+    /// A background delivery pass; its result shows in `stats()`.
+    pub(crate) fn kick(this: &Rc<Self>) {
+        let _ = TrackerInner::schedule(this, false);
+    }
+
+    /// Queues a delivery pass after the current one. Background passes (`force == false`)
+    /// coalesce; explicit `flush()` always gets a pass of its own.
+    pub(crate) fn schedule(this: &Rc<Self>, force: bool) -> Promise {
+        if !force && this.bg_queued.replace(true) {
+            return this.chain.borrow().clone();
+        }
+        let prev = this.chain.borrow().clone();
+        let inner = this.clone();
+        let pass = future_to_promise(async move {
+            let _ = JsFuture::from(prev).await;
+            if !force {
+                inner.bg_queued.set(false);
+            }
+            inner.run_pass(force).await;
+            Ok(inner.stats_js())
+        });
+        *this.chain.borrow_mut() = pass.clone();
+        pass
+    }
+
+    /// Tries each due beacon once, one at a time (well inside the keepalive budget), then
+    /// sets the timer for the next one due.
+    async fn run_pass(self: &Rc<Self>, force: bool) {
+        let mut tried = BTreeSet::new();
+        loop {
+            let next = {
+                let mut outbox = self.outbox.borrow_mut();
+                outbox
+                    .next_due(Date::now(), force, &tried)
+                    .and_then(|id| outbox.begin_attempt(&id, Date::now()).map(|body| (id, body)))
+            };
+            let Some((id, body)) = next else { break };
+            tried.insert(id.clone());
+            let outcome = transport::post(&self.url, &body).await;
+            let now = Date::now();
+            let (status, retry_after) = match &outcome {
+                Ok((status, ra)) => (Ok(*status), ra.as_deref().and_then(|ra| parse_retry_after(ra, now))),
+                Err(e) => (Err(e.clone()), None),
+            };
+            let verdict = self.outbox.borrow_mut().settle(&id, status.clone(), retry_after, now, Math::random());
+            let code = status.as_ref().ok().copied();
+            match verdict {
+                None => {}
+                Some(Verdict::Delivered) => self.emit("delivered", None, Some(&id), code, None),
+                Some(Verdict::Retry) => self.emit("retry", None, Some(&id), code, status.as_ref().err().map(String::as_str)),
+                Some(Verdict::Drop(reason)) => self.emit("dropped", None, Some(&id), code, Some(&reason)),
+            }
+        }
+        self.arm_wake();
+    }
+
+    fn arm_wake(self: &Rc<Self>) {
+        let next = self.outbox.borrow().next_wake();
+        let timer = next.map(|at| {
+            let delay = (at - Date::now()).clamp(0.0, MAX_TIMER_MS) as u32;
+            let weak: Weak<Self> = Rc::downgrade(self);
+            Timeout::new(delay, move || {
+                if let Some(inner) = weak.upgrade() {
+                    TrackerInner::kick(&inner);
+                }
+            })
+        });
+        *self.wake.borrow_mut() = timer;
+    }
+
+    /// `pagehide`: a last `sendBeacon` of each pending beacon. They stay stored until a
+    /// later attempt gets a 2xx.
+    pub(crate) fn last_try(&self) {
+        let mut budget = PAGEHIDE_BUDGET;
+        let ids = self.outbox.borrow().pending_ids();
+        for id in ids {
+            let body = self.outbox.borrow_mut().begin_attempt(&id, Date::now());
+            let Some(body) = body else { continue };
+            if body.len() > budget {
+                break;
+            }
+            budget -= body.len();
+            transport::send_beacon(&self.url, &body);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Sending one beacon. `fetch` with `keepalive` is the main path because it reports a
+//! status; `sendBeacon` is only a last try on `pagehide` (its `true` is not delivery).
+
+use wasm_bindgen::JsValue;
+use web_sys::RequestInit;
+
+use crate::js;
+
+/// What an attempt came back with: `Ok((status, Retry-After))` or `Err(network error)`.
+pub type Outcome = Result<(u16, Option<String>), String>;
+
+/// POSTs `body` as `text/plain;charset=UTF-8` (a string body's default type, so no CORS
+/// preflight) with no custom headers.
+pub async fn post(url: &str, body: &str) -> Outcome {
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    // web-sys has no setter for `keepalive`; the field is standard (Chrome 66+, Safari 13+).
+    let _ = js_sys::Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE);
+    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js::message(&e))?;
+    let response = gloo_net::http::Request::from(request)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((response.status(), response.headers().get("retry-after")))
+}
+
+/// `navigator.sendBeacon`: queued or not, never a delivery confirmation.
+pub fn send_beacon(url: &str, body: &str) -> bool {
+    web_sys::window()
+        .and_then(|w| w.navigator().send_beacon_with_opt_str(url, Some(body)).ok())
+        .unwrap_or(false)
+}

@@ -1,0 +1,125 @@
+//! What makes a `LazyClient` connect: a first interaction or the chat becoming visible.
+//! A trigger fires once, then removes its listeners.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use gloo_events::EventListener;
+use js_sys::Array;
+use wasm_bindgen::prelude::*;
+use web_sys::{Element, EventTarget, IntersectionObserver, IntersectionObserverEntry};
+
+use crate::error::Error;
+use crate::js;
+use crate::lazy::LazyInner;
+
+type ObserverCallback = Closure<dyn FnMut(Array, IntersectionObserver)>;
+
+pub(crate) struct TriggerInner {
+    lazy: Rc<LazyInner>,
+    listeners: RefCell<Vec<EventListener>>,
+    observer: RefCell<Option<(IntersectionObserver, ObserverCallback)>>,
+    done: Cell<bool>,
+}
+
+/// An armed trigger. It stays armed until it fires or `stop()`, even if this handle is
+/// garbage-collected.
+#[wasm_bindgen]
+pub struct Trigger {
+    inner: Rc<TriggerInner>,
+}
+
+impl std::fmt::Debug for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trigger").field("done", &self.inner.done.get()).finish()
+    }
+}
+
+#[wasm_bindgen]
+impl Trigger {
+    /// Disarms the trigger without connecting.
+    pub fn stop(&self) {
+        self.inner.disarm();
+    }
+
+    /// Whether it fired or was stopped.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.inner.done.get()
+    }
+}
+
+impl TriggerInner {
+    fn arm(lazy: &Rc<LazyInner>) -> Rc<TriggerInner> {
+        let t = Rc::new(TriggerInner {
+            lazy: lazy.clone(),
+            listeners: RefCell::new(Vec::new()),
+            observer: RefCell::new(None),
+            done: Cell::new(false),
+        });
+        lazy.triggers.borrow_mut().push(t.clone());
+        t
+    }
+
+    pub(crate) fn on_interaction(lazy: &Rc<LazyInner>, target: JsValue) -> Result<Trigger, Error> {
+        let target: EventTarget = target
+            .dyn_into()
+            .map_err(|_| Error::config("target", "must be a DOM element or event target"))?;
+        let t = TriggerInner::arm(lazy);
+        let listeners = ["click", "focusin", "keydown"]
+            .into_iter()
+            .map(|event| {
+                let weak = Rc::downgrade(&t);
+                EventListener::new(&target, event, move |_| {
+                    if let Some(t) = weak.upgrade() {
+                        t.fire();
+                    }
+                })
+            })
+            .collect();
+        *t.listeners.borrow_mut() = listeners;
+        Ok(Trigger { inner: t })
+    }
+
+    pub(crate) fn when_visible(lazy: &Rc<LazyInner>, element: JsValue) -> Result<Trigger, Error> {
+        let element: Element = element
+            .dyn_into()
+            .map_err(|_| Error::config("element", "must be a DOM element"))?;
+        let t = TriggerInner::arm(lazy);
+        let weak = Rc::downgrade(&t);
+        let callback = ObserverCallback::new(move |entries: Array, _| {
+            let visible = entries
+                .iter()
+                .any(|e| e.unchecked_into::<IntersectionObserverEntry>().is_intersecting());
+            if let (true, Some(t)) = (visible, weak.upgrade()) {
+                t.fire();
+            }
+        });
+        let observer = IntersectionObserver::new(callback.as_ref().unchecked_ref())
+            .map_err(|_| Error::Unavailable("IntersectionObserver"))?;
+        observer.observe(&element);
+        *t.observer.borrow_mut() = Some((observer, callback));
+        Ok(Trigger { inner: t })
+    }
+
+    fn fire(self: &Rc<Self>) {
+        if self.done.get() {
+            return;
+        }
+        self.disarm();
+        self.lazy.trigger();
+    }
+
+    /// Removes the listeners (after the current event: they may be running now).
+    pub(crate) fn disarm(self: &Rc<Self>) {
+        if self.done.replace(true) {
+            return;
+        }
+        let observer = self.observer.borrow_mut().take();
+        if let Some((o, _)) = &observer {
+            o.disconnect();
+        }
+        js::drop_later((std::mem::take(&mut *self.listeners.borrow_mut()), observer));
+        self.lazy.triggers.borrow_mut().retain(|t| !Rc::ptr_eq(t, self));
+    }
+}

@@ -1,0 +1,100 @@
+//! TypeScript declarations for the config objects and results the classes take and
+//! give. wasm-bindgen writes the classes; these are the shapes around them.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS: &'static str = r#"
+/** The states a Conversations `Client` reports. Only `"connected"` is a confirmed connect. */
+export type ConnectionState =
+  | "unknown" | "connecting" | "connected" | "disconnecting"
+  | "disconnected" | "denied" | "retrying" | "error";
+
+/** The part of a Conversations `Client` mau-beacon uses: an event emitter with
+ * `on`/`off` (or `addListener`/`removeListener`). The real `Client` fits. */
+export interface ConversationsClientLike {
+  on?(event: string, listener: (...args: never[]) => void): unknown;
+  off?(event: string, listener: (...args: never[]) => void): unknown;
+  addListener?(event: string, listener: (...args: never[]) => void): unknown;
+  removeListener?(event: string, listener: (...args: never[]) => void): unknown;
+  readonly connectionState?: string;
+  readonly user?: { readonly identity?: string };
+  readonly version?: string;
+  updateToken?(token: string): unknown;
+  shutdown?(): unknown;
+}
+
+/** `new MauTracker(config)`. */
+export interface MauTrackerConfig {
+  /** Where beacons go: an http(s) URL, absolute or relative to the page. */
+  collectorUrl: string;
+  /** `"month"` (default): one beacon per identity per UTC month on this device.
+   * `"none"`: one per confirmed connect. */
+  dedupe?: "month" | "none";
+  /** How long to wait for `initialized` when the identity is known only from it. Default 30000. */
+  identityTimeoutMs?: number;
+  /** Backoff between retries: starts at `baseMs` (default 1000), doubles, capped at `maxMs` (default 60000), ±25 % jitter. */
+  retry?: { baseMs?: number; maxMs?: number };
+  /** Errors inside event handlers land here; they never throw into the app. */
+  onError?: (error: Error) => void;
+  /** Every step of every beacon, for logs and dashboards. */
+  onEvent?: (event: BeaconEvent) => void;
+}
+
+/** `tracker.watch(client, options)`: where the identity comes from. */
+export interface WatchOptions {
+  /** The identity, when the app knows it. */
+  identity?: string;
+  /** The access token (or a function returning the current one): its `grants.identity`
+   * is read. The token is never sent, stored or logged. */
+  token?: string | (() => string | null | undefined);
+}
+
+/** One step of a beacon's life. */
+export interface BeaconEvent {
+  type: "queued" | "deduped" | "delivered" | "retry" | "dropped" | "no_identity";
+  identity?: string;
+  eventId?: string;
+  /** The HTTP status of the attempt, if it got one. */
+  status?: number;
+  /** Network error or drop reason. */
+  error?: string;
+}
+
+/** `tracker.stats()`. */
+export interface MauStats {
+  pending: number;
+  delivered: number;
+  dropped: number;
+  /** `dropped` by reason: `http_400`, `no_identity`, `corrupt_store`, … */
+  dropReasons: Record<string, number>;
+  /** Every confirmed `connected`, reconnects included. */
+  connectsSeen: number;
+  queued: number;
+  /** Connects with no beacon because the identity was counted this month already. */
+  deduped: number;
+  retries: number;
+  /** `"localStorage"`, or `"memory"` when storage is unavailable. */
+  storage: "localStorage" | "memory";
+  storageError?: string;
+  lastError?: string;
+}
+
+/** `new LazyClient(config)`. */
+export interface LazyClientConfig {
+  /** Makes the client, e.g. `(token) => new Client(token)`. Called once per session. */
+  createClient: (token: string) => ConversationsClientLike;
+  /** Fetches an access token; called on first need and on `tokenAboutToExpire`/`tokenExpired`. */
+  getToken: () => string | Promise<string>;
+  /** Watch the created client with this tracker. */
+  tracker?: MauTracker;
+  /** The user's identity, for `eagerIfCounted`. */
+  identity?: string;
+  /** Connect at once if `identity` is already counted this month (it costs nothing more). */
+  eagerIfCounted?: boolean;
+  /** Longest wait for `client.shutdown()`. Default 5000. */
+  shutdownTimeoutMs?: number;
+  /** Failures of triggers and token refresh land here. */
+  onError?: (error: Error) => void;
+}
+"#;

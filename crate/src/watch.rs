@@ -1,0 +1,196 @@
+//! One watched client: turns its confirmed `connected` events into beacons.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use js_sys::{Date, Function};
+use wasm_bindgen::prelude::*;
+
+use crate::emitter::{methods, EmitterListener};
+use crate::error::Error;
+use crate::js;
+use crate::token::identity_from_token;
+use crate::tracker::TrackerInner;
+
+/// Where the identity comes from, in the order the issue of billing demands: what Twilio
+/// bills is the token's `grants.identity`.
+enum IdentitySource {
+    Fixed(String),
+    /// Decoded from a token string at `watch()`; the token itself is not kept.
+    FromToken(Option<String>),
+    /// Called at each connect, so a refreshed token is read.
+    TokenFn(Function),
+    Client,
+}
+
+pub(crate) struct WatchInner {
+    tracker: Rc<TrackerInner>,
+    client: JsValue,
+    source: IdentitySource,
+    client_version: Option<String>,
+    state_listener: RefCell<Option<EmitterListener>>,
+    init_listener: RefCell<Option<EmitterListener>>,
+    init_timer: RefCell<Option<Timeout>>,
+    /// Connect times waiting for the identity to arrive with `initialized`.
+    waiting: RefCell<Vec<f64>>,
+    stopped: Cell<bool>,
+}
+
+/// The handle `tracker.watch()` returns. The watch goes on until `stop()`, even if this
+/// handle is garbage-collected.
+#[wasm_bindgen]
+pub struct Watch {
+    inner: Rc<WatchInner>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").field("stopped", &self.inner.stopped.get()).finish()
+    }
+}
+
+#[wasm_bindgen]
+impl Watch {
+    /// Removes every listener this watch added to the client. Safe to call twice.
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
+
+    /// Whether `stop()` was called.
+    #[wasm_bindgen(getter)]
+    pub fn stopped(&self) -> bool {
+        self.inner.stopped.get()
+    }
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+impl WatchInner {
+    pub(crate) fn start(tracker: &Rc<TrackerInner>, client: JsValue, options: JsValue) -> Result<Watch, Error> {
+        if !client.is_object() || methods(&client).is_none() {
+            return Err(Error::config("client", "must be a Conversations Client (an object with on/off)"));
+        }
+        let options = js::object(&options, "options", false)?;
+        let identity = js::opt_string(&options, "identity")?;
+        let token = js::get(&options, "token");
+        let source = if let Some(id) = identity {
+            if id.is_empty() {
+                return Err(Error::config("identity", "must not be empty"));
+            }
+            IdentitySource::Fixed(id)
+        } else if let Some(t) = token.as_string() {
+            IdentitySource::FromToken(identity_from_token::<JsValue>(&t).ok().flatten())
+        } else if let Some(f) = js::opt_function(&options, "token").map_err(|_| Error::config("token", "must be a string or a function returning one"))? {
+            IdentitySource::TokenFn(f)
+        } else {
+            IdentitySource::Client
+        };
+        let client_version = non_empty(js::get(&client, "version").as_string())
+            .or_else(|| non_empty(js::get(&js::get(&client, "constructor"), "version").as_string()));
+        let inner = Rc::new(WatchInner {
+            tracker: tracker.clone(),
+            client: client.clone(),
+            source,
+            client_version,
+            state_listener: RefCell::new(None),
+            init_listener: RefCell::new(None),
+            init_timer: RefCell::new(None),
+            waiting: RefCell::new(Vec::new()),
+            stopped: Cell::new(false),
+        });
+        let weak = Rc::downgrade(&inner);
+        let listener = EmitterListener::new(&client, "connectionStateChanged", move |state| {
+            if let Some(w) = weak.upgrade() {
+                if state.as_string().as_deref() == Some("connected") {
+                    w.on_connected();
+                }
+            }
+        })?;
+        *inner.state_listener.borrow_mut() = Some(listener);
+        tracker.watches.borrow_mut().push(inner.clone());
+        // A client that is connected already has confirmed its connect.
+        if js::get(&client, "connectionState").as_string().as_deref() == Some("connected") {
+            inner.on_connected();
+        }
+        Ok(Watch { inner })
+    }
+
+    fn stop(self: &Rc<Self>) {
+        if self.stopped.replace(true) {
+            return;
+        }
+        self.state_listener.borrow_mut().take();
+        self.init_listener.borrow_mut().take();
+        self.init_timer.borrow_mut().take();
+        self.tracker.watches.borrow_mut().retain(|w| !Rc::ptr_eq(w, self));
+    }
+
+    /// The identity known right now, without waiting.
+    fn identity_now(&self) -> Option<String> {
+        let from_source = match &self.source {
+            IdentitySource::Fixed(id) => Some(id.clone()),
+            IdentitySource::FromToken(id) => id.clone(),
+            IdentitySource::TokenFn(f) => f
+                .call0(&JsValue::NULL)
+                .ok()
+                .and_then(|t| t.as_string())
+                .and_then(|t| identity_from_token::<JsValue>(&t).ok().flatten()),
+            IdentitySource::Client => None,
+        };
+        from_source.or_else(|| self.client_identity())
+    }
+
+    fn client_identity(&self) -> Option<String> {
+        non_empty(js::get(&js::get(&self.client, "user"), "identity").as_string())
+    }
+
+    fn on_connected(self: &Rc<Self>) {
+        if self.stopped.get() {
+            return;
+        }
+        let now = Date::now();
+        if let Some(identity) = self.identity_now() {
+            self.tracker.record_connect(&identity, now, self.client_version.clone());
+            return;
+        }
+        self.waiting.borrow_mut().push(now);
+        if self.init_listener.borrow().is_some() {
+            return;
+        }
+        // Wait for `initialized`, which fills `user.identity`, but not forever.
+        let weak: Weak<Self> = Rc::downgrade(self);
+        let on_init = EmitterListener::new(&self.client, "initialized", move |_| {
+            if let Some(w) = weak.upgrade() {
+                w.resolve_waiting();
+            }
+        });
+        match on_init {
+            Ok(l) => *self.init_listener.borrow_mut() = Some(l),
+            Err(e) => js::report(&self.tracker.on_error, &e),
+        }
+        let weak: Weak<Self> = Rc::downgrade(self);
+        let timer = Timeout::new(self.tracker.identity_timeout_ms as u32, move || {
+            if let Some(w) = weak.upgrade() {
+                w.resolve_waiting();
+            }
+        });
+        *self.init_timer.borrow_mut() = Some(timer);
+    }
+
+    /// `initialized` came, or the wait ran out: beacon the waiting connects, or count
+    /// them as dropped for want of an identity.
+    fn resolve_waiting(self: &Rc<Self>) {
+        js::drop_later((self.init_listener.borrow_mut().take(), self.init_timer.borrow_mut().take()));
+        let times = std::mem::take(&mut *self.waiting.borrow_mut());
+        let identity = self.client_identity();
+        for at in times {
+            match &identity {
+                Some(id) => self.tracker.record_connect(id, at, self.client_version.clone()),
+                None => self.tracker.record_no_identity(),
+            }
+        }
+    }
+}

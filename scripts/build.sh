@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the npm package: pkg/web (ES module + .wasm + .d.ts) and dist/ (script tag).
+# Needs what scripts/setup.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+cargo build -p mau-beacon --target wasm32-unknown-unknown --release --quiet
+rm -rf pkg/web dist
+wasm-bindgen --target web --out-dir pkg/web target/wasm32-unknown-unknown/release/mau_beacon.wasm
+# binaryen's own wasm-opt (npm); Debian's is too old for current rustc output.
+wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  pkg/web/mau_beacon_bg.wasm -o pkg/web/mau_beacon_bg.wasm
+esbuild js/global.js --bundle --format=iife --global-name=MauBeacon --minify \
+  --loader:.wasm=binary --log-level=error --outfile=dist/mau-beacon.global.js
+cp js/global.d.ts dist/mau-beacon.global.d.ts
+echo "built pkg/web and dist/"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building and testing mau-beacon needs, only what is missing; safe to rerun.
+# Rust wasm target, wasm-bindgen-cli 0.2.130 (must equal the crate's pinned wasm-bindgen),
+# wasm-pack, Debian's Chromium + chromedriver, and the npm dev dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
+  say "installing wasm-bindgen-cli 0.2.130"
+  cargo install wasm-bindgen-cli --version 0.2.130 --force
+fi
+if ! command -v wasm-pack >/dev/null; then
+  say "installing wasm-pack"
+  cargo install wasm-pack --locked
+fi
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "installing Chromium and chromedriver (Debian packages)"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.setup-lock 2>/dev/null)" != "$lock_sum" ]; then
+  say "installing npm dev dependencies"
+  npm ci --no-audit --no-fund
+  echo "$lock_sum" > node_modules/.setup-lock
+fi
+say "ready"
