@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[command(name = "mau-collector", version, about)]
 pub struct Cli {
     /// SQLite database file (created by `serve` if missing).
-    #[arg(long, global = true, env = "MAU_COLLECTOR_DB", default_value = "mau-collector.db")]
+    #[arg(long, global = true, value_name = "PATH", env = "MAU_COLLECTOR_DB", default_value = "mau-collector.db")]
     pub db: PathBuf,
 
     #[command(subcommand)]
@@ -25,7 +25,7 @@ pub enum Command {
     /// Write a month's identities to stdout.
     Export {
         /// The UTC month, YYYY-MM.
-        #[arg(long, value_parser = parse_month)]
+        #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
         month: crate::wire::Month,
         /// Output format.
         #[arg(long, value_enum, default_value = "csv")]
@@ -34,10 +34,10 @@ pub enum Command {
     /// Print a month's counts, and the gap against Twilio's billed count.
     Report {
         /// The UTC month, YYYY-MM.
-        #[arg(long, value_parser = parse_month)]
+        #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
         month: crate::wire::Month,
         /// The MAU count on the Twilio bill for that month.
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         billed: Option<u64>,
     },
 }
@@ -46,30 +46,30 @@ pub enum Command {
 pub struct ServeArgs {
     /// Address and port to listen on. Port 0 picks a free port; the bound address is
     /// printed on stdout as `listening on http://ADDR`.
-    #[arg(long, env = "MAU_COLLECTOR_LISTEN", default_value = "127.0.0.1:8787")]
+    #[arg(long, value_name = "ADDR:PORT", env = "MAU_COLLECTOR_LISTEN", default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
 
     /// Token for the read endpoints (`Authorization: Bearer TOKEN`). Without one, reads are closed.
-    #[arg(long, env = "MAU_COLLECTOR_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(long, value_name = "TOKEN", env = "MAU_COLLECTOR_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
     /// Origin allowed to call the collector from a browser, e.g. https://app.example.com.
     /// Repeat the flag (or comma-separate in the env var) for several; `*` allows any
     /// origin (echoed back, since credentials are allowed). Default: same-origin only.
-    #[arg(long = "allow-origin", env = "MAU_COLLECTOR_ALLOW_ORIGIN", value_delimiter = ',')]
+    #[arg(long = "allow-origin", value_name = "ORIGIN", env = "MAU_COLLECTOR_ALLOW_ORIGIN", value_delimiter = ',')]
     pub allow_origins: Vec<String>,
 
     /// Serve this folder's files at `/` (index.html for `/`), e.g. the demo page.
-    #[arg(long, env = "MAU_COLLECTOR_STATIC_DIR")]
+    #[arg(long, value_name = "DIR", env = "MAU_COLLECTOR_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
 
     /// Most ingest requests waiting for the disk; past it, requests get 503 + Retry-After.
-    #[arg(long, env = "MAU_COLLECTOR_QUEUE", default_value_t = 1024,
+    #[arg(long, value_name = "N", env = "MAU_COLLECTOR_QUEUE", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub queue: u32,
 
     /// Most exports streaming at once; past it, reads get 503 + Retry-After.
-    #[arg(long, env = "MAU_COLLECTOR_MAX_EXPORTS", default_value_t = 4,
+    #[arg(long, value_name = "N", env = "MAU_COLLECTOR_MAX_EXPORTS", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_exports: u32,
 }
