@@ -175,3 +175,24 @@ fn serves_a_static_folder_at_the_root() {
     assert_eq!(server.get_admin("/v1/months").status, 200);
     assert_eq!(send(server.request("GET", "/missing.html"), None).status, 404);
 }
+
+#[test]
+fn large_month_streams_in_many_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("c.db"), &["--admin-token", TOKEN]);
+    // 5,000 identities (~600 KB of JSON: many 32 KiB chunks), in 50 arrays of 100.
+    for b in 0..50 {
+        let batch: Vec<Value> = (0..100)
+            .map(|i| beacon(&format!("user-{:05}@example.com", b * 100 + i), &format!("ev-{b}-{i}")))
+            .collect();
+        assert_eq!(server.post(&Value::Array(batch).to_string()).status, 200);
+    }
+    let month = server.month();
+    let rows: Vec<Value> =
+        serde_json::from_str(&server.get_admin(&format!("/v1/months/{month}/identities")).body).unwrap();
+    assert_eq!(rows.len(), 5000);
+    assert_eq!(rows[0]["identity"], "user-00000@example.com");
+    assert_eq!(rows[4999]["identity"], "user-04999@example.com");
+    let csv = server.get_admin(&format!("/v1/months/{month}/identities?format=csv")).body;
+    assert_eq!(csv.lines().count(), 5001);
+}
