@@ -23,7 +23,11 @@ const TOKEN: &str = "bench-token";
 const RUN_TIME_LIMIT: Duration = Duration::from_secs(120);
 
 fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default).max(1)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        .max(1)
 }
 
 /// The collector binary beside this example (target/<profile>/mau-collector).
@@ -37,7 +41,11 @@ fn collector_bin() -> PathBuf {
     if !bin.exists() {
         // `cargo run --example` does not build the package's binary; build it now.
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let profile = if dir.ends_with("release") { vec!["--release"] } else { vec![] };
+        let profile = if dir.ends_with("release") {
+            vec!["--release"]
+        } else {
+            vec![]
+        };
         let ok = Command::new(cargo)
             .args(["build", "-p", "mau-collector", "--bin", "mau-collector"])
             .args(profile)
@@ -161,7 +169,14 @@ fn main() {
     let db = dir.path().join("bench.db");
 
     let mut child = Command::new(&bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", TOKEN, "--db"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            TOKEN,
+            "--db",
+        ])
         .arg(&db)
         .env("MAU_COLLECTOR_LOG", "warn")
         .stdout(Stdio::piped())
@@ -177,7 +192,10 @@ fn main() {
     assert!(url.starts_with("http://127.0.0.1:"), "unexpected: {line:?}");
     let ready = Instant::now();
     while ureq::get(&format!("{url}/healthz")).call().is_err() {
-        assert!(ready.elapsed() < Duration::from_secs(30), "collector not ready");
+        assert!(
+            ready.elapsed() < Duration::from_secs(30),
+            "collector not ready"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -185,7 +203,10 @@ fn main() {
         "mau-collector ingest benchmark: {runs} runs x {beacons} beacons, {clients} keep-alive clients, one beacon per POST"
     );
     println!("binary: {}", bin.display());
-    println!("machine: {} logical CPUs (client and server share them)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "machine: {} logical CPUs (client and server share them)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     // Warm-up: page cache, connection setup, SQLite statement cache.
     let _ = run_once(&url, 0xffff, 1000, clients);
 
@@ -230,7 +251,10 @@ fn main() {
         .unwrap_or_default();
     let stored: i64 = serde_json::from_str::<serde_json::Value>(&months)
         .ok()
-        .and_then(|v| v.as_array().map(|a| a.iter().filter_map(|m| m["connects"].as_i64()).sum()))
+        .and_then(|v| {
+            v.as_array()
+                .map(|a| a.iter().filter_map(|m| m["connects"].as_i64()).sum())
+        })
         .unwrap_or(-1);
     println!("stored connects: {stored} (2xx answers: {total_ok})");
     drop(collector);

@@ -11,7 +11,13 @@ use std::path::PathBuf;
 #[command(name = "mau-collector", version, about)]
 pub struct Cli {
     /// SQLite database file (created by `serve` if missing).
-    #[arg(long, global = true, value_name = "PATH", env = "MAU_COLLECTOR_DB", default_value = "mau-collector.db")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "MAU_COLLECTOR_DB",
+        default_value = "mau-collector.db"
+    )]
     pub db: PathBuf,
 
     #[command(subcommand)]
@@ -46,17 +52,32 @@ pub enum Command {
 pub struct ServeArgs {
     /// Address and port to listen on. Port 0 picks a free port; the bound address is
     /// printed on stdout as `listening on http://ADDR`.
-    #[arg(long, value_name = "ADDR:PORT", env = "MAU_COLLECTOR_LISTEN", default_value = "127.0.0.1:8787")]
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        env = "MAU_COLLECTOR_LISTEN",
+        default_value = "127.0.0.1:8787"
+    )]
     pub listen: SocketAddr,
 
     /// Token for the read endpoints (`Authorization: Bearer TOKEN`). Without one, reads are closed.
-    #[arg(long, value_name = "TOKEN", env = "MAU_COLLECTOR_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MAU_COLLECTOR_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     pub admin_token: Option<String>,
 
     /// Origin allowed to call the collector from a browser, e.g. https://app.example.com.
     /// Repeat the flag (or comma-separate in the env var) for several; `*` allows any
     /// origin (echoed back, since credentials are allowed). Default: same-origin only.
-    #[arg(long = "allow-origin", value_name = "ORIGIN", env = "MAU_COLLECTOR_ALLOW_ORIGIN", value_delimiter = ',')]
+    #[arg(
+        long = "allow-origin",
+        value_name = "ORIGIN",
+        env = "MAU_COLLECTOR_ALLOW_ORIGIN",
+        value_delimiter = ','
+    )]
     pub allow_origins: Vec<String>,
 
     /// Serve this folder's files at `/` (index.html for `/`), e.g. the demo page.
@@ -90,19 +111,42 @@ mod tests {
 
     #[test]
     fn db_flag_works_after_the_subcommand() {
-        let cli = Cli::try_parse_from(["mau-collector", "export", "--month", "2026-11", "--format", "json", "--db", "x.db"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "mau-collector",
+            "export",
+            "--month",
+            "2026-11",
+            "--format",
+            "json",
+            "--db",
+            "x.db",
+        ])
+        .unwrap();
         assert_eq!(cli.db, PathBuf::from("x.db"));
-        assert!(matches!(cli.command, Command::Export { format: Format::Json, .. }));
+        assert!(matches!(
+            cli.command,
+            Command::Export {
+                format: Format::Json,
+                ..
+            }
+        ));
         assert!(Cli::try_parse_from(["mau-collector", "report", "--month", "2026-13"]).is_err());
     }
 
     #[test]
     fn origins_repeat() {
         let cli = Cli::try_parse_from([
-            "mau-collector", "serve", "--allow-origin", "https://a.example", "--allow-origin", "https://b.example",
+            "mau-collector",
+            "serve",
+            "--allow-origin",
+            "https://a.example",
+            "--allow-origin",
+            "https://b.example",
         ])
         .unwrap();
-        let Command::Serve(s) = cli.command else { panic!() };
+        let Command::Serve(s) = cli.command else {
+            panic!()
+        };
         assert_eq!(s.allow_origins, ["https://a.example", "https://b.example"]);
         assert_eq!(s.listen.to_string(), "127.0.0.1:8787");
     }

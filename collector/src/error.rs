@@ -7,7 +7,7 @@ use crate::wire::WireError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// Seconds a client should wait after an overload answer.
 pub const RETRY_AFTER_SECS: u32 = 1;
@@ -67,18 +67,31 @@ impl ApiError {
         }
     }
 
-    pub fn body(&self) -> Value {
-        let mut body = json!({ "error": self.to_string(), "code": self.code() });
-        if let ApiError::Wire(WireError::Invalid { field, index, .. }) = self {
-            if !field.is_empty() {
-                body["field"] = json!(field);
+    pub fn body(&self) -> ErrorBody {
+        let (field, index) = match self {
+            ApiError::Wire(WireError::Invalid { field, index, .. }) => {
+                ((!field.is_empty()).then_some(*field), *index)
             }
-            if let Some(i) = index {
-                body["index"] = json!(i);
-            }
+            _ => (None, None),
+        };
+        ErrorBody {
+            error: self.to_string(),
+            code: self.code(),
+            field,
+            index,
         }
-        body
     }
+}
+
+/// The JSON error body, fields in this order.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
 }
 
 impl IntoResponse for ApiError {
@@ -128,10 +141,13 @@ mod tests {
             index: Some(2),
         });
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
-        let b = e.body();
-        assert_eq!(b["code"], "identity_too_long");
-        assert_eq!(b["field"], "identity");
-        assert_eq!(b["index"], 2);
-        assert_eq!(b["error"], "beacon 2: identity is 300 bytes; the limit is 256 bytes");
+        assert_eq!(
+            serde_json::to_string(&e.body()).unwrap(),
+            r#"{"error":"beacon 2: identity is 300 bytes; the limit is 256 bytes","code":"identity_too_long","field":"identity","index":2}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&ApiError::NotFound.body()).unwrap(),
+            r#"{"error":"not found","code":"not_found"}"#
+        );
     }
 }

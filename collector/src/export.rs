@@ -58,7 +58,9 @@ pub fn write_identities<W: Write>(
 ) -> Result<u64, ExportError> {
     match format {
         Format::Csv => {
-            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(out);
             // Written by hand so an empty month still gets its header row.
             w.write_record(["identity", "first_seen", "last_seen", "connects"])?;
             let n = store::for_each_identity(conn, month, |r: IdentityRow| {

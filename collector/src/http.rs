@@ -81,7 +81,11 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// Takes one beacon or an array, whatever the Content-Type (browsers send text/plain).
-async fn ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn ingest(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let received_at = OffsetDateTime::now_utc();
     let bytes = read_body(body, &headers).await?;
     let records = wire::parse_body(&bytes, received_at)?;
@@ -89,7 +93,17 @@ async fn ingest(State(app): State<App>, headers: HeaderMap, body: Body) -> Resul
     app.store.insert(records).await?;
     tracing::debug!(beacons = n, "stored");
     // The same answer for a first delivery and a repeat, so retries are harmless.
-    Ok(Json(json!({ "ok": true, "accepted": n })).into_response())
+    Ok(Json(Accepted {
+        ok: true,
+        accepted: n,
+    })
+    .into_response())
+}
+
+#[derive(serde::Serialize)]
+struct Accepted {
+    ok: bool,
+    accepted: usize,
 }
 
 /// Past this, an over-limit body is not read to its end: the connection is just closed.
@@ -103,7 +117,9 @@ async fn read_body(mut body: Body, headers: &HeaderMap) -> Result<Bytes, ApiErro
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let too_large = ApiError::BodyTooLarge { limit: MAX_BODY_BYTES };
+    let too_large = ApiError::BodyTooLarge {
+        limit: MAX_BODY_BYTES,
+    };
     if declared.is_some_and(|n| n > MAX_DRAIN_BYTES as u64) {
         return Err(too_large);
     }
@@ -218,7 +234,11 @@ async fn identities(
     authorize(&app, &headers)?;
     let month = month_param(&month)?;
     let format = choose_format(q.format.as_deref(), &headers)?;
-    let permit = app.exports.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded)?;
+    let permit = app
+        .exports
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded)?;
     // Open first, so a storage problem is still a proper error answer, not a cut stream.
     let path = app.db_path.clone();
     let conn = tokio::task::spawn_blocking(move || store::open_reader(&path))
@@ -228,21 +248,29 @@ async fn identities(
     let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let mut out = ChunkWriter { buf: Vec::with_capacity(CHUNK), tx };
+        let mut out = ChunkWriter {
+            buf: Vec::with_capacity(CHUNK),
+            tx,
+        };
         match export::write_identities(&conn, month, format, &mut out) {
             Ok(n) => tracing::info!(%month, rows = n, ?format, "export streamed"),
             Err(e) => {
                 tracing::warn!(%month, error = %e, "export stopped");
                 // Cut the body so the client sees a failed transfer, not a short file.
-                let _ = out.tx.blocking_send(Err(io::Error::other("export stopped")));
+                let _ = out
+                    .tx
+                    .blocking_send(Err(io::Error::other("export stopped")));
             }
         }
     });
     let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
     let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
 
@@ -289,7 +317,9 @@ async fn cors(State(app): State<App>, req: Request, next: Next) -> Response {
         .filter(|o| o.to_str().is_ok_and(|o| app.origins.allows(o)))
         .cloned();
     let preflight = req.method() == Method::OPTIONS
-        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
 
     let mut resp = if preflight {
         match (&allowed, &origin) {
@@ -304,7 +334,10 @@ async fn cors(State(app): State<App>, req: Request, next: Next) -> Response {
                     header::ACCESS_CONTROL_ALLOW_HEADERS,
                     HeaderValue::from_static("Content-Type, Authorization"),
                 );
-                h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+                h.insert(
+                    header::ACCESS_CONTROL_MAX_AGE,
+                    HeaderValue::from_static("600"),
+                );
                 r
             }
             (None, o) => {
@@ -320,8 +353,14 @@ async fn cors(State(app): State<App>, req: Request, next: Next) -> Response {
     h.append(header::VARY, HeaderValue::from_static("Origin"));
     if let Some(origin) = allowed {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Retry-After"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
+        );
     }
     resp
 }

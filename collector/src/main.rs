@@ -42,7 +42,9 @@ fn main() -> ExitCode {
 }
 
 fn serve(db: &Path, args: ServeArgs) -> Result<(), BoxError> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let store = store::Store::open(db, args.queue as usize)?;
         let origins = http::Origins::from_config(&args.allow_origins);

@@ -47,7 +47,8 @@ const INSERT_EVENT: &str = "INSERT OR IGNORE INTO events
      attempt, dedupe, sdk_name, sdk_version, client_version)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
-const UPSERT_IDENTITY: &str = "INSERT INTO identities (month, identity, first_seen, last_seen, connects)
+const UPSERT_IDENTITY: &str =
+    "INSERT INTO identities (month, identity, first_seen, last_seen, connects)
     VALUES (?1, ?2, ?3, ?3, 1)
     ON CONFLICT (month, identity) DO UPDATE SET
         first_seen = min(first_seen, excluded.first_seen),
@@ -103,7 +104,10 @@ impl Store {
                 }
             })
             .map_err(OpenError::Thread)?;
-        Ok(Store { tx, path: path.to_owned() })
+        Ok(Store {
+            tx,
+            path: path.to_owned(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -113,10 +117,12 @@ impl Store {
     /// Stores the records of one request in one transaction; returns once committed.
     pub async fn insert(&self, records: Vec<Record>) -> Result<(), ApiError> {
         let (done, wait) = oneshot::channel();
-        self.tx.try_send(WriteJob { records, done }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ApiError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => ApiError::Storage("writer stopped".into()),
-        })?;
+        self.tx
+            .try_send(WriteJob { records, done })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ApiError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => ApiError::Storage("writer stopped".into()),
+            })?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ApiError::Storage(e)),
@@ -315,14 +321,20 @@ mod tests {
         assert_eq!(rows[0].last_seen, "2026-11-25T09:59:59.983Z");
         assert_eq!((rows[1].identity.as_str(), rows[1].connects), ("bob", 2));
         let all = months(&conn).unwrap();
-        assert_eq!(all.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(), ["2026-12", "2026-11"]);
+        assert_eq!(
+            all.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(),
+            ["2026-12", "2026-11"]
+        );
     }
 
     #[tokio::test]
     async fn full_queue_is_overload() {
         // A store whose writer never runs: the second request finds the queue full.
         let (tx, _rx) = mpsc::channel(1);
-        let store = Store { tx, path: PathBuf::new() };
+        let store = Store {
+            tx,
+            path: PathBuf::new(),
+        };
         let recs = parse_body(&beacon("a", "e"), datetime!(2026-11-24 20:08:53 UTC)).unwrap();
         let s2 = store.clone();
         let r2 = recs.clone();
@@ -331,7 +343,10 @@ mod tests {
         while store.tx.capacity() > 0 {
             tokio::task::yield_now().await;
         }
-        assert!(matches!(store.insert(recs).await, Err(ApiError::Overloaded)));
+        assert!(matches!(
+            store.insert(recs).await,
+            Err(ApiError::Overloaded)
+        ));
         first.abort();
     }
 

@@ -54,7 +54,12 @@ impl WireError {
 }
 
 fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> WireError {
-    WireError::Invalid { code, field, message: message.into(), index: None }
+    WireError::Invalid {
+        code,
+        field,
+        message: message.into(),
+        index: None,
+    }
 }
 
 /// A UTC calendar month, `YYYY-MM`.
@@ -81,7 +86,10 @@ impl Month {
 
     pub fn of(t: OffsetDateTime) -> Month {
         let t = t.to_offset(UtcOffset::UTC);
-        Month { year: t.year(), month: u8::from(t.month()) }
+        Month {
+            year: t.year(),
+            month: u8::from(t.month()),
+        }
     }
 }
 
@@ -93,9 +101,8 @@ impl fmt::Display for Month {
 
 /// Formats a time as `YYYY-MM-DDTHH:MM:SS.mmmZ`: fixed width, so stored strings sort by time.
 pub fn format_time(t: OffsetDateTime) -> String {
-    let fmt = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     t.to_offset(UtcOffset::UTC)
         .format(&fmt)
         .unwrap_or_else(|_| String::from("invalid-time"))
@@ -153,8 +160,7 @@ pub fn derive_event_time(
 
 /// Parses a body (one beacon object or an array of them) into records, all or nothing.
 pub fn parse_body(body: &[u8], received_at: OffsetDateTime) -> Result<Vec<Record>, WireError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
     match value {
         Value::Object(obj) => Ok(vec![parse_record(&obj, received_at)?]),
         Value::Array(items) => {
@@ -162,7 +168,10 @@ pub fn parse_body(body: &[u8], received_at: OffsetDateTime) -> Result<Vec<Record
                 return Err(WireError::EmptyBatch);
             }
             if items.len() > MAX_BATCH {
-                return Err(WireError::BatchTooLarge { len: items.len(), max: MAX_BATCH });
+                return Err(WireError::BatchTooLarge {
+                    len: items.len(),
+                    max: MAX_BATCH,
+                });
             }
             items
                 .iter()
@@ -175,9 +184,17 @@ pub fn parse_body(body: &[u8], received_at: OffsetDateTime) -> Result<Vec<Record
                         index: Some(i),
                     })?;
                     parse_record(obj, received_at).map_err(|e| match e {
-                        WireError::Invalid { code, field, message, .. } => {
-                            WireError::Invalid { code, field, message, index: Some(i) }
-                        }
+                        WireError::Invalid {
+                            code,
+                            field,
+                            message,
+                            ..
+                        } => WireError::Invalid {
+                            code,
+                            field,
+                            message,
+                            index: Some(i),
+                        },
                         other => other,
                     })
                 })
@@ -187,10 +204,18 @@ pub fn parse_body(body: &[u8], received_at: OffsetDateTime) -> Result<Vec<Record
     }
 }
 
-fn parse_record(obj: &Map<String, Value>, received_at: OffsetDateTime) -> Result<Record, WireError> {
+fn parse_record(
+    obj: &Map<String, Value>,
+    received_at: OffsetDateTime,
+) -> Result<Record, WireError> {
     let beacon = parse_beacon(obj)?;
     let event_at = derive_event_time(received_at, beacon.occurred_at, beacon.sent_at)?;
-    Ok(Record { month: Month::of(event_at), event_at, received_at, beacon })
+    Ok(Record {
+        month: Month::of(event_at),
+        event_at,
+        received_at,
+        beacon,
+    })
 }
 
 /// Validates one beacon object. Unknown fields are ignored (forward compatible).
@@ -210,7 +235,11 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
     }
     let kind = string(obj, "kind")?;
     if kind != "connected" {
-        return Err(invalid("bad_kind", "kind", format!("unknown kind {kind:?}; expected \"connected\"")));
+        return Err(invalid(
+            "bad_kind",
+            "kind",
+            format!("unknown kind {kind:?}; expected \"connected\""),
+        ));
     }
 
     let identity = string(obj, "identity")?;
@@ -240,7 +269,11 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
 
     let month_s = string(obj, "month")?;
     let client_month = Month::parse(month_s).ok_or_else(|| {
-        invalid("bad_month", "month", format!("month {month_s:?} is not YYYY-MM"))
+        invalid(
+            "bad_month",
+            "month",
+            format!("month {month_s:?} is not YYYY-MM"),
+        )
     })?;
 
     let occurred_at = timestamp(obj, "occurred_at")?;
@@ -248,7 +281,13 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
 
     let attempt = match required(obj, "attempt")?.as_u64() {
         Some(n) if n >= 1 => u32::try_from(n).unwrap_or(u32::MAX),
-        Some(_) => return Err(invalid("bad_attempt", "attempt", "attempt must be 1 or more")),
+        Some(_) => {
+            return Err(invalid(
+                "bad_attempt",
+                "attempt",
+                "attempt must be 1 or more",
+            ))
+        }
         None => return Err(wrong_type("attempt", "a whole number")),
     };
 
@@ -289,9 +328,11 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
 
 fn required<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, WireError> {
     match obj.get(field) {
-        None | Some(Value::Null) => {
-            Err(invalid("missing_field", field, format!("missing field {field}")))
-        }
+        None | Some(Value::Null) => Err(invalid(
+            "missing_field",
+            field,
+            format!("missing field {field}"),
+        )),
         Some(v) => Ok(v),
     }
 }
@@ -311,9 +352,11 @@ fn string_in<'a>(
     key: &str,
 ) -> Result<&'a str, WireError> {
     match obj.get(key) {
-        None | Some(Value::Null) => {
-            Err(invalid("missing_field", field, format!("missing field {field}")))
-        }
+        None | Some(Value::Null) => Err(invalid(
+            "missing_field",
+            field,
+            format!("missing field {field}"),
+        )),
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(wrong_type(field, "a string")),
     }
@@ -403,7 +446,13 @@ mod tests {
         assert_eq!(r.len(), 1);
         let b = &r[0].beacon;
         assert_eq!(b.identity, "alice@example.com");
-        assert_eq!(b.client_month, Month { year: 2026, month: 11 });
+        assert_eq!(
+            b.client_month,
+            Month {
+                year: 2026,
+                month: 11
+            }
+        );
         assert_eq!(b.client_version.as_deref(), Some("3.0.1"));
         assert_eq!(r[0].received_at, NOW);
         // 17 ms between occurred_at and sent_at.
@@ -424,33 +473,67 @@ mod tests {
         let good = example();
         let mut bad = example();
         bad["identity"] = json!("");
-        assert_eq!(parse(&json!([good.clone(), good.clone()])).unwrap().len(), 2);
+        assert_eq!(
+            parse(&json!([good.clone(), good.clone()])).unwrap().len(),
+            2
+        );
         match parse(&json!([good, bad])) {
-            Err(WireError::Invalid { index: Some(1), field: "identity", .. }) => {}
+            Err(WireError::Invalid {
+                index: Some(1),
+                field: "identity",
+                ..
+            }) => {}
             other => panic!("{other:?}"),
         }
         assert_eq!(parse(&json!([])), Err(WireError::EmptyBatch));
         let many: Vec<Value> = (0..=MAX_BATCH).map(|_| example()).collect();
-        assert!(matches!(parse(&json!(many)), Err(WireError::BatchTooLarge { len: 101, .. })));
+        assert!(matches!(
+            parse(&json!(many)),
+            Err(WireError::BatchTooLarge { len: 101, .. })
+        ));
         assert_eq!(code_and_field(parse(&json!([1]))).0, "not_an_object");
     }
 
     #[test]
     fn refuses_non_objects_and_bad_json() {
         assert_eq!(parse(&json!("hi")), Err(WireError::NotAnObject));
-        assert!(matches!(parse_body(b"{\"v\":1,", NOW), Err(WireError::Json(_))));
-        assert!(matches!(parse_body(b"\xff\xfe", NOW), Err(WireError::Json(_))));
+        assert!(matches!(
+            parse_body(b"{\"v\":1,", NOW),
+            Err(WireError::Json(_))
+        ));
+        assert!(matches!(
+            parse_body(b"\xff\xfe", NOW),
+            Err(WireError::Json(_))
+        ));
         assert!(matches!(parse_body(b"", NOW), Err(WireError::Json(_))));
     }
 
     #[test]
     fn missing_fields_are_named() {
-        for f in ["v", "kind", "identity", "event_id", "month", "occurred_at", "sent_at", "attempt", "dedupe", "sdk"] {
-            assert_eq!(code_and_field(parse(&without(f))), ("missing_field".into(), f.into()), "{f}");
+        for f in [
+            "v",
+            "kind",
+            "identity",
+            "event_id",
+            "month",
+            "occurred_at",
+            "sent_at",
+            "attempt",
+            "dedupe",
+            "sdk",
+        ] {
+            assert_eq!(
+                code_and_field(parse(&without(f))),
+                ("missing_field".into(), f.into()),
+                "{f}"
+            );
         }
         let mut v = example();
         v["sdk"] = json!({"name": "mau-beacon"});
-        assert_eq!(code_and_field(parse(&v)), ("missing_field".into(), "sdk.version".into()));
+        assert_eq!(
+            code_and_field(parse(&v)),
+            ("missing_field".into(), "sdk.version".into())
+        );
     }
 
     #[test]
@@ -467,18 +550,36 @@ mod tests {
             ("sdk", json!("mau-beacon")),
             ("client_version", json!(3)),
         ] {
-            assert_eq!(code_and_field(parse(&with(f, val))), ("wrong_type".into(), f.into()), "{f}");
+            assert_eq!(
+                code_and_field(parse(&with(f, val))),
+                ("wrong_type".into(), f.into()),
+                "{f}"
+            );
         }
     }
 
     #[test]
     fn identity_limits() {
-        assert_eq!(code_and_field(parse(&with("identity", json!("")))).1, "identity");
+        assert_eq!(
+            code_and_field(parse(&with("identity", json!("")))).1,
+            "identity"
+        );
         let max = "é".repeat(128); // 256 bytes
-        assert_eq!(parse(&with("identity", json!(max))).unwrap()[0].beacon.identity.len(), 256);
+        assert_eq!(
+            parse(&with("identity", json!(max))).unwrap()[0]
+                .beacon
+                .identity
+                .len(),
+            256
+        );
         let over = "a".repeat(257);
         match parse(&with("identity", json!(over))) {
-            Err(e @ WireError::Invalid { code: "identity_too_long", .. }) => {
+            Err(
+                e @ WireError::Invalid {
+                    code: "identity_too_long",
+                    ..
+                },
+            ) => {
                 assert!(e.to_string().contains("256 bytes"), "{e}")
             }
             other => panic!("{other:?}"),
@@ -491,36 +592,86 @@ mod tests {
     #[test]
     fn event_id_limits() {
         assert!(parse(&with("event_id", json!("x".repeat(128)))).is_ok());
-        assert_eq!(code_and_field(parse(&with("event_id", json!("x".repeat(129))))).0, "bad_event_id");
-        assert_eq!(code_and_field(parse(&with("event_id", json!("")))).0, "bad_event_id");
+        assert_eq!(
+            code_and_field(parse(&with("event_id", json!("x".repeat(129))))).0,
+            "bad_event_id"
+        );
+        assert_eq!(
+            code_and_field(parse(&with("event_id", json!("")))).0,
+            "bad_event_id"
+        );
     }
 
     #[test]
     fn version_kind_dedupe_attempt() {
-        assert_eq!(code_and_field(parse(&with("v", json!(2)))).0, "unsupported_version");
-        assert_eq!(code_and_field(parse(&with("kind", json!("disconnected")))).0, "bad_kind");
-        assert_eq!(code_and_field(parse(&with("dedupe", json!("week")))).0, "bad_dedupe");
+        assert_eq!(
+            code_and_field(parse(&with("v", json!(2)))).0,
+            "unsupported_version"
+        );
+        assert_eq!(
+            code_and_field(parse(&with("kind", json!("disconnected")))).0,
+            "bad_kind"
+        );
+        assert_eq!(
+            code_and_field(parse(&with("dedupe", json!("week")))).0,
+            "bad_dedupe"
+        );
         assert!(parse(&with("dedupe", json!("none"))).is_ok());
-        assert_eq!(code_and_field(parse(&with("attempt", json!(0)))).0, "bad_attempt");
-        assert_eq!(parse(&with("attempt", json!(7))).unwrap()[0].beacon.attempt, 7);
+        assert_eq!(
+            code_and_field(parse(&with("attempt", json!(0)))).0,
+            "bad_attempt"
+        );
+        assert_eq!(
+            parse(&with("attempt", json!(7))).unwrap()[0].beacon.attempt,
+            7
+        );
     }
 
     #[test]
     fn month_parsing() {
-        assert_eq!(Month::parse("2026-01"), Some(Month { year: 2026, month: 1 }));
+        assert_eq!(
+            Month::parse("2026-01"),
+            Some(Month {
+                year: 2026,
+                month: 1
+            })
+        );
         assert_eq!(Month::parse("2026-12").unwrap().to_string(), "2026-12");
-        for bad in ["2026-13", "2026-00", "2026-1", "26-11", "2026/11", "2026-11-01", "２０２６-11", "+026-11", ""] {
+        for bad in [
+            "2026-13",
+            "2026-00",
+            "2026-1",
+            "26-11",
+            "2026/11",
+            "2026-11-01",
+            "２０２６-11",
+            "+026-11",
+            "",
+        ] {
             assert_eq!(Month::parse(bad), None, "{bad}");
-            assert_eq!(code_and_field(parse(&with("month", json!(bad)))).0, "bad_month");
+            assert_eq!(
+                code_and_field(parse(&with("month", json!(bad)))).0,
+                "bad_month"
+            );
         }
     }
 
     #[test]
     fn timestamps_must_be_rfc3339_utc() {
-        for ok in ["2026-11-24T20:08:52Z", "2026-11-24T20:08:52.123456Z", "2026-11-24T20:08:52.1+00:00"] {
+        for ok in [
+            "2026-11-24T20:08:52Z",
+            "2026-11-24T20:08:52.123456Z",
+            "2026-11-24T20:08:52.1+00:00",
+        ] {
             assert!(parse(&with("occurred_at", json!(ok))).is_ok(), "{ok}");
         }
-        for bad in ["2026-11-24 20:08:52", "2026-11-24T20:08:52.123+01:00", "yesterday", "2026-13-01T00:00:00Z", ""] {
+        for bad in [
+            "2026-11-24 20:08:52",
+            "2026-11-24T20:08:52.123+01:00",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "",
+        ] {
             assert_eq!(
                 code_and_field(parse(&with("sent_at", json!(bad)))),
                 ("bad_timestamp".into(), "sent_at".into()),
@@ -540,7 +691,13 @@ mod tests {
         assert_eq!(derive_event_time(NOW, sent, occurred).unwrap(), NOW);
         // An absurd delay is refused, not stored in year 0.
         let r = derive_event_time(NOW, datetime!(0001-01-01 0:00 UTC), sent);
-        assert!(matches!(r, Err(WireError::Invalid { code: "bad_timestamps", .. })));
+        assert!(matches!(
+            r,
+            Err(WireError::Invalid {
+                code: "bad_timestamps",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -564,7 +721,13 @@ mod tests {
 
     #[test]
     fn time_format_is_fixed_width() {
-        assert_eq!(format_time(datetime!(2026-01-02 3:04:05 UTC)), "2026-01-02T03:04:05.000Z");
-        assert_eq!(format_time(datetime!(2026-01-02 3:04:05.123456 UTC)), "2026-01-02T03:04:05.123Z");
+        assert_eq!(
+            format_time(datetime!(2026-01-02 3:04:05 UTC)),
+            "2026-01-02T03:04:05.000Z"
+        );
+        assert_eq!(
+            format_time(datetime!(2026-01-02 3:04:05.123456 UTC)),
+            "2026-01-02T03:04:05.123Z"
+        );
     }
 }

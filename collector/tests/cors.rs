@@ -43,10 +43,16 @@ fn allowed_origin_is_echoed_with_credentials() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), Some(APP));
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
-    assert_eq!(r.header("access-control-expose-headers"), Some("Retry-After"));
+    assert_eq!(
+        r.header("access-control-expose-headers"),
+        Some("Retry-After")
+    );
     assert_eq!(r.header("vary"), Some("Origin"));
     // Errors carry the headers too, so the page can read why.
-    let bad = send(server.request("POST", "/v1/beacons").set("Origin", APP), Some("{"));
+    let bad = send(
+        server.request("POST", "/v1/beacons").set("Origin", APP),
+        Some("{"),
+    );
     assert_eq!(bad.status, 400);
     assert_eq!(bad.header("access-control-allow-origin"), Some(APP));
 }
@@ -60,7 +66,10 @@ fn disallowed_origin_gets_no_cors_headers() {
     assert_eq!(r.header("vary"), Some("Origin"));
     // Default configuration: no cross-origin access at all.
     let (_dir2, plain) = start(&[]);
-    assert_eq!(post_from(&plain, APP).header("access-control-allow-origin"), None);
+    assert_eq!(
+        post_from(&plain, APP).header("access-control-allow-origin"),
+        None
+    );
 }
 
 #[test]
@@ -71,9 +80,18 @@ fn preflight_is_answered_for_allowed_origins_only() {
     assert_eq!(ok.header("access-control-allow-origin"), Some(APP));
     assert_eq!(ok.header("access-control-allow-credentials"), Some("true"));
     let methods = ok.header("access-control-allow-methods").unwrap();
-    assert!(methods.contains("POST") && methods.contains("GET"), "{methods}");
-    let headers = ok.header("access-control-allow-headers").unwrap().to_ascii_lowercase();
-    assert!(headers.contains("content-type") && headers.contains("authorization"), "{headers}");
+    assert!(
+        methods.contains("POST") && methods.contains("GET"),
+        "{methods}"
+    );
+    let headers = ok
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("content-type") && headers.contains("authorization"),
+        "{headers}"
+    );
     assert_eq!(ok.header("vary"), Some("Origin"));
 
     let no = preflight(&server, "https://evil.example");

@@ -27,14 +27,28 @@ fn reads_need_the_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let server = seeded(&dir, &[]);
     let month = server.month();
-    for path in ["/v1/months".to_owned(), format!("/v1/months/{month}/summary"), format!("/v1/months/{month}/identities")] {
+    for path in [
+        "/v1/months".to_owned(),
+        format!("/v1/months/{month}/summary"),
+        format!("/v1/months/{month}/identities"),
+    ] {
         let none = send(server.request("GET", &path), None);
         assert_eq!(none.status, 401, "{path}");
         assert_eq!(none.json()["code"], "unauthorized");
         assert_eq!(none.header("www-authenticate"), Some("Bearer"));
-        let wrong = send(server.request("GET", &path).set("Authorization", "Bearer nope"), None);
+        let wrong = send(
+            server
+                .request("GET", &path)
+                .set("Authorization", "Bearer nope"),
+            None,
+        );
         assert_eq!(wrong.status, 401, "{path}");
-        let basic = send(server.request("GET", &path).set("Authorization", &format!("Basic {TOKEN}")), None);
+        let basic = send(
+            server
+                .request("GET", &path)
+                .set("Authorization", &format!("Basic {TOKEN}")),
+            None,
+        );
         assert_eq!(basic.status, 401, "{path}");
         assert_eq!(server.get_admin(&path).status, 200, "{path}");
     }
@@ -51,7 +65,11 @@ fn reads_are_closed_without_a_configured_token() {
 }
 
 fn expected_rows() -> Vec<(String, i64)> {
-    vec![("alice".into(), 2), ("bob, \"the\" builder".into(), 1), ("carol\nnewline".into(), 1)]
+    vec![
+        ("alice".into(), 2),
+        ("bob, \"the\" builder".into(), 1),
+        ("carol\nnewline".into(), 1),
+    ]
 }
 
 #[test]
@@ -67,7 +85,12 @@ fn identities_as_json_ndjson_and_csv() {
     let rows: Vec<Value> = serde_json::from_str(&json_resp.body).unwrap();
     let got: Vec<(String, i64)> = rows
         .iter()
-        .map(|r| (r["identity"].as_str().unwrap().to_owned(), r["connects"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["identity"].as_str().unwrap().to_owned(),
+                r["connects"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(got, expected_rows());
     for r in &rows {
@@ -78,7 +101,11 @@ fn identities_as_json_ndjson_and_csv() {
 
     let nd = server.get_admin(&format!("{path}?format=ndjson"));
     assert_eq!(nd.header("content-type"), Some("application/x-ndjson"));
-    let lines: Vec<Value> = nd.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = nd
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines, rows);
 
     let by_query = server.get_admin(&format!("{path}?format=csv"));
@@ -90,13 +117,19 @@ fn identities_as_json_ndjson_and_csv() {
         None,
     );
     assert_eq!(by_query.body, by_accept.body);
-    assert!(by_accept.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(by_accept
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/csv"));
     assert_csv(&by_query.body);
 
     let bad = server.get_admin(&format!("{path}?format=xml"));
     assert_eq!(bad.status, 400);
     let bad_month = server.get_admin("/v1/months/2026-13/identities");
-    assert_eq!((bad_month.status, bad_month.json()["code"].as_str()), (400, Some("bad_request")));
+    assert_eq!(
+        (bad_month.status, bad_month.json()["code"].as_str()),
+        (400, Some("bad_request"))
+    );
 
     // A month with no data is an empty list, not an error.
     let empty = server.get_admin("/v1/months/1999-01/identities");
@@ -107,7 +140,10 @@ fn identities_as_json_ndjson_and_csv() {
 
 fn assert_csv(text: &str) {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    assert_eq!(reader.headers().unwrap(), vec!["identity", "first_seen", "last_seen", "connects"]);
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec!["identity", "first_seen", "last_seen", "connects"]
+    );
     let got: Vec<(String, i64)> = reader
         .records()
         .map(|r| {
@@ -125,11 +161,17 @@ fn cli_export_and_report() {
     let server = seeded(&dir, &[]);
     let month = server.month();
     let db = server.db.to_str().unwrap().to_owned();
-    let http_json = server.get_admin(&format!("/v1/months/{month}/identities")).body;
+    let http_json = server
+        .get_admin(&format!("/v1/months/{month}/identities"))
+        .body;
 
     // The CLI reads while the server runs (WAL readers do not block the writer).
     let out = cli(&["export", "--month", &month, "--format", "csv", "--db", &db]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_csv(&String::from_utf8(out.stdout).unwrap());
 
     let out = cli(&["--db", &db, "export", "--month", &month, "--format", "json"]);
@@ -142,7 +184,9 @@ fn cli_export_and_report() {
     assert!(text.contains("Unique identities: 3"), "{text}");
     assert!(text.contains("Connects: 4"), "{text}");
     assert!(
-        text.contains("Twilio billed 5, collector saw 3 unique identities: 2 not seen by the collector"),
+        text.contains(
+            "Twilio billed 5, collector saw 3 unique identities: 2 not seen by the collector"
+        ),
         "{text}"
     );
 
@@ -151,7 +195,13 @@ fn cli_export_and_report() {
 
     // Errors are plain and non-zero.
     let missing = dir.path().join("missing.db");
-    let out = cli(&["report", "--month", &month, "--db", missing.to_str().unwrap()]);
+    let out = cli(&[
+        "report",
+        "--month",
+        &month,
+        "--db",
+        missing.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no database"));
     let out = cli(&["export", "--month", "2026-13", "--db", &db]);
@@ -168,12 +218,18 @@ fn serves_a_static_folder_at_the_root() {
     let server = seeded(&dir, &["--static-dir", site.to_str().unwrap()]);
     let index = send(server.request("GET", "/"), None);
     assert_eq!((index.status, index.body.as_str()), (200, "<h1>demo</h1>"));
-    assert!(index.header("content-type").unwrap().starts_with("text/html"));
+    assert!(index
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
     let js = send(server.request("GET", "/app.js"), None);
     assert_eq!(js.status, 200);
     // The API still wins over files, and the demo page can read with the token.
     assert_eq!(server.get_admin("/v1/months").status, 200);
-    assert_eq!(send(server.request("GET", "/missing.html"), None).status, 404);
+    assert_eq!(
+        send(server.request("GET", "/missing.html"), None).status,
+        404
+    );
 }
 
 #[test]
@@ -183,16 +239,27 @@ fn large_month_streams_in_many_chunks() {
     // 5,000 identities (~600 KB of JSON: many 32 KiB chunks), in 50 arrays of 100.
     for b in 0..50 {
         let batch: Vec<Value> = (0..100)
-            .map(|i| beacon(&format!("user-{:05}@example.com", b * 100 + i), &format!("ev-{b}-{i}")))
+            .map(|i| {
+                beacon(
+                    &format!("user-{:05}@example.com", b * 100 + i),
+                    &format!("ev-{b}-{i}"),
+                )
+            })
             .collect();
         assert_eq!(server.post(&Value::Array(batch).to_string()).status, 200);
     }
     let month = server.month();
-    let rows: Vec<Value> =
-        serde_json::from_str(&server.get_admin(&format!("/v1/months/{month}/identities")).body).unwrap();
+    let rows: Vec<Value> = serde_json::from_str(
+        &server
+            .get_admin(&format!("/v1/months/{month}/identities"))
+            .body,
+    )
+    .unwrap();
     assert_eq!(rows.len(), 5000);
     assert_eq!(rows[0]["identity"], "user-00000@example.com");
     assert_eq!(rows[4999]["identity"], "user-04999@example.com");
-    let csv = server.get_admin(&format!("/v1/months/{month}/identities?format=csv")).body;
+    let csv = server
+        .get_admin(&format!("/v1/months/{month}/identities?format=csv"))
+        .body;
     assert_eq!(csv.lines().count(), 5001);
 }

@@ -23,7 +23,11 @@ impl Server {
     /// Starts `serve` on 127.0.0.1:0 with `db`, plus `extra` flags; waits for /healthz.
     pub fn start(db: &Path, extra: &[&str]) -> Server {
         let log = db.with_extension("log");
-        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
@@ -41,13 +45,23 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         BufReader::new(stdout).read_line(&mut line).unwrap();
         let mut server = Server {
-            url: line.trim().strip_prefix("listening on ").unwrap_or("").to_owned(),
+            url: line
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap_or("")
+                .to_owned(),
             child: Some(child),
             db: db.to_owned(),
             log,
-            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build(),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
         };
-        assert!(server.url.starts_with("http://127.0.0.1:"), "no listening line: {line:?}\n{}", server.logs());
+        assert!(
+            server.url.starts_with("http://127.0.0.1:"),
+            "no listening line: {line:?}\n{}",
+            server.logs()
+        );
         server.wait_ready();
         server
     }
@@ -60,10 +74,18 @@ impl Server {
                     return;
                 }
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("collector exited with {status}\n{}", self.logs());
             }
-            assert!(Instant::now() < deadline, "collector not ready\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "collector not ready\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -81,7 +103,9 @@ impl Server {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     pub fn request(&self, method: &str, path: &str) -> ureq::Request {
@@ -90,13 +114,18 @@ impl Server {
 
     pub fn post(&self, body: &str) -> Resp {
         send(
-            self.request("POST", "/v1/beacons").set("Content-Type", "text/plain;charset=UTF-8"),
+            self.request("POST", "/v1/beacons")
+                .set("Content-Type", "text/plain;charset=UTF-8"),
             Some(body),
         )
     }
 
     pub fn get_admin(&self, path: &str) -> Resp {
-        send(self.request("GET", path).set("Authorization", &format!("Bearer {TOKEN}")), None)
+        send(
+            self.request("GET", path)
+                .set("Authorization", &format!("Bearer {TOKEN}")),
+            None,
+        )
     }
 
     /// The months that hold data (the server's clock decides which month "now" is).
@@ -170,7 +199,11 @@ pub fn send(req: ureq::Request, body: Option<&str>) -> Resp {
         .collect();
     let mut body = String::new();
     resp.into_reader().read_to_string(&mut body).unwrap();
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A valid beacon. occurred_at/sent_at are 17 ms apart, so the event lands "now" on the
