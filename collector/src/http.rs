@@ -67,7 +67,8 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
         .route("/v1/beacons", post(ingest))
         .route("/v1/months", get(list_months))
         .route("/v1/months/{month}/summary", get(month_summary))
-        .route("/v1/months/{month}/identities", get(identities));
+        .route("/v1/months/{month}/identities", get(identities))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let api = match static_dir {
         Some(dir) => api.fallback_service(tower_http::services::ServeDir::new(dir)),
         None => api.fallback(|| async { ApiError::NotFound }),

@@ -251,5 +251,6 @@ fn unknown_paths_and_methods_are_json_errors() {
     assert_eq!(r.json()["code"], "not_found");
     let r = send(server.request("GET", "/v1/beacons"), None);
     assert_eq!(r.status, 405);
+    assert_eq!(r.json()["code"], "method_not_allowed");
     server.assert_alive();
 }
