@@ -9,7 +9,8 @@
 //!
 //!     cargo run --release -p mau-collector --example ingest_bench
 //!
-//! Knobs (environment): BENCH_BEACONS (default 20000), BENCH_CLIENTS (16), BENCH_RUNS (5).
+//! Knobs (environment): BENCH_BEACONS (default 20000), BENCH_CLIENTS (16), BENCH_RUNS (5),
+//! MAU_COLLECTOR_BIN (a collector binary to use instead of building one).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -30,7 +31,8 @@ fn knob(name: &str, default: usize) -> usize {
         .max(1)
 }
 
-/// The collector binary beside this example (target/<profile>/mau-collector).
+/// The collector binary beside this example (target/<profile>/mau-collector), built
+/// first: `cargo run --example` builds only the example, so the binary could be stale.
 fn collector_bin() -> PathBuf {
     if let Ok(p) = std::env::var("MAU_COLLECTOR_BIN") {
         return p.into();
@@ -38,22 +40,22 @@ fn collector_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let bin = dir.join(format!("mau-collector{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        // `cargo run --example` does not build the package's binary; build it now.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let profile = if dir.ends_with("release") {
-            vec!["--release"]
-        } else {
-            vec![]
-        };
-        let ok = Command::new(cargo)
-            .args(["build", "-p", "mau-collector", "--bin", "mau-collector"])
-            .args(profile)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok && bin.exists(), "could not build {}", bin.display());
-    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let release = dir.file_name().is_some_and(|n| n == "release");
+    let ok = Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "mau-collector",
+            "--bin",
+            "mau-collector",
+        ])
+        .args(release.then_some("--release"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok && bin.exists(), "could not build {}", bin.display());
     bin
 }
 
