@@ -106,13 +106,13 @@ impl LazyClient {
 
     /// Connects on the first `click`, `focusin` or `keydown` inside `target`.
     #[wasm_bindgen(js_name = connectOn)]
-    pub fn connect_on(&self, target: JsValue) -> Result<Trigger, JsError> {
+    pub fn connect_on(&self, #[wasm_bindgen(unchecked_param_type = "EventTarget")] target: JsValue) -> Result<Trigger, JsError> {
         Ok(TriggerInner::on_interaction(&self.inner, target)?)
     }
 
     /// Connects when `element` becomes visible (an `IntersectionObserver`).
     #[wasm_bindgen(js_name = connectWhenVisible)]
-    pub fn connect_when_visible(&self, element: JsValue) -> Result<Trigger, JsError> {
+    pub fn connect_when_visible(&self, #[wasm_bindgen(unchecked_param_type = "Element")] element: JsValue) -> Result<Trigger, JsError> {
         Ok(TriggerInner::when_visible(&self.inner, element)?)
     }
 

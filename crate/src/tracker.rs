@@ -121,7 +121,7 @@ impl MauTracker {
     pub fn watch(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ConversationsClientLike")] client: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "WatchOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "WatchOptions")] options: Option<JsValue>,
     ) -> Result<Watch, JsError> {
         Ok(WatchInner::start(&self.inner, client, options.unwrap_or(JsValue::UNDEFINED))?)
     }

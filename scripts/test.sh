@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, then
+#   1. native unit tests of the pure logic and the collector (cargo test),
+#   2. the SDK in headless Chromium against a real HTTP receiver (wasm-pack test),
+#   3. end-to-end tests in Chromium: npm package, script tag, real Conversations client,
+#      collector and demo (node --test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+say() { printf '\033[1m[test]\033[0m %s\n' "$*"; }
+
+say "native tests (cargo test)"
+cargo test --workspace --quiet
+
+say "building the npm package"
+bash scripts/build.sh
+
+say "SDK in headless Chromium (wasm-pack test)"
+receiver_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+node tests/support/receiver.mjs "$receiver_port" >/dev/null &
+receiver_pid=$!
+trap 'kill $receiver_pid 2>/dev/null || true' EXIT
+MAU_TEST_RECEIVER="http://127.0.0.1:$receiver_port" \
+  wasm-pack --quiet test --headless --chrome crate -- --test web
+kill $receiver_pid 2>/dev/null || true
+
+say "end-to-end tests in Chromium (node --test)"
+node --test --test-concurrency=1 tests/e2e/

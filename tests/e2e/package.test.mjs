@@ -1,0 +1,96 @@
+// The npm package as users get it: `npm pack`, installed into a fresh ES-module app,
+// type-checked with tsc, and run in headless Chromium; and the script-tag build from a
+// plain HTML page. Beacons land at a real HTTP receiver on loopback.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { launchBrowser } from "../twilio/browser.mjs";
+import { startReceiver } from "../support/receiver.mjs";
+import { serveStatic } from "../support/serve.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const appSrc = path.join(root, "tests/e2e/app");
+let appDir, tarball, server, receiver, browser;
+
+before(async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mau-pack-"));
+  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: root, encoding: "utf8" });
+  const [info] = JSON.parse(out);
+  tarball = { path: path.join(tmp, info.filename), files: info.files.map((f) => f.path) };
+  appDir = path.join(tmp, "app");
+  fs.mkdirSync(appDir);
+  fs.writeFileSync(path.join(appDir, "package.json"), JSON.stringify({ name: "fresh-app", private: true, type: "module" }));
+  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", tarball.path], { cwd: appDir, stdio: "pipe" });
+  for (const f of fs.readdirSync(appSrc)) fs.copyFileSync(path.join(appSrc, f), path.join(appDir, f));
+  const fixtures = fs.readFileSync(path.join(appSrc, "fixtures-src.js"), "utf8");
+  fs.writeFileSync(path.join(appDir, "fixtures.js"), `${fixtures}\nexport { makeClient };\n`);
+  fs.writeFileSync(path.join(appDir, "fixtures-global.js"), fixtures);
+  server = await serveStatic({ "/": appDir });
+  receiver = await startReceiver();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  await receiver?.close();
+});
+
+test("npm pack ships the ES module, the wasm, the types and the script-tag build", () => {
+  for (const f of ["pkg/web/mau_beacon.js", "pkg/web/mau_beacon_bg.wasm", "pkg/web/mau_beacon.d.ts", "dist/mau-beacon.global.js", "dist/mau-beacon.global.d.ts", "package.json"]) {
+    assert.ok(tarball.files.includes(f), `${f} in ${tarball.files.join(", ")}`);
+  }
+  assert.ok(!tarball.files.some((f) => f.startsWith("crate/") || f.startsWith("tests/")), "no sources in the package");
+});
+
+test("public types: strict tsc passes, no `any` in the API surface", () => {
+  const tsconfig = {
+    compilerOptions: {
+      strict: true, noEmit: true, target: "es2022", module: "esnext", moduleResolution: "bundler",
+      lib: ["es2022", "dom"], skipLibCheck: true,
+      paths: { "@twilio/conversations": [path.join(root, "node_modules/@twilio/conversations")] },
+    },
+    files: ["check.ts"],
+  };
+  fs.writeFileSync(path.join(appDir, "tsconfig.json"), JSON.stringify(tsconfig));
+  execFileSync(path.join(root, "node_modules/.bin/tsc"), ["-p", appDir], { cwd: appDir, stdio: "pipe" });
+  const dts = fs.readFileSync(path.join(appDir, "node_modules/mau-beacon/pkg/web/mau_beacon.d.ts"), "utf8");
+  const publicPart = dts.split("export type InitInput")[0];
+  assert.doesNotMatch(publicPart, /\bany\b/, "no `any` in the public declarations");
+});
+
+async function runPage(file, bucket) {
+  const page = await (await browser.newContext()).newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  const collector = `${receiver.url}/b/${bucket}`;
+  await page.goto(`${server.url}/${file}?collector=${encodeURIComponent(collector)}`);
+  await page.waitForFunction(() => window.result, null, { timeout: 10_000 });
+  const result = await page.evaluate(() => window.result);
+  await page.context().close();
+  assert.deepEqual(errors, []);
+  return { result, attempts: receiver.buckets.get(bucket)?.attempts ?? [] };
+}
+
+test("installed into a fresh ES-module app, it beacons a connect", async () => {
+  const { result, attempts } = await runPage("index.html", "esm");
+  assert.equal(result.version, "0.1.0");
+  assert.equal(result.clients, 1);
+  assert.equal(result.stats.delivered, 1);
+  assert.equal(attempts.length, 1);
+  assert.equal(attempts[0].body.identity, "esm-user");
+});
+
+test("the script-tag build works from a plain HTML page", async () => {
+  const { result, attempts } = await runPage("script-tag.html", "script");
+  assert.equal(result.stats.delivered, 1);
+  assert.equal(result.listeners, 0, "stop() removed every listener");
+  assert.equal(attempts.length, 1);
+  assert.equal(attempts[0].body.identity, "script-user");
+  assert.equal(attempts[0].contentType, "text/plain;charset=UTF-8", "no preflight: a safelisted content type");
+});

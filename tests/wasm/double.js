@@ -1,0 +1,140 @@
+// A test double of the Conversations `Client`, as shared/reference describes the real one:
+// a Node-style EventEmitter (on/off/emit; a throwing listener throws into emit), state
+// changes only on change but "connected" again after each reconnect, `user.identity` empty
+// until `initialized`, `updateToken` throwing after a failed init, a `shutdown()` that can hang.
+export class FakeClient {
+  constructor(identity = "", version = "3.0.1") {
+    this.listeners = new Map();
+    this.connectionState = "unknown";
+    this.user = { identity: "" };
+    this.pendingIdentity = identity;
+    this.version = version;
+    this.shutdownCalls = 0;
+    this.shutdownHangs = false;
+    this.updateTokenCalls = [];
+    this.initFailedFlag = false;
+  }
+  on(event, fn) {
+    if (!this.listeners.has(event)) this.listeners.set(event, []);
+    this.listeners.get(event).push(fn);
+    return this;
+  }
+  off(event, fn) {
+    const list = this.listeners.get(event) ?? [];
+    const i = list.indexOf(fn);
+    if (i >= 0) list.splice(i, 1);
+    return this;
+  }
+  emit(event, ...args) {
+    for (const fn of [...(this.listeners.get(event) ?? [])]) fn(...args);
+    return true;
+  }
+  listenerCount(event) {
+    return (this.listeners.get(event) ?? []).length;
+  }
+  totalListeners() {
+    let n = 0;
+    for (const l of this.listeners.values()) n += l.length;
+    return n;
+  }
+  setState(state) {
+    if (state === this.connectionState) return;
+    this.connectionState = state;
+    this.emit("connectionStateChanged", state);
+  }
+  /** connecting -> connected, as a real (re)connect. */
+  connect() {
+    this.setState("connecting");
+    this.setState("connected");
+  }
+  initialize() {
+    this.user.identity = this.pendingIdentity;
+    this.emit("stateChanged", "initialized");
+    this.emit("initialized");
+  }
+  failInit() {
+    this.initFailedFlag = true;
+    this.emit("initFailed", { error: { message: "denied" } });
+  }
+  updateToken(token) {
+    if (this.initFailedFlag) throw new TypeError("Cannot read properties of undefined (reading 'updateToken')");
+    this.updateTokenCalls.push(token);
+    return Promise.resolve(this);
+  }
+  shutdown() {
+    this.shutdownCalls += 1;
+    return this.shutdownHangs ? new Promise(() => {}) : Promise.resolve();
+  }
+}
+
+function b64url(text) {
+  const bytes = new TextEncoder().encode(text);
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** A real-shaped (unsigned for this purpose) Twilio access token. */
+export function makeToken(identity) {
+  const header = { alg: "HS256", typ: "JWT", cty: "twilio-fpa;v=1" };
+  const now = Math.floor(Date.now() / 1000);
+  const grants = identity === null ? { chat: { service_sid: "IS00" } } : { identity, chat: { service_sid: "IS00" } };
+  const payload = { jti: "SK00-" + now, iss: "SK00", sub: "AC00", iat: now, exp: now + 3600, grants };
+  return `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}.c2lnbmF0dXJl`;
+}
+
+/** createClient/getToken for LazyClient that count their calls. */
+export function lazyHarness(identity) {
+  const h = {
+    clients: [],
+    tokenCalls: 0,
+    failTokens: 0,
+    tokenDelayMs: 20,
+    getToken: () => {
+      h.tokenCalls += 1;
+      const fail = h.failTokens > 0;
+      if (fail) h.failTokens -= 1;
+      return new Promise((resolve, reject) =>
+        setTimeout(() => (fail ? reject(new Error("token service down")) : resolve(makeToken(identity))), h.tokenDelayMs));
+    },
+    createClient: (token) => {
+      const c = new FakeClient(identity);
+      c.token = token;
+      h.clients.push(c);
+      return c;
+    },
+  };
+  return h;
+}
+
+export function clearStore() {
+  for (const k of Object.keys(localStorage)) if (k.startsWith("mau-beacon:")) localStorage.removeItem(k);
+}
+
+export function storedKeys() {
+  return Object.keys(localStorage).filter((k) => k.startsWith("mau-beacon:")).sort();
+}
+
+/** Makes every localStorage write fail, as a full quota or a locked-down browser does. */
+export function breakStorage(broken) {
+  if (broken) {
+    Storage.prototype.__realSet ??= Storage.prototype.setItem;
+    Storage.prototype.setItem = function () { throw new DOMException("quota", "QuotaExceededError"); };
+  } else if (Storage.prototype.__realSet) {
+    Storage.prototype.setItem = Storage.prototype.__realSet;
+  }
+}
+
+export async function attempts(url) {
+  const r = await fetch(url);
+  return (await r.json()).attempts;
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Calls `fn` inside a try so the test sees whether a handler threw into the emitter. */
+export function emitCatching(client, event, arg) {
+  try { client.emit(event, arg); return null; } catch (e) { return String(e); }
+}
