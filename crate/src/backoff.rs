@@ -66,15 +66,18 @@ pub fn verdict(status: u16) -> Verdict {
     }
 }
 
-/// `Retry-After` as milliseconds from `now`: delta-seconds or an HTTP date.
-pub fn parse_retry_after(value: &str, now: Millis) -> Option<f64> {
+/// `Retry-After` as milliseconds from `now`: delta-seconds, or an HTTP date read by
+/// `parse_date` (the browser's `Date.parse`, which costs no wasm; `httpdate` in tests).
+pub fn parse_retry_after(value: &str, now: Millis, parse_date: impl Fn(&str) -> Option<Millis>) -> Option<f64> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(secs as f64 * 1_000.0);
     }
-    let when = httpdate::parse_http_date(value).ok()?;
-    let ms = when.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as f64;
-    Some((ms - now).max(0.0))
+    if !value.ends_with("GMT") {
+        return None;
+    }
+    let when = parse_date(value).filter(|ms| ms.is_finite())?;
+    Some((when - now).max(0.0))
 }
 
 #[cfg(test)]
@@ -121,6 +124,15 @@ mod tests {
         assert_eq!(verdict(422), Verdict::Drop("http_422".into()));
     }
 
+    fn http_date(s: &str) -> Option<Millis> {
+        let t = httpdate::parse_http_date(s).ok()?;
+        Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as f64)
+    }
+
+    fn parse_retry_after(value: &str, now: Millis) -> Option<f64> {
+        super::parse_retry_after(value, now, http_date)
+    }
+
     #[test]
     fn parses_retry_after_forms() {
         assert_eq!(parse_retry_after("120", 0.0), Some(120_000.0));
@@ -133,5 +145,6 @@ mod tests {
         assert_eq!(parse_retry_after("soon", 0.0), None);
         assert_eq!(parse_retry_after("-3", 0.0), None);
         assert_eq!(parse_retry_after("", 0.0), None);
+        assert_eq!(parse_retry_after("Sun, 32 Nov 1994 08:49:37 GMT", 0.0), None);
     }
 }

@@ -4,9 +4,7 @@
 //! it cannot grow without bound and no read-modify-write of a shared list races with
 //! another tab. Pure: the browser's `localStorage` is one `Store`, tests use another.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::backoff::{Backoff, Verdict};
 use crate::beacon::{Beacon, Dedupe};
@@ -33,23 +31,25 @@ pub trait Store {
     fn name(&self) -> &'static str;
 }
 
-/// A store that lives as long as the page: the fallback, and the tests' store.
+/// A store that lives as long as the page: the fallback when storage is unavailable.
+/// A few entries at most, so a `Vec` (B-trees cost ~20 KB of wasm).
 #[derive(Debug, Default)]
-pub struct MemoryStore(pub BTreeMap<String, String>);
+pub struct MemoryStore(Vec<(String, String)>);
 
 impl Store for MemoryStore {
     fn get(&self, key: &str) -> Option<String> {
-        self.0.get(key).cloned()
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     }
     fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        self.0.insert(key.into(), value.into());
+        self.remove(key);
+        self.0.push((key.into(), value.into()));
         Ok(())
     }
     fn remove(&mut self, key: &str) {
-        self.0.remove(key);
+        self.0.retain(|(k, _)| k != key);
     }
     fn keys(&self) -> Vec<String> {
-        self.0.keys().filter(|k| k.starts_with(PREFIX)).cloned().collect()
+        self.0.iter().map(|(k, _)| k).filter(|k| k.starts_with(PREFIX)).cloned().collect()
     }
     fn name(&self) -> &'static str {
         "memory"
@@ -72,6 +72,30 @@ pub enum Recorded {
     AlreadyCounted,
 }
 
+/// Counts by reason, serialized as a JSON object (`{"http_400": 1}`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reasons(Vec<(String, u32)>);
+
+impl Reasons {
+    /// The count for `reason`, if any.
+    pub fn get(&self, reason: &str) -> Option<u32> {
+        self.0.iter().find(|(r, _)| r == reason).map(|(_, n)| *n)
+    }
+
+    fn bump(&mut self, reason: &str) {
+        match self.0.iter_mut().find(|(r, _)| r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((reason.into(), 1)),
+        }
+    }
+}
+
+impl Serialize for Reasons {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(r, n)| (r, n)))
+    }
+}
+
 /// Counts that `tracker.stats()` shows. Field names are the JS ones.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -83,7 +107,7 @@ pub struct Stats {
     /// Beacons or connects given up, all reasons together.
     pub dropped: u32,
     /// `dropped` by reason: `http_400`, `no_identity`, `corrupt_store`, …
-    pub drop_reasons: BTreeMap<String, u32>,
+    pub drop_reasons: Reasons,
     /// `connected` events seen, reconnects included.
     pub connects_seen: u32,
     /// Beacons queued.
@@ -106,7 +130,8 @@ pub struct Stats {
 pub struct Outbox {
     store: Box<dyn Store>,
     pending: Vec<Pending>,
-    counted: BTreeSet<String>,
+    /// `counted:` keys of this month (a handful per device).
+    counted: Vec<String>,
     backoff: Backoff,
     stats: Stats,
 }
@@ -145,13 +170,13 @@ impl Outbox {
             },
             store,
             pending: Vec::new(),
-            counted: BTreeSet::new(),
+            counted: Vec::new(),
             backoff,
         };
         for key in outbox.store.keys() {
             if let Some(rest) = key.strip_prefix(COUNTED) {
                 if rest.starts_with(&month) && rest.as_bytes().get(month.len()) == Some(&b':') {
-                    outbox.counted.insert(key);
+                    outbox.counted.push(key);
                 } else {
                     outbox.store.remove(&key);
                 }
@@ -199,7 +224,9 @@ impl Outbox {
         if self.persist(&beacon) {
             let _ = self.store.set(&marker, "1");
         }
-        self.counted.insert(marker);
+        if !self.counted.contains(&marker) {
+            self.counted.push(marker);
+        }
         self.pending.push(Pending { beacon, next_at: now });
         self.stats.queued += 1;
         self.stats.pending = self.pending.len() as u32;
@@ -214,7 +241,7 @@ impl Outbox {
 
     /// The next beacon to attempt: the oldest one due at `now` (any, when `force`),
     /// skipping `skip` (those already tried in this pass).
-    pub fn next_due(&self, now: Millis, force: bool, skip: &BTreeSet<String>) -> Option<String> {
+    pub fn next_due(&self, now: Millis, force: bool, skip: &[String]) -> Option<String> {
         self.pending
             .iter()
             .find(|p| (force || p.next_at <= now) && !skip.contains(&p.beacon.event_id))
@@ -267,7 +294,7 @@ impl Outbox {
                 // Not counted after all: a later connect may try again.
                 let marker = counted_key(&p.beacon.month, &p.beacon.identity);
                 self.store.remove(&marker);
-                self.counted.remove(&marker);
+                self.counted.retain(|m| m != &marker);
                 self.stats.last_error = Some(reason.clone());
                 self.count_drop(reason);
             }
@@ -304,7 +331,7 @@ impl Outbox {
 
     fn count_drop(&mut self, reason: &str) {
         self.stats.dropped += 1;
-        *self.stats.drop_reasons.entry(reason.into()).or_insert(0) += 1;
+        self.stats.drop_reasons.bump(reason);
     }
 }
 
@@ -312,6 +339,7 @@ impl Outbox {
 mod tests {
     use super::*;
     use std::cell::RefCell;
+    use std::collections::BTreeMap;
     use std::rc::Rc;
 
     const NOV: Millis = 1_795_550_932_123.0;
@@ -354,7 +382,7 @@ mod tests {
         assert_eq!(ob.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued("e1".into()));
         assert!(store.get("mau-beacon:v1:q:e1").is_some());
         assert!(store.get("mau-beacon:v1:counted:2026-11:alice").is_some());
-        let id = ob.next_due(NOV, false, &BTreeSet::new()).unwrap();
+        let id = ob.next_due(NOV, false, &[]).unwrap();
         let body = ob.begin_attempt(&id, NOV + 5.0).unwrap();
         assert!(body.contains("\"attempt\":1"));
         ob.settle(&id, Ok(204), None, NOV + 9.0, 0.5);
@@ -414,14 +442,14 @@ mod tests {
         ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
         ob.begin_attempt("e1", NOV);
         ob.settle("e1", Ok(503), Some(30_000.0), NOV, 0.5);
-        assert_eq!(ob.next_due(NOV + 29_000.0, false, &BTreeSet::new()), None);
+        assert_eq!(ob.next_due(NOV + 29_000.0, false, &[]), None);
         assert_eq!(ob.next_wake(), Some(NOV + 30_000.0));
-        assert_eq!(ob.next_due(NOV + 1.0, true, &BTreeSet::new()).as_deref(), Some("e1"));
+        assert_eq!(ob.next_due(NOV + 1.0, true, &[]).as_deref(), Some("e1"));
         ob.begin_attempt("e1", NOV + 30_000.0);
         ob.settle("e1", Ok(400), None, NOV + 30_000.0, 0.5);
         let s = ob.stats();
         assert_eq!((s.pending, s.dropped, s.retries), (0, 1, 1));
-        assert_eq!(s.drop_reasons.get("http_400"), Some(&1));
+        assert_eq!(s.drop_reasons.get("http_400"), Some(1));
         assert!(store.keys().is_empty(), "nothing left behind: {:?}", store.keys());
         // The identity was never counted by the collector, so a later connect beacons again.
         assert!(!ob.is_counted("alice", NOV));
@@ -450,7 +478,7 @@ mod tests {
         let ob = open(&store, NOV);
         let s = ob.stats();
         assert_eq!((s.pending, s.dropped), (0, 1));
-        assert_eq!(s.drop_reasons.get("corrupt_store"), Some(&1));
+        assert_eq!(s.drop_reasons.get("corrupt_store"), Some(1));
         assert_eq!(store.get("unrelated").as_deref(), Some("kept"));
     }
 
@@ -460,14 +488,14 @@ mod tests {
         let mut ob = open(&store, NOV);
         ob.record_connect("a", "e1", NOV, Dedupe::None, None);
         ob.record_connect("b", "e2", NOV + 1.0, Dedupe::None, None);
-        let mut skip = BTreeSet::new();
+        let mut skip: Vec<String> = Vec::new();
         assert_eq!(ob.next_due(NOV + 2.0, true, &skip).as_deref(), Some("e1"));
-        skip.insert("e1".into());
+        skip.push("e1".into());
         assert_eq!(ob.next_due(NOV + 2.0, true, &skip).as_deref(), Some("e2"));
-        skip.insert("e2".into());
+        skip.push("e2".into());
         assert_eq!(ob.next_due(NOV + 2.0, true, &skip), None);
         assert_eq!(ob.pending_ids(), vec!["e1".to_string(), "e2".to_string()]);
         ob.record_no_identity();
-        assert_eq!(ob.stats().drop_reasons.get("no_identity"), Some(&1));
+        assert_eq!(ob.stats().drop_reasons.get("no_identity"), Some(1));
     }
 }

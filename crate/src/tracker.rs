@@ -1,7 +1,6 @@
 //! `MauTracker`: owns the outbox, delivers it, and hands out watches.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
@@ -260,7 +259,7 @@ impl TrackerInner {
     /// Tries each due beacon once, one at a time (well inside the keepalive budget), then
     /// sets the timer for the next one due.
     async fn run_pass(self: &Rc<Self>, force: bool) {
-        let mut tried = BTreeSet::new();
+        let mut tried: Vec<String> = Vec::new();
         loop {
             let next = {
                 let mut outbox = self.outbox.borrow_mut();
@@ -269,11 +268,11 @@ impl TrackerInner {
                     .and_then(|id| outbox.begin_attempt(&id, Date::now()).map(|body| (id, body)))
             };
             let Some((id, body)) = next else { break };
-            tried.insert(id.clone());
+            tried.push(id.clone());
             let outcome = transport::post(&self.url, &body).await;
             let now = Date::now();
             let (status, retry_after) = match &outcome {
-                Ok((status, ra)) => (Ok(*status), ra.as_deref().and_then(|ra| parse_retry_after(ra, now))),
+                Ok((status, ra)) => (Ok(*status), ra.as_deref().and_then(|ra| parse_retry_after(ra, now, |d| Some(Date::parse(d))))),
                 Err(e) => (Err(e.clone()), None),
             };
             let verdict = self.outbox.borrow_mut().settle(&id, status.clone(), retry_after, now, Math::random());
