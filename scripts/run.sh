@@ -15,10 +15,7 @@ bash scripts/build.sh
 cargo build --release --quiet -p mau-collector
 
 site=target/demo-site
-rm -rf "$site" && mkdir -p "$site/pkg" "$site/conversations"
-cp js-demo/index.html js-demo/script-tag.html js-demo/demo.js js-demo/demo.css "$site/"
-cp -r pkg/web "$site/pkg/web" && cp -r dist "$site/dist"
-cp node_modules/@twilio/conversations/builds/twilio-conversations.min.js "$site/conversations/"
+bash scripts/demo-site.sh "$site"
 
 say "starting the stand-in for Twilio"
 fifo=$(mktemp -u) && mkfifo "$fifo"
