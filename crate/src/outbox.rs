@@ -197,9 +197,11 @@ impl Outbox {
         outbox
     }
 
-    /// Whether `identity` was already reported this UTC month on this device.
+    /// Whether `identity` was already reported this UTC month on this device (by this page,
+    /// an earlier one, or another tab since this one opened).
     pub fn is_counted(&self, identity: &str, now: Millis) -> bool {
-        self.counted.contains(&counted_key(&utc_month(now), identity))
+        let marker = counted_key(&utc_month(now), identity);
+        self.counted.contains(&marker) || self.store.get(&marker).is_some()
     }
 
     /// A confirmed `connected` of `identity` at `now`. Queues (and stores) a beacon unless
@@ -214,7 +216,7 @@ impl Outbox {
     ) -> Recorded {
         self.stats.connects_seen += 1;
         let marker = counted_key(&utc_month(now), identity);
-        if dedupe == Dedupe::Month && self.counted.contains(&marker) {
+        if dedupe == Dedupe::Month && self.is_counted(identity, now) {
             self.stats.deduped += 1;
             return Recorded::AlreadyCounted;
         }
@@ -404,6 +406,16 @@ mod tests {
         assert_eq!(ob.record_connect("alice", "e5", DEC, Dedupe::Month, None), Recorded::Queued("e5".into()));
         let s = ob.stats();
         assert_eq!((s.connects_seen, s.queued, s.deduped, s.pending), (5, 4, 1, 4));
+    }
+
+    #[test]
+    fn another_tab_that_counted_first_is_respected() {
+        let store = Shared::default();
+        let mut tab_a = open(&store, NOV);
+        let mut tab_b = open(&store, NOV);
+        assert_eq!(tab_a.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued("e1".into()));
+        assert!(tab_b.is_counted("alice", NOV));
+        assert_eq!(tab_b.record_connect("alice", "e2", NOV + 5.0, Dedupe::Month, None), Recorded::AlreadyCounted);
     }
 
     #[test]
