@@ -165,8 +165,14 @@ describe('real Conversations client against the fake Twilsock server', { concurr
         const ms = await p.call(async (c) => { const t0 = performance.now(); await c.shutdown(); return performance.now() - t0; });
         assert.ok(ms < 1000, `shutdown took ${ms} ms`);
         await p.waitForEvent('connectionStateChanged', { arg: 'disconnected' });
+        const nDisc = (await p.events()).length;
         const after = names(await p.events()).slice(names(evs).length);
         assert.deepEqual(after.filter((n) => n !== 'connectionError'), ['disconnecting', 'disconnected', 'stateChanged', 'initFailed']);
+        // ...and it really stops: no further attempts after "disconnected".
+        await sleep(1300);
+        const late = (await p.events()).slice(nDisc).filter((e) => e.name !== 'stateChanged' && e.name !== 'initFailed');
+        assert.deepEqual(late.map((e) => e.name), []);
+        assert.equal(await p.connectionState(), 'disconnected');
       });
 
       it('close 410: tokenExpired + disconnected, no reconnect; updateToken(new) connects again', async (t) => {
@@ -234,6 +240,40 @@ describe('real Conversations client against the fake Twilsock server', { concurr
         assert.equal(await p.page.evaluate(() => window.__upd), 'resolved');
         assert.equal(srv.stats.socketsOpened, 2);
         assert.equal(srv.stats.tokens.at(-1).token, token3);
+      });
+
+      it('server pushes: token_about_to_expire; close 401 / 308 offload / 500', async (t) => {
+        // Four clients side by side, one per server frame.
+        const cases = {
+          about: (srv) => srv.tokenAboutToExpireAll(),
+          close401: (srv) => srv.closeAll(401, 'UNAUTHORIZED', 'Invalid Access Token', 20101),
+          offload308: (srv) => srv.closeAll(308, 'OFFLOAD', 'Offload', undefined, { backoff_policy: { reconnect_min_ms: 300 } }),
+          close500: (srv) => srv.closeAll(500, 'Internal Server Error'),
+        };
+        const got = {};
+        await Promise.all(Object.entries(cases).map(async ([kind, act]) => {
+          const { srv, p } = await setup(t, { mode: 'ok' });
+          await p.createClient(makeToken({ identity: 'alice' }));
+          await p.waitForEvent('initialized');
+          const n0 = (await p.events()).length;
+          act(srv);
+          await sleep(kind === 'about' ? 500 : 3900);
+          const evs = (await p.events()).slice(n0);
+          got[kind] = { names: names(evs), evs, sockets: srv.stats.socketsOpened, state: await p.connectionState() };
+        }));
+        // tokenAboutToExpire comes only from this push; the connection is untouched.
+        assert.deepEqual(got.about.names, ['tokenAboutToExpire']);
+        assert.equal(got.about.state, 'connected');
+        // 401 close: like 410 but without tokenExpired; stays disconnected.
+        assert.deepEqual(got.close401.names, ['disconnecting', 'disconnected']);
+        assert.equal(got.close401.sockets, 1);
+        // 308 offload and other codes: reconnect, but only after the 3 s disconnect timer.
+        for (const k of ['offload308', 'close500']) {
+          assert.deepEqual(got[k].names, ['disconnecting', 'connecting', 'connected'], k);
+          assert.equal(got[k].sockets, 2, k);
+          const wait = got[k].evs[1].t - got[k].evs[0].t;
+          assert.ok(wait >= 2800 && wait < 3800, `${k}: reconnect after ${wait} ms`);
+        }
       });
 
       it('opaque token (no grants.identity): identity arrives at initialized from the Configuration', async (t) => {

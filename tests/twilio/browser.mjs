@@ -47,7 +47,8 @@ export const CLIENT_EVENTS = [
 
 /**
  * Open a fresh browser context + page on the fake server's origin with the given
- * client build loaded (global Twilio.Conversations.Client).
+ * client build loaded (global Twilio.Conversations.Client). `version` null loads
+ * no build (the page at `path` may load its own).
  * @returns page handle with helpers; `page` is the Playwright page.
  */
 export async function openClientPage(browser, srv, version, { path = '/blank.html' } = {}) {
@@ -57,7 +58,10 @@ export async function openClientPage(browser, srv, version, { path = '/blank.htm
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
   await page.goto(srv.httpUrl + path);
-  await page.addScriptTag({ url: CLIENT_BUILDS[version] });
+  if (version) {
+    if (!CLIENT_BUILDS[version]) throw new Error(`unknown client version ${version}`);
+    await page.addScriptTag({ url: CLIENT_BUILDS[version] });
+  }
   await page.evaluate((events) => {
     window.__t0 = performance.now();
     window.__events = [];
@@ -85,6 +89,10 @@ export async function openClientPage(browser, srv, version, { path = '/blank.htm
     context,
     logs,
     /** create a Client in the page; returns its index. options are merged over the defaults. */
+    /** add a classic script (url relative to the server) */
+    async loadScript(url) {
+      await page.addScriptTag({ url });
+    },
     async createClient(token, options = {}, { uri = srv.wsUrl } = {}) {
       return page.evaluate(([token, uri, options]) => {
         const opts = { Twilsock: { uri }, retryPolicy: { min: 200, max: 1000, randomness: 0 }, ...options };
