@@ -90,6 +90,17 @@ pub async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
     JsFuture::from(Promise::resolve(&value)).await
 }
 
+/// `promise`, or `undefined` after `ms` if it has not settled by then. The timer only
+/// resolves a promise, so it is harmless when it fires after the race is over.
+pub fn within(promise: &Promise, ms: f64) -> Promise {
+    let timeout = Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
+        }
+    });
+    Promise::race(&js_sys::Array::of2(promise, &timeout))
+}
+
 /// Calls an app callback with one argument, swallowing what it throws: nothing the
 /// app's own handler does may break ours.
 pub fn notify(callback: &Option<Function>, arg: &JsValue) {

@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
@@ -12,6 +12,28 @@ use crate::emitter::{methods, EmitterListener};
 use crate::error::Error;
 use crate::js;
 use crate::trigger::{Trigger, TriggerInner};
+
+/// Longest wait for the client to leave `disconnecting`, and for `updateToken` to settle.
+const REFRESH_WAIT_MS: f64 = 10_000.0;
+
+/// Resolves once `client.connectionState` is not `disconnecting` (at most `ms`).
+async fn until_not_disconnecting(client: &JsValue, ms: f64) {
+    let disconnecting = || js::get(client, "connectionState").as_string().as_deref() == Some("disconnecting");
+    if !disconnecting() {
+        return;
+    }
+    let mut listener = None;
+    let left = Promise::new(&mut |resolve, _| {
+        listener = EmitterListener::new(client, "connectionStateChanged", move |state| {
+            if state.as_string().as_deref() != Some("disconnecting") {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+        })
+        .ok();
+    });
+    let _ = JsFuture::from(js::within(&left, ms)).await;
+    drop(listener);
+}
 
 enum State {
     Idle,
@@ -284,8 +306,12 @@ impl LazyInner {
                 let fail = |e: JsValue| Error::Callback { what: "updateToken", message: js::message(&e) };
                 let update = js::method(&client, "updateToken")
                     .ok_or(Error::Callback { what: "updateToken", message: "client has no updateToken".into() })?;
+                // After a 410 the real client is `disconnecting` for ~3 s and silently drops
+                // an `updateToken` made then (it never reconnects): wait for `disconnected`.
+                until_not_disconnecting(&client, REFRESH_WAIT_MS).await;
                 let returned = update.call1(&client, &JsValue::from_str(&token)).map_err(fail)?;
-                js::settle(returned).await.map_err(fail)?;
+                // Bounded, so one lost promise cannot block every later refresh.
+                JsFuture::from(js::within(&Promise::resolve(&returned), REFRESH_WAIT_MS)).await.map_err(fail)?;
                 Ok(())
             }
             .await;
@@ -314,14 +340,6 @@ impl LazyInner {
                 return;
             }
         };
-        // A timer that only resolves a promise: harmless if it fires after the race.
-        let ms = self.shutdown_timeout_ms;
-        let timeout = Promise::new(&mut |resolve, _| {
-            if let Some(w) = web_sys::window() {
-                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
-            }
-        });
-        let race = Promise::race(&Array::of2(&done, &timeout));
-        let _ = JsFuture::from(race).await;
+        let _ = JsFuture::from(js::within(&done, self.shutdown_timeout_ms)).await;
     }
 }

@@ -13,6 +13,7 @@ export class FakeClient {
     this.shutdownHangs = false;
     this.updateTokenCalls = [];
     this.initFailedFlag = false;
+    this.droppedUpdates = 0;
   }
   on(event, fn) {
     if (!this.listeners.has(event)) this.listeners.set(event, []);
@@ -58,8 +59,20 @@ export class FakeClient {
   }
   updateToken(token) {
     if (this.initFailedFlag) throw new TypeError("Cannot read properties of undefined (reading 'updateToken')");
+    // The real client drops an update made while `disconnecting` after a 410: it never settles.
+    if (this.connectionState === "disconnecting") {
+      this.droppedUpdates += 1;
+      return new Promise(() => {});
+    }
     this.updateTokenCalls.push(token);
+    if (this.connectionState === "disconnected") this.connect();
     return Promise.resolve(this);
+  }
+  /** The server closes with 410: `disconnecting` + `tokenExpired` at once, `disconnected` later. */
+  expire(disconnectAfterMs = 60) {
+    this.setState("disconnecting");
+    this.emit("tokenExpired");
+    setTimeout(() => this.setState("disconnected"), disconnectAfterMs);
   }
   shutdown() {
     this.shutdownCalls += 1;

@@ -38,6 +38,12 @@ extern "C" {
     fn shutdown_calls(this: &FakeClient) -> u32;
     #[wasm_bindgen(method, setter, js_name = shutdownHangs)]
     fn set_shutdown_hangs(this: &FakeClient, hangs: bool);
+    #[wasm_bindgen(method)]
+    fn expire(this: &FakeClient, disconnect_after_ms: u32);
+    #[wasm_bindgen(method, getter, js_name = droppedUpdates)]
+    fn dropped_updates(this: &FakeClient) -> u32;
+    #[wasm_bindgen(method, getter, js_name = connectionState)]
+    fn connection_state(this: &FakeClient) -> String;
     #[wasm_bindgen(method, getter, js_name = updateTokenCalls)]
     fn update_token_calls(this: &FakeClient) -> Array;
     #[wasm_bindgen(js_name = makeToken)]
@@ -544,6 +550,24 @@ async fn token_refresh_and_the_failed_init_guard() {
     sleep(100).await;
     assert_eq!(client.update_token_calls().length(), 1);
     assert_eq!(errors.length(), 0);
+    JsFuture::from(l.shutdown()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn token_expired_refresh_waits_for_disconnected() {
+    let h = lazy_harness("tom");
+    let l = lazy(&h, &[]);
+    let client: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
+    client.connect();
+    client.expire(150);
+    sleep(60).await;
+    assert_eq!(client.connection_state(), "disconnecting");
+    assert_eq!(client.update_token_calls().length(), 0, "not during `disconnecting`");
+    sleep(400).await;
+    assert_eq!(client.dropped_updates(), 0);
+    assert_eq!(client.update_token_calls().length(), 1);
+    assert_eq!(client.connection_state(), "connected", "reconnected with the new token");
+    assert_eq!(h.clients().length(), 1, "no extra client");
     JsFuture::from(l.shutdown()).await.unwrap();
 }
 
