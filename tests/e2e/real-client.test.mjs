@@ -135,6 +135,29 @@ describe('real Conversations client against the fake Twilsock server', { concurr
         assert.ok(ms < 1000, `shutdown took ${ms} ms`);
       });
 
+      it('deny, then updateToken(valid): connects and initializes, but the promise rejects', async (t) => {
+        const { srv, p } = await setup(t, { mode: 'deny' });
+        await p.createClient(makeToken({ identity: 'alice' }));
+        await p.waitForEvent('connectionStateChanged', { arg: 'denied' });
+        await sleep(200);
+        // Still denied by the server: the promise rejects with the transport error.
+        const r1 = await p.call(async (c, tok) => { try { await c.updateToken(tok); return 'ok'; } catch (e) { return `err ${e.message}`; } }, makeToken({ identity: 'alice' }));
+        assert.equal(r1, 'err Transport failure: UNAUTHORIZED');
+        assert.equal(srv.stats.socketsOpened, 2);
+        // Accepted now: the client connects and finishes initialising, yet updateToken()
+        // rejects (it touches the media client, which only exists after initialisation).
+        srv.setMode('ok');
+        const n0 = (await p.events()).length;
+        const token = makeToken({ identity: 'alice' });
+        const r2 = await p.call(async (c, tok) => { try { await c.updateToken(tok); return 'ok'; } catch (e) { return `err ${e.message}`; } }, token);
+        assert.equal(r2, "err Cannot read properties of undefined (reading 'updateToken')");
+        await p.waitForEvent('initialized');
+        assert.deepEqual(names((await p.events()).slice(n0)), ['connecting', 'connected', 'stateChanged', 'initialized']);
+        assert.equal(await p.identity(), 'alice');
+        assert.equal(srv.stats.tokens.at(-1).token, token);
+        assert.equal(srv.stats.tokens.at(-1).kind, 'init');
+      });
+
       it('expired token at init: denied + tokenExpired (401/20104)', async (t) => {
         const { srv, p } = await setup(t, { mode: 'ok' });
         await p.createClient(makeToken({ identity: 'alice', ttl: -60 }));

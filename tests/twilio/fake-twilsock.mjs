@@ -239,7 +239,7 @@ export async function start(opts = {}) {
     continuationTokens: [],
     /** every frame method received, in order: { socket, method, path? } */
     frames: [],
-    /** every HTTP-over-socket request: { socket, method, host, path, status } */
+    /** every HTTP-over-socket request: { socket, method, host, path, params, status } */
     requests: [],
     /** Sync subscription requests: { socket, action, objects } */
     syncSubscriptions: [],
@@ -482,7 +482,7 @@ export async function start(opts = {}) {
       grant: h.active_grant,
       body: payload,
     };
-    const rec = { socket: conn.id, method: req.method, host: req.host, path: req.path, status: null };
+    const rec = { socket: conn.id, method: req.method, host: req.host, path: req.path, params: req.params, status: null };
     stats.requests.push(rec);
     events.emit('message', conn, req);
     if (conn.mode === 'init-only' || conn.mode === 'hang') {
