@@ -201,7 +201,7 @@ for (const version of VERSIONS) {
       srv.expireAll();
       await waitLog(page, "tokenExpired", null);
       // The real client stays `disconnecting` ~3 s, then reconnects once updateToken lands.
-      await waitLog(page, "connectionStateChanged", "connected", 2, 15_000);
+      await waitLog(page, "connectionStateChanged", "connected", 2, 15_000).catch(async (e) => { console.log(JSON.stringify(await logOf(page)), JSON.stringify(await page.evaluate(() => window.errors)), JSON.stringify(srv.stats.tokens.map((t) => [t.kind, t.identity, t.token.slice(-6)]))); throw e; });
       const tokens = srv.stats.tokens.filter((t) => t.identity === identity);
       assert.ok(tokens.length > initsBefore, "a new init after the refresh");
       assert.notEqual(tokens.at(-1).token, tokens[0].token, "with a fresh token from getToken");

@@ -489,21 +489,30 @@ export async function start(opts = {}) {
       rec.status = 'unanswered';
       return;
     }
+    const answer = (ans) => {
+      if (ans === undefined || ans === null) { rec.status = 'unanswered'; return; }
+      const code = Number(ans.status) || 200;
+      rec.status = code;
+      log.debug(`message ${req.method} ${req.host}${req.path} -> ${code}`);
+      reply(conn, h.id, { code: 200, status: 'OK' }, {
+        http_status: { code, status: httpStatusText(code) },
+        http_headers: { 'Content-Type': 'application/json', ...(ans.headers || {}) },
+        payload_type: 'application/json',
+      }, ans.body ?? {});
+    };
+    const failed = (e) => {
+      log.info('route handler threw', e);
+      return httpAnswer(500, { status: 500, message: String(e && e.message || e) });
+    };
     let ans;
     try {
       ans = tunnelAnswer(conn, req);
     } catch (e) {
-      log.info('route handler threw', e);
-      ans = httpAnswer(500, { status: 500, message: String(e && e.message || e) });
+      ans = failed(e);
     }
-    if (ans === undefined || ans === null) { rec.status = 'unanswered'; return; }
-    rec.status = ans.status;
-    log.debug(`message ${req.method} ${req.host}${req.path} -> ${ans.status}`);
-    reply(conn, h.id, { code: 200, status: 'OK' }, {
-      http_status: { code: ans.status, status: httpStatusText(ans.status) },
-      http_headers: { 'Content-Type': 'application/json', ...(ans.headers || {}) },
-      payload_type: 'application/json',
-    }, ans.body ?? {});
+    // Route handlers may answer later (return a promise).
+    if (ans && typeof ans.then === 'function') ans.then(answer, (e) => answer(failed(e)));
+    else answer(ans);
   }
 
   function onFrame(conn, data) {
@@ -554,8 +563,14 @@ export async function start(opts = {}) {
   }
 
   function onHttp(req, res) {
-    const url = new URL(req.url, 'http://127.0.0.1');
-    const p = decodeURIComponent(url.pathname);
+    let p;
+    try {
+      p = decodeURIComponent(new URL(req.url, 'http://127.0.0.1').pathname);
+    } catch {
+      res.writeHead(400);
+      res.end('bad request');
+      return;
+    }
     const rec = { method: req.method, url: req.url, status: null };
     stats.http.push(rec);
     res.on('finish', () => { rec.status = res.statusCode; });
@@ -567,7 +582,12 @@ export async function start(opts = {}) {
         for (const r of httpRoutes) {
           if (r.method && r.method !== req.method) continue;
           if (r.path instanceof RegExp ? r.path.test(p) : r.path === p) {
-            r.handler(req, res, Buffer.concat(chunks));
+            Promise.resolve()
+              .then(() => r.handler(req, res, Buffer.concat(chunks)))
+              .catch((e) => {
+                log.info('http route error', e);
+                try { if (!res.headersSent) res.writeHead(500); res.end(); } catch {}
+              });
             return;
           }
         }
@@ -670,7 +690,8 @@ export async function start(opts = {}) {
     addHttpRoute(route) { httpRoutes.unshift(route); },
     /**
      * HTTP-over-Twilsock route, checked before the built-ins:
-     * { method?, host?, path: string|RegExp, handler(req, conn) -> {status, body, headers?} | null (no answer) }
+     * { method?, host?, path: string|RegExp, handler(req, conn) -> {status, body, headers?} | null (no answer) | Promise of those }
+     * req = { method, host, path, params, headers, grant, body }
      */
     addTunnelRoute(route) { tunnelRoutes.unshift(route); },
     /** network loss: destroy every socket without a close frame (client sees code 1006) */

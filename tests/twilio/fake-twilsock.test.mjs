@@ -106,6 +106,12 @@ describe('fake-twilsock.mjs', () => {
     const map = await c.get('cds.us1.twilio.com', `/v3/Maps/${conf.payload.sync_objects.my_user_info}`, { Include: 'items' });
     assert.equal(map.header.http_status.code, 200);
     assert.deepEqual(map.payload.items.map((i) => i.key), ['friendlyName', 'attributes', 'reachability']);
+    srv.addTunnelRoute({ host: 'example.com', path: /^\/later/, handler: async (req) => ({ status: 201, body: { path: req.path } }) });
+    srv.addTunnelRoute({ path: '/throws', handler() { throw new Error('x'); } });
+    const later = await c.get('example.com', '/later/1');
+    assert.equal(later.header.http_status.code, 201);
+    assert.deepEqual(later.payload, { path: '/later/1' });
+    assert.equal((await c.get('example.com', '/throws')).header.http_status.code, 500);
     const missing = await c.get('example.com', '/nope');
     assert.equal(missing.header.status.code, 200);
     assert.equal(missing.header.http_status.code, 404);
@@ -235,6 +241,11 @@ describe('fake-twilsock.mjs', () => {
     assert.equal(r.status, 404);
     r = await fetch(`${srv.httpUrl}/nothing`);
     assert.equal(r.status, 404);
+    r = await fetch(`${srv.httpUrl}/bad%E0%A4%A`);
+    assert.equal(r.status, 400);
+    srv.addHttpRoute({ path: '/boom', async handler() { throw new Error('boom'); } });
+    r = await fetch(`${srv.httpUrl}/boom`);
+    assert.equal(r.status, 500);
     srv.addPage('/late.html', 'late');
     assert.equal(await (await fetch(`${srv.httpUrl}/late.html`)).text(), 'late');
   });
