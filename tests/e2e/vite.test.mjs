@@ -68,7 +68,9 @@ test("Vite resolves mau-beacon through its exports and emits the .wasm as an ass
 
   // What mau-beacon adds to the page: its wasm, and its JS glue minified as Vite would.
   const glueId = Object.keys(entry.modules).find((id) => id.startsWith(path.join(pkgDir, "pkg/web/")));
-  assert.ok(glueId, "mau-beacon's module is in the bundle");
+  assert.ok(glueId, "mau-beacon's module, from the installed tarball, is in the bundle");
+  const conversations = path.join(root, "node_modules/@twilio/conversations/builds/browser.js");
+  assert.ok(entry.modules[conversations], "the real Conversations client (its browser build) is in the bundle");
   const glue = (await transformWithEsbuild(entry.modules[glueId].code, "glue.js", { minify: true, format: "esm" })).code;
   const kb = (n) => `${(n / 1000).toFixed(1)} KB`;
   const sizes = (b) => `${kb(Buffer.byteLength(b))}, gzip ${kb(gzipSync(b, { level: 9 }).length)}`;
