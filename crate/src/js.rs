@@ -90,15 +90,19 @@ pub async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
     JsFuture::from(Promise::resolve(&value)).await
 }
 
-/// `promise`, or `undefined` after `ms` if it has not settled by then. The timer only
+/// Awaits `promise` for at most `ms`: `None` if it has not settled by then. The timer only
 /// resolves a promise, so it is harmless when it fires after the race is over.
-pub fn within(promise: &Promise, ms: f64) -> Promise {
+pub async fn within(promise: &Promise, ms: f64) -> Option<Result<JsValue, JsValue>> {
+    let marker: JsValue = js_sys::Object::new().into();
     let timeout = Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, ms as i32, &marker);
         }
     });
-    Promise::race(&js_sys::Array::of2(promise, &timeout))
+    match JsFuture::from(Promise::race(&js_sys::Array::of2(promise, &timeout))).await {
+        Ok(v) if js_sys::Object::is(&v, &marker) => None,
+        settled => Some(settled),
+    }
 }
 
 /// Calls an app callback with one argument, swallowing what it throws: nothing the

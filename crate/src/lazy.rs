@@ -15,6 +15,7 @@ use crate::trigger::{Trigger, TriggerInner};
 
 /// Longest wait for the client to leave `disconnecting`, and for `updateToken` to settle.
 const REFRESH_WAIT_MS: f64 = 10_000.0;
+const STUCK: &str = "the token expired before the client initialised, so it cannot take a new one; the next get() creates a new client";
 
 /// Resolves once `client.connectionState` is not `disconnecting` (at most `ms`).
 async fn until_not_disconnecting(client: &JsValue, ms: f64) {
@@ -31,7 +32,7 @@ async fn until_not_disconnecting(client: &JsValue, ms: f64) {
         })
         .ok();
     });
-    let _ = JsFuture::from(js::within(&left, ms)).await;
+    let _ = js::within(&left, ms).await;
     drop(listener);
 }
 
@@ -49,7 +50,8 @@ struct Live {
     _listeners: Vec<EmitterListener>,
     /// The tracker's watch handle, stopped at shutdown.
     watch: Option<JsValue>,
-    /// `initFailed` seen and no `connected` since: replace it on the next `get()`.
+    /// `initFailed` seen and no `connected` since, or stuck after a token expiry:
+    /// replace it on the next `get()`.
     failed: Rc<Cell<bool>>,
 }
 
@@ -256,16 +258,19 @@ impl LazyInner {
         }
         self.created.set(self.created.get() + 1);
         let failed = Rc::new(Cell::new(false));
+        let initialized = Rc::new(Cell::new(false));
         let mut listeners = Vec::new();
         for event in ["tokenAboutToExpire", "tokenExpired"] {
             let weak = Rc::downgrade(self);
-            let (c, f) = (client.clone(), failed.clone());
+            let (c, f, i) = (client.clone(), failed.clone(), initialized.clone());
             listeners.push(EmitterListener::new(&client, event, move |_| {
                 if let Some(inner) = weak.upgrade() {
-                    inner.refresh(c.clone(), f.clone());
+                    inner.refresh(c.clone(), f.clone(), i.clone());
                 }
             })?);
         }
+        let i = initialized.clone();
+        listeners.push(EmitterListener::new(&client, "initialized", move |_| i.set(true))?);
         let f = failed.clone();
         listeners.push(EmitterListener::new(&client, "initFailed", move |_| f.set(true))?);
         let f = failed.clone();
@@ -291,8 +296,9 @@ impl LazyInner {
 
     /// `tokenAboutToExpire`/`tokenExpired`: a fresh token through `getToken`, handed to
     /// `updateToken`. Skipped for a client whose init failed, where the real
-    /// `updateToken` throws; the next `get()` replaces that client instead.
-    fn refresh(self: &Rc<Self>, client: JsValue, failed: Rc<Cell<bool>>) {
+    /// `updateToken` throws; the next `get()` replaces that client instead, as it does a
+    /// client whose token expired before `initialized` (its `updateToken` never settles).
+    fn refresh(self: &Rc<Self>, client: JsValue, failed: Rc<Cell<bool>>, initialized: Rc<Cell<bool>>) {
         if self.refreshing.replace(true) {
             return;
         }
@@ -309,10 +315,18 @@ impl LazyInner {
                 // After a 410 the real client is `disconnecting` for ~3 s and silently drops
                 // an `updateToken` made then (it never reconnects): wait for `disconnected`.
                 until_not_disconnecting(&client, REFRESH_WAIT_MS).await;
+                // The real `updateToken` first awaits initialisation, which a client cut off
+                // before `initialized` never finishes: only a new client helps then.
+                let state = js::get(&client, "connectionState").as_string();
+                if !initialized.get() && state.as_deref() == Some("disconnected") {
+                    return Err(Error::Callback { what: "updateToken", message: STUCK.into() });
+                }
                 let returned = update.call1(&client, &JsValue::from_str(&token)).map_err(fail)?;
                 // Bounded, so one lost promise cannot block every later refresh.
-                JsFuture::from(js::within(&Promise::resolve(&returned), REFRESH_WAIT_MS)).await.map_err(fail)?;
-                Ok(())
+                match js::within(&Promise::resolve(&returned), REFRESH_WAIT_MS).await {
+                    Some(settled) => settled.map(|_| ()).map_err(fail),
+                    None => Err(Error::Callback { what: "updateToken", message: "did not settle within 10 s; the next get() creates a new client".into() }),
+                }
             }
             .await;
             inner.refreshing.set(false);
@@ -340,6 +354,6 @@ impl LazyInner {
                 return;
             }
         };
-        let _ = JsFuture::from(js::within(&done, self.shutdown_timeout_ms)).await;
+        let _ = js::within(&done, self.shutdown_timeout_ms).await;
     }
 }

@@ -14,6 +14,7 @@ export class FakeClient {
     this.updateTokenCalls = [];
     this.initFailedFlag = false;
     this.droppedUpdates = 0;
+    this.initializedFlag = false;
   }
   on(event, fn) {
     if (!this.listeners.has(event)) this.listeners.set(event, []);
@@ -49,6 +50,7 @@ export class FakeClient {
     this.setState("connected");
   }
   initialize() {
+    this.initializedFlag = true;
     this.user.identity = this.pendingIdentity;
     this.emit("stateChanged", "initialized");
     this.emit("initialized");
@@ -61,6 +63,11 @@ export class FakeClient {
     if (this.initFailedFlag) throw new TypeError("Cannot read properties of undefined (reading 'updateToken')");
     // The real client drops an update made while `disconnecting` after a 410: it never settles.
     if (this.connectionState === "disconnecting") {
+      this.droppedUpdates += 1;
+      return new Promise(() => {});
+    }
+    // It first awaits initialisation, which a client cut off before `initialized` never ends.
+    if (!this.initializedFlag && this.connectionState === "disconnected") {
       this.droppedUpdates += 1;
       return new Promise(() => {});
     }

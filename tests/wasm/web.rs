@@ -559,6 +559,7 @@ async fn token_expired_refresh_waits_for_disconnected() {
     let l = lazy(&h, &[]);
     let client: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
     client.connect();
+    client.initialize();
     client.expire(150);
     sleep(60).await;
     assert_eq!(client.connection_state(), "disconnecting");
@@ -568,6 +569,26 @@ async fn token_expired_refresh_waits_for_disconnected() {
     assert_eq!(client.update_token_calls().length(), 1);
     assert_eq!(client.connection_state(), "connected", "reconnected with the new token");
     assert_eq!(h.clients().length(), 1, "no extra client");
+    JsFuture::from(l.shutdown()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn token_expired_before_initialized_replaces_the_client() {
+    let h = lazy_harness("uli");
+    let errors = Array::new();
+    let on_error = Function::new_with_args("e", "this.push(e.message)").bind(&errors);
+    let l = lazy(&h, &[("onError", on_error.into())]);
+    let first: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
+    first.connect();
+    first.expire(50); // before `initialized`: the real updateToken would wait forever
+    sleep(300).await;
+    assert_eq!(first.update_token_calls().length() + first.dropped_updates(), 0, "not called: it cannot work");
+    assert_eq!(errors.length(), 1);
+    assert!(errors.get(0).as_string().unwrap().contains("before the client initialised"));
+    let second: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
+    assert_eq!(h.clients().length(), 2);
+    assert_eq!(first.shutdown_calls(), 1, "the stuck client is shut down first");
+    assert_eq!(second.shutdown_calls(), 0);
     JsFuture::from(l.shutdown()).await.unwrap();
 }
 
