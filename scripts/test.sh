@@ -26,4 +26,4 @@ MAU_TEST_RECEIVER="http://127.0.0.1:$receiver_port" \
 kill $receiver_pid 2>/dev/null || true
 
 say "end-to-end tests in Chromium (node --test)"
-node --test --test-concurrency=1 tests/e2e/
+node --test --test-concurrency=1 tests/twilio/ tests/e2e/
