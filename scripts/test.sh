@@ -21,8 +21,7 @@ receiver_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0
 node tests/support/receiver.mjs "$receiver_port" >/dev/null &
 receiver_pid=$!
 trap 'kill $receiver_pid 2>/dev/null || true' EXIT
-MAU_TEST_RECEIVER="http://127.0.0.1:$receiver_port" \
-  wasm-pack test --headless --chrome crate -- --test web
+(cd crate && MAU_TEST_RECEIVER="http://127.0.0.1:$receiver_port" wasm-pack test --headless --chrome -- --test web)
 kill $receiver_pid 2>/dev/null || true
 
 say "end-to-end tests in Chromium (node --test)"

@@ -23,34 +23,26 @@ fn push_padded(out: &mut String, value: u32, width: usize) {
     out.push_str(&digits);
 }
 
-/// `2026-11-24T20:08:52.123Z`. Out-of-range inputs clamp to the epoch rather than panic.
-pub fn iso8601(ms: Millis) -> String {
-    let (t, millis) = to_datetime(ms);
+/// The UTC calendar month, `YYYY-MM`: the bucket Twilio counts a user in.
+pub fn utc_month(ms: Millis) -> String {
+    let (t, _) = to_datetime(ms);
     let mut s = String::with_capacity(24);
     push_padded(&mut s, t.year().max(0) as u32, 4);
     s.push('-');
     push_padded(&mut s, u8::from(t.month()) as u32, 2);
-    s.push('-');
-    push_padded(&mut s, t.day() as u32, 2);
-    s.push('T');
-    push_padded(&mut s, t.hour() as u32, 2);
-    s.push(':');
-    push_padded(&mut s, t.minute() as u32, 2);
-    s.push(':');
-    push_padded(&mut s, t.second() as u32, 2);
-    s.push('.');
-    push_padded(&mut s, millis, 3);
-    s.push('Z');
     s
 }
 
-/// The UTC calendar month, `YYYY-MM`: the bucket Twilio counts a user in.
-pub fn utc_month(ms: Millis) -> String {
-    let (t, _) = to_datetime(ms);
-    let mut s = String::with_capacity(7);
-    push_padded(&mut s, t.year().max(0) as u32, 4);
-    s.push('-');
-    push_padded(&mut s, u8::from(t.month()) as u32, 2);
+/// `2026-11-24T20:08:52.123Z`. Out-of-range inputs clamp to the epoch rather than panic.
+pub fn iso8601(ms: Millis) -> String {
+    let (t, millis) = to_datetime(ms);
+    let mut s = utc_month(ms);
+    let rest = [('-', t.day() as u32, 2), ('T', t.hour() as u32, 2), (':', t.minute() as u32, 2), (':', t.second() as u32, 2), ('.', millis, 3)];
+    for (separator, value, width) in rest {
+        s.push(separator);
+        push_padded(&mut s, value, width);
+    }
+    s.push('Z');
     s
 }
 

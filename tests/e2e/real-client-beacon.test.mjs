@@ -87,6 +87,17 @@ function createWatched(page, token, { uri } = {}) {
   }, [token, uri ?? null]);
 }
 
+/** `window.lazy`: a LazyClient making real clients with tokens for `identity`, connected. */
+const startLazy = (page, identity) => page.evaluate(async (identity) => {
+  window.lazy = new MauBeacon.LazyClient({
+    createClient: (t) => window.record(new Twilio.Conversations.Client(t, window.clientOptions)),
+    getToken: () => window.mintToken(identity),
+    tracker: window.tracker,
+    onError: (e) => window.errors.push(e.message),
+  });
+  await window.lazy.get();
+}, identity);
+
 const waitLog = (page, name, arg, count = 1, timeout = 10_000) =>
   page.waitForFunction(([name, arg, count]) => window.log.filter((e) => e.name === name && (arg === null || e.arg === arg)).length >= count,
     [name, arg, count], { timeout, polling: 20 });
@@ -187,15 +198,7 @@ for (const version of VERSIONS) {
     test("5. token expiry (close 410) refreshed through LazyClient: updateToken, no extra Client, no throw", async () => {
       const { page, context, pageErrors } = await openPage(version);
       const identity = unique("s5");
-      await page.evaluate(async (identity) => {
-        window.lazy = new MauBeacon.LazyClient({
-          createClient: (t) => window.record(new Twilio.Conversations.Client(t, window.clientOptions)),
-          getToken: () => window.mintToken(identity),
-          tracker: window.tracker,
-          onError: (e) => window.errors.push(e.message),
-        });
-        await window.lazy.get();
-      }, identity);
+      await startLazy(page, identity);
       await waitLog(page, "initialized", null); // tokens expire long after initialisation
       const initsBefore = srv.stats.tokens.filter((t) => t.identity === identity).length;
       srv.expireAll();
@@ -222,15 +225,7 @@ for (const version of VERSIONS) {
       const identity = unique("s5b");
       srv.setMode("init-only");
       try {
-        await page.evaluate(async (identity) => {
-          window.lazy = new MauBeacon.LazyClient({
-            createClient: (t) => window.record(new Twilio.Conversations.Client(t, window.clientOptions)),
-            getToken: () => window.mintToken(identity),
-            tracker: window.tracker,
-            onError: (e) => window.errors.push(e.message),
-          });
-          await window.lazy.get();
-        }, identity);
+        await startLazy(page, identity);
         await waitLog(page, "connectionStateChanged", "connected");
         srv.expireAll();
         await page.waitForFunction(() => window.errors.length > 0, null, { timeout: 10_000 });

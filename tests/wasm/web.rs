@@ -535,7 +535,7 @@ async fn failed_init_client_is_shut_down_before_another() {
 async fn token_refresh_and_the_failed_init_guard() {
     let h = lazy_harness("rita");
     let errors = Array::new();
-    let on_error = Function::new_with_args("e", "this.push(e)").bind(&errors);
+    let on_error = Function::new_with_args("e", "this.push(e)").bind0(&errors);
     let l = lazy(&h, &[("onError", on_error.into())]);
     let client: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
     client.connect();
@@ -576,7 +576,7 @@ async fn token_expired_refresh_waits_for_disconnected() {
 async fn token_expired_before_initialized_replaces_the_client() {
     let h = lazy_harness("uli");
     let errors = Array::new();
-    let on_error = Function::new_with_args("e", "this.push(e.message)").bind(&errors);
+    let on_error = Function::new_with_args("e", "this.push(e.message)").bind0(&errors);
     let l = lazy(&h, &[("onError", on_error.into())]);
     let first: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
     first.connect();
