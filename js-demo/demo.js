@@ -34,7 +34,7 @@ export async function runDemo(api, { flavour, other }) {
         h("div", { class: "row" },
           h("button", { id: "drop" }, "Drop network"),
           h("button", { id: "deny" }, "Deny next connect"),
-          h("button", { id: "allow" }, "Allow again"),
+          h("button", { id: "reconnect" }, "Reconnect"),
           h("button", { id: "expire" }, "Expire token")),
         h("ol", { id: "client-log", class: "log" })),
       h("section", { class: "card" },
@@ -62,7 +62,7 @@ export async function runDemo(api, { flavour, other }) {
     onEvent: (e) => {
       if (e.identity && e.eventId) names.set(e.eventId, e.identity);
       const what = { queued: "queued (stored before sending)", deduped: "not sent: already counted this month", delivered: `delivered (HTTP ${e.status})`, retry: `will retry (${e.status ? "HTTP " + e.status : e.error})`, dropped: `dropped (${e.error})`, no_identity: "no identity: not sent" }[e.type];
-      log("#beacon-log", `${e.identity ?? names.get(e.eventId) ?? "earlier page's beacon"} ${what}`, e.type);
+      log("#beacon-log", `${e.identity ?? names.get(e.eventId) ?? "an earlier page's beacon"}: ${what}`, e.type);
       showStats();
     },
     onError: (err) => log("#beacon-log", err.message, "dropped"),
@@ -118,7 +118,14 @@ export async function runDemo(api, { flavour, other }) {
     const r = await fetch(`${config.controlUrl}/control/${action}`, { method: "POST" });
     log("#client-log", `server: ${action} (${r.status})`, "server");
   };
-  for (const action of ["drop", "deny", "allow", "expire"]) $(`#${action}`).addEventListener("click", control(action));
+  for (const action of ["drop", "deny", "expire"]) $(`#${action}`).addEventListener("click", control(action));
+  // Let Twilio accept again, then ask for the client: a denied or failed one is shut down
+  // and replaced, a healthy one is returned as it is (no new Client, no new MAU).
+  $("#reconnect").addEventListener("click", async () => {
+    await control("allow")();
+    trigger.stop();
+    lazy.get().catch((err) => log("#client-log", err.message, "denied")).finally(showLazy);
+  });
 
   function showStats() {
     const s = tracker.stats();

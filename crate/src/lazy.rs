@@ -50,8 +50,8 @@ struct Live {
     _listeners: Vec<EmitterListener>,
     /// The tracker's watch handle, stopped at shutdown.
     watch: Option<JsValue>,
-    /// `initFailed` seen and no `connected` since, or stuck after a token expiry:
-    /// replace it on the next `get()`.
+    /// `initFailed` or `denied` seen and no `connected` since, or stuck after a token
+    /// expiry: replace it on the next `get()`.
     failed: Rc<Cell<bool>>,
 }
 
@@ -275,8 +275,12 @@ impl LazyInner {
         listeners.push(EmitterListener::new(&client, "initFailed", move |_| f.set(true))?);
         let f = failed.clone();
         listeners.push(EmitterListener::new(&client, "connectionStateChanged", move |state| {
-            if state.as_string().as_deref() == Some("connected") {
-                f.set(false);
+            match state.as_string().as_deref() {
+                Some("connected") => f.set(false),
+                // Terminal: the real client does not retry a denied token, and a client that
+                // was initialised already emits no `initFailed` for it.
+                Some("denied") => f.set(true),
+                _ => {}
             }
         })?);
         let watch = match &self.tracker {

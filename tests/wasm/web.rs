@@ -532,6 +532,25 @@ async fn failed_init_client_is_shut_down_before_another() {
 }
 
 #[wasm_bindgen_test]
+async fn denied_after_initialized_is_replaced_too() {
+    let h = lazy_harness("vera");
+    let l = lazy(&h, &[]);
+    let first: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
+    first.connect();
+    first.initialize();
+    first.set_state("connecting"); // a reconnect…
+    first.set_state("denied"); // …refused: no initFailed from an initialised client
+    let second: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
+    assert_eq!(h.clients().length(), 2);
+    assert_eq!(first.shutdown_calls(), 1);
+    second.connect();
+    let again: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
+    assert_eq!(h.clients().length(), 2, "a healthy client is kept");
+    assert_eq!(again.shutdown_calls(), 0);
+    JsFuture::from(l.shutdown()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
 async fn token_refresh_and_the_failed_init_guard() {
     let h = lazy_harness("rita");
     let errors = Array::new();
