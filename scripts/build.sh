@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
-cargo build -p mau-beacon --target wasm32-unknown-unknown --release --quiet
+# Panic locations would otherwise carry this machine's paths into the shipped wasm.
+RUSTFLAGS="--remap-path-prefix=$HOME/.cargo/registry/src=crates --remap-path-prefix=$PWD=mau-beacon" \
+  cargo build -p mau-beacon --target wasm32-unknown-unknown --release --quiet
 rm -rf pkg/web dist
 wasm-bindgen --target web --out-dir pkg/web target/wasm32-unknown-unknown/release/mau_beacon.wasm
 # binaryen's own wasm-opt (npm); Debian's is too old for current rustc output.

@@ -24,6 +24,11 @@ mod trigger;
 mod types;
 mod watch;
 
+/// talc instead of dlmalloc: ~5 KB less wasm; the SDK allocates little (docs/size.md).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 pub use lazy::LazyClient;
 pub use tracker::MauTracker;
 pub use trigger::Trigger;

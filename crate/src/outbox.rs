@@ -183,7 +183,9 @@ impl Outbox {
             } else if key.starts_with(QUEUE) {
                 match outbox.store.get(&key).as_deref().and_then(Beacon::from_json::<J>) {
                     Some(beacon) if queue_key(&beacon.event_id) == key => {
-                        outbox.pending.push(Pending { beacon, next_at: now });
+                        // Oldest first; an insertion (a few items) costs less wasm than a sort.
+                        let at = outbox.pending.iter().position(|p| p.beacon.occurred_at > beacon.occurred_at);
+                        outbox.pending.insert(at.unwrap_or(outbox.pending.len()), Pending { beacon, next_at: now });
                     }
                     _ => {
                         outbox.store.remove(&key);
@@ -192,7 +194,6 @@ impl Outbox {
                 }
             }
         }
-        outbox.pending.sort_by(|a, b| a.beacon.occurred_at.cmp(&b.beacon.occurred_at));
         outbox.stats.pending = outbox.pending.len() as u32;
         outbox
     }
