@@ -125,3 +125,12 @@ pub fn report(on_error: &Option<Function>, err: &Error) {
 pub fn drop_later<T: 'static>(value: T) {
     wasm_bindgen_futures::spawn_local(async move { drop(value) });
 }
+
+/// A plain JS object from a `Serialize` value, through the JSON the SDK already links
+/// for beacons (serde-wasm-bindgen cost ~5 KB more wasm; docs/size.md).
+pub fn to_js<T: serde::Serialize>(value: &T) -> JsValue {
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .unwrap_or(JsValue::UNDEFINED)
+}

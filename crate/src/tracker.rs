@@ -197,8 +197,7 @@ impl TrackerInner {
     }
 
     fn stats_js(&self) -> JsValue {
-        let ser = serde_wasm_bindgen::Serializer::json_compatible();
-        self.stats().serialize(&ser).unwrap_or(JsValue::UNDEFINED)
+        js::to_js(&self.stats())
     }
 
     fn emit(&self, kind: &str, identity: Option<&str>, event_id: Option<&str>, status: Option<u16>, error: Option<&str>) {
@@ -206,10 +205,7 @@ impl TrackerInner {
             return;
         }
         let event = BeaconEvent { kind, identity, event_id, status, error };
-        let ser = serde_wasm_bindgen::Serializer::json_compatible();
-        if let Ok(value) = event.serialize(&ser) {
-            js::notify(&self.on_event, &value);
-        }
+        js::notify(&self.on_event, &js::to_js(&event));
     }
 
     /// A confirmed connect of `identity` at `at`: queue (unless counted) and deliver.
