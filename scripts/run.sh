@@ -35,8 +35,9 @@ say "starting mau-collector on http://$listen (data in target/demo/collector.db)
 MAU_COLLECTOR_ADMIN_TOKEN="$admin_token" ./target/release/mau-collector --db target/demo/collector.db \
   serve --listen "$listen" --static-dir "$site" --allow-origin '*' &
 collector_pid=$!
-for _ in $(seq 50); do curl -fs "http://$listen/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "http://$listen/healthz" >/dev/null || { echo "the collector did not start (is $listen in use? set MAU_DEMO_LISTEN)"; exit 1; }
+healthy() { node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "http://$listen/healthz"; }
+for _ in $(seq 50); do healthy && break; sleep 0.1; done
+healthy || { echo "the collector did not start (is $listen in use? set MAU_DEMO_LISTEN)"; exit 1; }
 cat <<MSG
 
   mau-beacon demo is running:
