@@ -1,4 +1,4 @@
-// A test double of the Conversations `Client`, as shared/reference describes the real one:
+// A test double of the Conversations `Client`, as the real one behaves (tests/twilio/README.md):
 // a Node-style EventEmitter (on/off/emit; a throwing listener throws into emit), state
 // changes only on change but "connected" again after each reconnect, `user.identity` empty
 // until `initialized`, `updateToken` throwing after a failed init, a `shutdown()` that can hang.
