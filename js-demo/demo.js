@@ -23,9 +23,10 @@ export async function runDemo(api, { flavour, other }) {
     h("main", {},
       h("section", { class: "card chat" },
         h("h2", {}, "Your app"),
-        h("label", {}, "Signed in as ",
+        h("div", { class: "row signin" },
+          h("label", { for: "identity" }, "User"),
           h("input", { id: "identity", value: identity, size: 18 }),
-          h("button", { id: "signin", class: "secondary" }, "Sign in as")),
+          h("button", { id: "signin" }, "Switch user")),
         h("div", { id: "widget", class: "widget" },
           h("button", { id: "open", class: "primary" }, "Open chat"),
           h("p", { id: "lazy-state", class: "muted" }, "")),
@@ -40,11 +41,13 @@ export async function runDemo(api, { flavour, other }) {
       h("section", { class: "card" },
         h("h2", {}, "Beacons from this browser"),
         h("div", { id: "stats", class: "stats" }),
+        h("p", { class: "muted small" }, "Reconnects count as connects but send no new beacon: one per identity per UTC month per browser. Both demo pages share this browser's storage."),
         h("ol", { id: "beacon-log", class: "log" })),
       h("section", { class: "card" },
         h("h2", {}, "Collector: unique identities, ", h("span", { id: "month" }, month()), " (UTC)"),
         h("div", { id: "summary", class: "stats" }),
-        h("table", { id: "identities" }),
+        h("div", { class: "scroll" }, h("table", { id: "identities" })),
+        h("p", { class: "muted small" }, "connects = beacons received for the identity (one per browser per month), not connection events."),
         h("p", { class: "muted" }, "Set this list beside Twilio's billed MAU count: ",
           h("code", {}, `mau-collector report --month ${month()} --billed N`)))),
   );
@@ -81,9 +84,11 @@ export async function runDemo(api, { flavour, other }) {
     });
     window.demoClient = client;
     client.on("connectionStateChanged", (s) => {
+      log("#client-log", `connectionStateChanged: ${s}`, s);
+      if (client !== window.demoClient) return; // a replaced client winding down
       $("#conn").textContent = s;
       $("#conn").className = `pill ${s}`;
-      log("#client-log", `connectionStateChanged: ${s}`, s);
+      showLazy();
     });
     for (const ev of ["initialized", "initFailed", "tokenAboutToExpire", "tokenExpired"]) client.on(ev, () => log("#client-log", ev, ev));
     return client;
@@ -93,6 +98,8 @@ export async function runDemo(api, { flavour, other }) {
     $("#lazy-state").textContent = state === "idle"
       ? "No Client yet: this visitor costs nothing. Click to open chat."
       : `Client ${state} · clients created: ${lazy.clientsCreated}`;
+    $("#open").disabled = state !== "idle";
+    $("#open").textContent = state === "idle" ? "Open chat" : "Chat is open";
   };
   const arm = () => {
     lazy = new api.LazyClient({ createClient, getToken, tracker, identity, eagerIfCounted: false,
@@ -108,6 +115,7 @@ export async function runDemo(api, { flavour, other }) {
     identity = $("#identity").value.trim() || identity;
     localStorage.setItem("demo:identity", identity);
     trigger.stop();
+    window.demoClient = null;
     await lazy.shutdown();
     $("#conn").textContent = "no client";
     $("#conn").className = "pill";
@@ -116,6 +124,7 @@ export async function runDemo(api, { flavour, other }) {
   });
   const control = (action) => async () => {
     const r = await fetch(`${config.controlUrl}/control/${action}`, { method: "POST" });
+    await r.json();
     log("#client-log", `server: ${action} (${r.status})`, "server");
   };
   for (const action of ["drop", "deny", "expire"]) $(`#${action}`).addEventListener("click", control(action));

@@ -44,7 +44,7 @@ cat <<MSG
     ES-module build:  http://$listen/
     script-tag build: http://$listen/script-tag.html
     admin token for the read endpoints: $admin_token
-      curl -H "Authorization: Bearer $admin_token" http://$listen/v1/months/$(date -u +%Y-%m)/identities?format=csv
+      curl -H "Authorization: Bearer $admin_token" "http://$listen/v1/months/$(date -u +%Y-%m)/identities?format=csv"
       ./target/release/mau-collector --db target/demo/collector.db report --month $(date -u +%Y-%m)
 
   Ctrl-C to stop.
