@@ -9,7 +9,7 @@ export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 RUSTFLAGS="--remap-path-prefix=$HOME/.cargo/registry/src=crates --remap-path-prefix=$PWD=mau-beacon" \
   cargo build -p mau-beacon --target wasm32-unknown-unknown --release --quiet
 rm -rf pkg/web dist
-wasm-bindgen --target web --out-dir pkg/web target/wasm32-unknown-unknown/release/mau_beacon.wasm
+wasm-bindgen --target web --out-dir pkg/web "${CARGO_TARGET_DIR:-target}"/wasm32-unknown-unknown/release/mau_beacon.wasm
 # binaryen's own wasm-opt (npm); Debian's is too old for current rustc output.
 wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \

@@ -22,7 +22,8 @@ pub struct EmitterListener {
     target: JsValue,
     event: &'static str,
     off: Function,
-    callback: Closure<dyn FnMut(JsValue)>,
+    /// `Some` until dropped (then freed a microtask later, see `Drop`).
+    callback: Option<Closure<dyn FnMut(JsValue)>>,
 }
 
 impl EmitterListener {
@@ -32,12 +33,20 @@ impl EmitterListener {
         let callback = Closure::<dyn FnMut(JsValue)>::new(f);
         on.call2(target, &JsValue::from_str(event), callback.as_ref())
             .map_err(|e| Error::Callback { what: "client.on", message: js::message(&e) })?;
-        Ok(EmitterListener { target: target.clone(), event, off, callback })
+        Ok(EmitterListener { target: target.clone(), event, off, callback: Some(callback) })
     }
 }
 
 impl Drop for EmitterListener {
+    /// Unsubscribes at once, but frees the closure only on the next microtask: Node's
+    /// `emit` calls a copy of the listener list, so a listener removed during an emit (say
+    /// `watch.stop()` from the app's own handler) is still called in that emit, and a freed
+    /// closure would throw into the client. The callbacks hold `Weak`s and check `stopped`,
+    /// so that late call does nothing.
     fn drop(&mut self) {
-        let _ = self.off.call2(&self.target, &JsValue::from_str(self.event), self.callback.as_ref());
+        if let Some(callback) = self.callback.take() {
+            let _ = self.off.call2(&self.target, &JsValue::from_str(self.event), callback.as_ref());
+            js::drop_later(callback);
+        }
     }
 }

@@ -60,15 +60,19 @@ pub fn opt_bool(obj: &JsValue, name: &'static str) -> Result<Option<bool>, Error
     v.as_bool().map(Some).ok_or(Error::config(name, "must be a boolean"))
 }
 
-/// An optional non-negative finite number of milliseconds.
+/// The longest delay a browser timer takes.
+pub const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+
+/// An optional number of milliseconds a timer can wait.
 pub fn opt_ms(obj: &JsValue, name: &'static str) -> Result<Option<f64>, Error> {
     let v = get(obj, name);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
     match v.as_f64() {
-        Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
-        _ => Err(Error::config(name, "must be a non-negative number of milliseconds")),
+        // Browsers keep timer delays in an i32: a larger one fires at once.
+        Some(n) if (0.0..=MAX_TIMER_MS).contains(&n) => Ok(Some(n)),
+        _ => Err(Error::config(name, "must be a number of milliseconds from 0 to 2147483647")),
     }
 }
 
@@ -121,7 +125,8 @@ pub fn report(on_error: &Option<Function>, err: &Error) {
     }
 }
 
-/// Drops `value` on the next microtask: a listener may not be freed while it runs.
+/// Drops `value` on the next microtask, after the event being dispatched now: a listener
+/// removed during a dispatch may still be called by it (Node's `emit` iterates a copy).
 pub fn drop_later<T: 'static>(value: T) {
     wasm_bindgen_futures::spawn_local(async move { drop(value) });
 }

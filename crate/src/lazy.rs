@@ -44,15 +44,25 @@ enum State {
     Closed,
 }
 
+/// What a created client's listeners share with the refresh task.
+#[derive(Default)]
+struct Flags {
+    /// `initFailed` or `denied` seen and no `connected` since, or left unusable by a
+    /// failed refresh: the next `get()` replaces the client.
+    failed: Cell<bool>,
+    initialized: Cell<bool>,
+    refreshing: Cell<bool>,
+    /// Shut down: a refresh still under way must not revive it (Twilio would bill it).
+    closed: Cell<bool>,
+}
+
 /// A created client and what we attached to it.
 struct Live {
     client: JsValue,
     _listeners: Vec<EmitterListener>,
     /// The tracker's watch handle, stopped at shutdown.
     watch: Option<JsValue>,
-    /// `initFailed` or `denied` seen and no `connected` since, or stuck after a token
-    /// expiry: replace it on the next `get()`.
-    failed: Rc<Cell<bool>>,
+    flags: Rc<Flags>,
 }
 
 pub(crate) struct LazyInner {
@@ -63,9 +73,11 @@ pub(crate) struct LazyInner {
     pub(crate) on_error: Option<Function>,
     state: RefCell<State>,
     created: Cell<u32>,
-    refreshing: Rc<Cell<bool>>,
-    /// Armed triggers. They live until they fire, `stop()` or `shutdown()`.
+    /// Armed triggers. They live until they connect, `stop()` or `shutdown()`.
     pub(crate) triggers: RefCell<Vec<Rc<TriggerInner>>>,
+    /// Itself, while it has a client: token refresh must go on even if the app lets go of
+    /// its `LazyClient` handle (which wasm-bindgen frees when collected). `shutdown()` ends it.
+    keep_alive: RefCell<Option<Rc<LazyInner>>>,
 }
 
 /// Creates a Conversations `Client` on first need (a click, the chat widget becoming
@@ -103,8 +115,8 @@ impl LazyClient {
             on_error: js::opt_function(&config, "onError")?,
             state: RefCell::new(State::Idle),
             created: Cell::new(0),
-            refreshing: Rc::new(Cell::new(false)),
             triggers: RefCell::new(Vec::new()),
+            keep_alive: RefCell::new(None),
         });
         if eager {
             let counted = match (&inner.tracker, &identity) {
@@ -140,21 +152,23 @@ impl LazyClient {
         Ok(TriggerInner::when_visible(&self.inner, element)?)
     }
 
-    /// Shuts the client down (bounded by `shutdownTimeoutMs`, as the real client can hang
-    /// for ~30 s when it never initialised), disarms the triggers; `get()` rejects after.
+    /// Shuts the client down (bounded by `shutdownTimeoutMs`: the real client can hang for
+    /// a minute or more when it never initialised), disarms the triggers; `get()` rejects after.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn shutdown(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let previous = inner.state.replace(State::Closed);
+            let _ = inner.keep_alive.take();
             let triggers = std::mem::take(&mut *inner.triggers.borrow_mut());
             for t in triggers {
                 t.disarm();
             }
             match previous {
-                // The creation sees `Closed` when it ends and shuts its client itself.
+                // The creation sees `Closed` when it ends and shuts its client itself; a
+                // `getToken` that never settles must not hold `shutdown()` forever.
                 State::Connecting(p) => {
-                    let _ = JsFuture::from(p).await;
+                    let _ = js::within(&p, inner.shutdown_timeout_ms).await;
                 }
                 State::Ready(live) => inner.close(live).await,
                 State::Idle | State::Closed => {}
@@ -187,7 +201,7 @@ impl LazyInner {
         match &*this.state.borrow() {
             State::Closed => return Promise::reject(&JsError::from(Error::ShutDown).into()),
             State::Connecting(p) => return p.clone(),
-            State::Ready(live) if !live.failed.get() => return Promise::resolve(&live.client),
+            State::Ready(live) if !live.flags.failed.get() => return Promise::resolve(&live.client),
             State::Ready(_) | State::Idle => {}
         }
         let stale = match this.state.replace(State::Idle) {
@@ -212,6 +226,7 @@ impl LazyInner {
                 Ok(live) => {
                     let client = live.client.clone();
                     *inner.state.borrow_mut() = State::Ready(live);
+                    *inner.keep_alive.borrow_mut() = Some(inner.clone());
                     Ok(client)
                 }
                 Err(e) => {
@@ -249,6 +264,10 @@ impl LazyInner {
 
     async fn create(self: &Rc<Self>) -> Result<Live, Error> {
         let token = self.fetch_token().await?;
+        // Shut down while the token was on its way: create nothing, Twilio would bill it.
+        if matches!(&*self.state.borrow(), State::Closed) {
+            return Err(Error::ShutDown);
+        }
         let client = self
             .create_client
             .call1(&JsValue::NULL, &JsValue::from_str(&token))
@@ -257,107 +276,130 @@ impl LazyInner {
             return Err(Error::Callback { what: "createClient", message: "did not return a Client (an object with on/off)".into() });
         }
         self.created.set(self.created.get() + 1);
-        let failed = Rc::new(Cell::new(false));
-        let initialized = Rc::new(Cell::new(false));
+        match self.attach(&client, &token) {
+            Ok(live) => Ok(live),
+            Err(e) => {
+                // A client we cannot look after must not stay connected.
+                shutdown_client(&client, self.shutdown_timeout_ms, &self.on_error).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Subscribes to the new client: token refresh, failure tracking, the tracker's watch.
+    fn attach(self: &Rc<Self>, client: &JsValue, token: &str) -> Result<Live, Error> {
+        let flags = Rc::new(Flags::default());
         let mut listeners = Vec::new();
         for event in ["tokenAboutToExpire", "tokenExpired"] {
             let weak = Rc::downgrade(self);
-            let (c, f, i) = (client.clone(), failed.clone(), initialized.clone());
-            listeners.push(EmitterListener::new(&client, event, move |_| {
+            let (c, f) = (client.clone(), flags.clone());
+            listeners.push(EmitterListener::new(client, event, move |_| {
                 if let Some(inner) = weak.upgrade() {
-                    inner.refresh(c.clone(), f.clone(), i.clone());
+                    inner.refresh(c.clone(), f.clone());
                 }
             })?);
         }
-        let i = initialized.clone();
-        listeners.push(EmitterListener::new(&client, "initialized", move |_| i.set(true))?);
-        let f = failed.clone();
-        listeners.push(EmitterListener::new(&client, "initFailed", move |_| f.set(true))?);
-        let f = failed.clone();
-        listeners.push(EmitterListener::new(&client, "connectionStateChanged", move |state| {
+        let f = flags.clone();
+        listeners.push(EmitterListener::new(client, "initialized", move |_| f.initialized.set(true))?);
+        let f = flags.clone();
+        listeners.push(EmitterListener::new(client, "initFailed", move |_| f.failed.set(true))?);
+        let f = flags.clone();
+        listeners.push(EmitterListener::new(client, "connectionStateChanged", move |state| {
             match state.as_string().as_deref() {
-                Some("connected") => f.set(false),
+                Some("connected") => f.failed.set(false),
                 // Terminal: the real client does not retry a denied token, and a client that
                 // was initialised already emits no `initFailed` for it.
-                Some("denied") => f.set(true),
+                Some("denied") => f.failed.set(true),
                 _ => {}
             }
         })?);
-        let watch = match &self.tracker {
-            Some(tracker) => {
-                let options = Object::new();
-                let _ = Reflect::set(&options, &"token".into(), &JsValue::from_str(&token));
-                let watch = js::method(tracker, "watch")
-                    .ok_or(Error::config("tracker", "must be a MauTracker"))?
-                    .call2(tracker, &client, &options)
-                    .map_err(|e| Error::Callback { what: "tracker.watch", message: js::message(&e) })?;
-                Some(watch)
-            }
-            None => None,
-        };
-        Ok(Live { client, _listeners: listeners, watch, failed })
+        // Not being watched must not cost the user their chat: report it, keep the client.
+        let watch = self.tracker.as_ref().and_then(|tracker| {
+            let options = Object::new();
+            let _ = Reflect::set(&options, &"token".into(), &JsValue::from_str(token));
+            let watched = js::method(tracker, "watch")
+                .ok_or_else(|| "tracker has no watch()".to_string())
+                .and_then(|watch| watch.call2(tracker, client, &options).map_err(|e| js::message(&e)));
+            watched
+                .map_err(|message| js::report(&self.on_error, &Error::Callback { what: "tracker.watch", message }))
+                .ok()
+        });
+        Ok(Live { client: client.clone(), _listeners: listeners, watch, flags })
     }
 
     /// `tokenAboutToExpire`/`tokenExpired`: a fresh token through `getToken`, handed to
     /// `updateToken`. Skipped for a client whose init failed, where the real
     /// `updateToken` throws; the next `get()` replaces that client instead, as it does a
-    /// client whose token expired before `initialized` (its `updateToken` never settles).
-    fn refresh(self: &Rc<Self>, client: JsValue, failed: Rc<Cell<bool>>, initialized: Rc<Cell<bool>>) {
-        if self.refreshing.replace(true) {
+    /// client whose token expired before `initialized` (its `updateToken` never settles)
+    /// and any client a failed refresh leaves disconnected.
+    fn refresh(self: &Rc<Self>, client: JsValue, flags: Rc<Flags>) {
+        if flags.refreshing.replace(true) {
             return;
         }
         let inner = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = async {
-                let token = inner.fetch_token().await?;
-                if failed.get() {
-                    return Ok(());
-                }
-                let fail = |e: JsValue| Error::Callback { what: "updateToken", message: js::message(&e) };
-                let update = js::method(&client, "updateToken")
-                    .ok_or(Error::Callback { what: "updateToken", message: "client has no updateToken".into() })?;
-                // After a 410 the real client is `disconnecting` for ~3 s and silently drops
-                // an `updateToken` made then (it never reconnects): wait for `disconnected`.
-                until_not_disconnecting(&client, REFRESH_WAIT_MS).await;
-                // The real `updateToken` first awaits initialisation, which a client cut off
-                // before `initialized` never finishes: only a new client helps then.
-                let state = js::get(&client, "connectionState").as_string();
-                if !initialized.get() && state.as_deref() == Some("disconnected") {
-                    return Err(Error::Callback { what: "updateToken", message: STUCK.into() });
-                }
-                let returned = update.call1(&client, &JsValue::from_str(&token)).map_err(fail)?;
-                // Bounded, so one lost promise cannot block every later refresh.
-                match js::within(&Promise::resolve(&returned), REFRESH_WAIT_MS).await {
-                    Some(settled) => settled.map(|_| ()).map_err(fail),
-                    None => Err(Error::Callback { what: "updateToken", message: "did not settle within 10 s; the next get() creates a new client".into() }),
-                }
-            }
-            .await;
-            inner.refreshing.set(false);
+            let result = inner.refresh_once(&client, &flags).await;
+            flags.refreshing.set(false);
             if let Err(e) = result {
-                failed.set(true);
+                if flags.closed.get() {
+                    return;
+                }
+                if js::get(&client, "connectionState").as_string().as_deref() != Some("connected") {
+                    flags.failed.set(true);
+                }
                 js::report(&inner.on_error, &e);
             }
         });
     }
 
+    async fn refresh_once(&self, client: &JsValue, flags: &Flags) -> Result<(), Error> {
+        let token = self.fetch_token().await?;
+        if flags.failed.get() || flags.closed.get() {
+            return Ok(());
+        }
+        let fail = |e: JsValue| Error::Callback { what: "updateToken", message: js::message(&e) };
+        let update = js::method(client, "updateToken")
+            .ok_or(Error::Callback { what: "updateToken", message: "client has no updateToken".into() })?;
+        // After a 410 the real client is `disconnecting` for ~3 s and silently drops an
+        // `updateToken` made then (it never reconnects): wait for `disconnected`.
+        until_not_disconnecting(client, REFRESH_WAIT_MS).await;
+        if flags.closed.get() {
+            return Ok(());
+        }
+        // The real `updateToken` first awaits initialisation, which a client cut off before
+        // `initialized` never finishes: only a new client helps then.
+        let state = js::get(client, "connectionState").as_string();
+        if !flags.initialized.get() && state.as_deref() == Some("disconnected") {
+            return Err(Error::Callback { what: "updateToken", message: STUCK.into() });
+        }
+        let returned = update.call1(client, &JsValue::from_str(&token)).map_err(fail)?;
+        // Bounded, so one lost promise cannot block every later refresh.
+        match js::within(&Promise::resolve(&returned), REFRESH_WAIT_MS).await {
+            Some(settled) => settled.map(|_| ()).map_err(fail),
+            None => Err(Error::Callback { what: "updateToken", message: "did not settle within 10 s".into() }),
+        }
+    }
+
     /// Detaches from `live` and shuts its client down, waiting at most the timeout.
     async fn close(&self, live: Live) {
-        let Live { client, _listeners, watch, .. } = live;
-        drop(_listeners);
-        if let Some(watch) = watch {
-            if let Some(stop) = js::method(&watch, "stop") {
-                let _ = stop.call0(&watch);
+        live.flags.closed.set(true);
+        drop(live._listeners);
+        if let Some(watch) = &live.watch {
+            if let Some(stop) = js::method(watch, "stop") {
+                let _ = stop.call0(watch);
             }
         }
-        let Some(shutdown) = js::method(&client, "shutdown") else { return };
-        let done = match shutdown.call0(&client) {
-            Ok(v) => Promise::resolve(&v),
-            Err(e) => {
-                js::notify(&self.on_error, &e);
-                return;
-            }
-        };
-        let _ = js::within(&done, self.shutdown_timeout_ms).await;
+        shutdown_client(&live.client, self.shutdown_timeout_ms, &self.on_error).await;
+    }
+}
+
+/// `client.shutdown()`, awaited at most `ms`; what it throws goes to `onError`.
+async fn shutdown_client(client: &JsValue, ms: f64, on_error: &Option<Function>) {
+    let Some(shutdown) = js::method(client, "shutdown") else { return };
+    match shutdown.call0(client) {
+        Ok(done) => {
+            let _ = js::within(&Promise::resolve(&done), ms).await;
+        }
+        Err(e) => js::notify(on_error, &e),
     }
 }

@@ -60,7 +60,10 @@ impl Store for MemoryStore {
 #[derive(Debug, Clone)]
 struct Pending {
     beacon: Beacon,
+    /// When the backoff allows the next attempt (an explicit flush may go earlier).
     next_at: Millis,
+    /// Until when the collector asked not to be sent to (`Retry-After`): nothing goes earlier.
+    hold_until: Millis,
 }
 
 /// What `record_connect` did.
@@ -181,11 +184,18 @@ impl Outbox {
                     outbox.store.remove(&key);
                 }
             } else if key.starts_with(QUEUE) {
-                match outbox.store.get(&key).as_deref().and_then(Beacon::from_json::<J>) {
+                let text = outbox.store.get(&key).unwrap_or_default();
+                // A beacon of a newer format (another tab running a newer SDK) is not ours
+                // to judge: leave it for that SDK.
+                let version = J::parse(&text).and_then(|j| j.field("v")).and_then(|v| v.u32());
+                if version.is_some_and(|v| v != 1) {
+                    continue;
+                }
+                match Beacon::from_json::<J>(&text) {
                     Some(beacon) if queue_key(&beacon.event_id) == key => {
                         // Oldest first; an insertion (a few items) costs less wasm than a sort.
                         let at = outbox.pending.iter().position(|p| p.beacon.occurred_at > beacon.occurred_at);
-                        outbox.pending.insert(at.unwrap_or(outbox.pending.len()), Pending { beacon, next_at: now });
+                        outbox.pending.insert(at.unwrap_or(outbox.pending.len()), Pending { beacon, next_at: now, hold_until: 0.0 });
                     }
                     _ => {
                         outbox.store.remove(&key);
@@ -230,7 +240,7 @@ impl Outbox {
         if !self.counted.contains(&marker) {
             self.counted.push(marker);
         }
-        self.pending.push(Pending { beacon, next_at: now });
+        self.pending.push(Pending { beacon, next_at: now, hold_until: 0.0 });
         self.stats.queued += 1;
         self.stats.pending = self.pending.len() as u32;
         Recorded::Queued(event_id.into())
@@ -247,7 +257,7 @@ impl Outbox {
     pub fn next_due(&self, now: Millis, force: bool, skip: &[String]) -> Option<String> {
         self.pending
             .iter()
-            .find(|p| (force || p.next_at <= now) && !skip.contains(&p.beacon.event_id))
+            .find(|p| (force || p.next_at <= now) && p.hold_until <= now && !skip.contains(&p.beacon.event_id))
             .map(|p| p.beacon.event_id.clone())
     }
 
@@ -290,6 +300,7 @@ impl Outbox {
                 let p = &mut self.pending[idx];
                 let delay = self.backoff.next_delay_ms(p.beacon.attempt, rand01, retry_after_ms);
                 p.next_at = now + delay;
+                p.hold_until = retry_after_ms.map_or(0.0, |ra| now + ra);
             }
             Verdict::Drop(reason) => {
                 let p = self.pending.remove(idx);
@@ -311,9 +322,10 @@ impl Outbox {
         self.pending.iter().map(|p| p.next_at).reduce(f64::min)
     }
 
-    /// Event ids of every pending beacon, oldest first (for the last try on `pagehide`).
-    pub fn pending_ids(&self) -> Vec<String> {
-        self.pending.iter().map(|p| p.beacon.event_id.clone()).collect()
+    /// Event ids of the pending beacons the collector has not put on hold, oldest first
+    /// (for the last try on `pagehide`).
+    pub fn pending_ids(&self, now: Millis) -> Vec<String> {
+        self.pending.iter().filter(|p| p.hold_until <= now).map(|p| p.beacon.event_id.clone()).collect()
     }
 
     /// A copy of the counters.
@@ -457,7 +469,10 @@ mod tests {
         ob.settle("e1", Ok(503), Some(30_000.0), NOV, 0.5);
         assert_eq!(ob.next_due(NOV + 29_000.0, false, &[]), None);
         assert_eq!(ob.next_wake(), Some(NOV + 30_000.0));
-        assert_eq!(ob.next_due(NOV + 1.0, true, &[]).as_deref(), Some("e1"));
+        // Retry-After holds even a forced flush (tab hidden, back online) and pagehide.
+        assert_eq!(ob.next_due(NOV + 1.0, true, &[]), None);
+        assert!(ob.pending_ids(NOV + 1.0).is_empty());
+        assert_eq!(ob.next_due(NOV + 30_000.0, true, &[]).as_deref(), Some("e1"));
         ob.begin_attempt("e1", NOV + 30_000.0);
         ob.settle("e1", Ok(400), None, NOV + 30_000.0, 0.5);
         let s = ob.stats();
@@ -484,6 +499,16 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_format_is_left_alone() {
+        let store = Shared::default();
+        let v2 = r#"{"v":2,"identity":"x","event_id":"n"}"#;
+        store.0.borrow_mut().insert("mau-beacon:v1:q:n".into(), v2.into());
+        let ob = open(&store, NOV);
+        assert_eq!((ob.stats().pending, ob.stats().dropped), (0, 0));
+        assert_eq!(store.get("mau-beacon:v1:q:n").as_deref(), Some(v2));
+    }
+
+    #[test]
     fn corrupt_items_are_dropped_and_counted() {
         let store = Shared::default();
         store.0.borrow_mut().insert("mau-beacon:v1:q:x".into(), "{not json".into());
@@ -507,7 +532,12 @@ mod tests {
         assert_eq!(ob.next_due(NOV + 2.0, true, &skip).as_deref(), Some("e2"));
         skip.push("e2".into());
         assert_eq!(ob.next_due(NOV + 2.0, true, &skip), None);
-        assert_eq!(ob.pending_ids(), vec!["e1".to_string(), "e2".to_string()]);
+        assert_eq!(ob.pending_ids(NOV), vec!["e1".to_string(), "e2".to_string()]);
+        // Without Retry-After a failure only backs off: a forced flush may still try.
+        ob.begin_attempt("e1", NOV);
+        ob.settle("e1", Ok(503), None, NOV, 0.5);
+        assert_eq!(ob.next_due(NOV + 1.0, false, &[]).as_deref(), Some("e2"));
+        assert_eq!(ob.next_due(NOV + 1.0, true, &[]).as_deref(), Some("e1"));
         ob.record_no_identity();
         assert_eq!(ob.stats().drop_reasons.get("no_identity"), Some(1));
     }

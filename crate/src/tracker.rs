@@ -1,7 +1,7 @@
 //! `MauTracker`: owns the outbox, delivers it, and hands out watches.
 
 use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
 use js_sys::{Date, Function, Math, Promise};
@@ -20,7 +20,7 @@ use crate::transport;
 use crate::watch::{Watch, WatchInner};
 
 /// Longest single timer: the browser clamps larger delays to "now".
-const MAX_TIMER_MS: f64 = 86_400_000.0;
+const MAX_WAKE_MS: f64 = 86_400_000.0;
 /// Keepalive requests share 64 KiB per page; stay under it on `pagehide`.
 const PAGEHIDE_BUDGET: usize = 60_000;
 
@@ -286,13 +286,11 @@ impl TrackerInner {
     fn arm_wake(self: &Rc<Self>) {
         let next = self.outbox.borrow().next_wake();
         let timer = next.map(|at| {
-            let delay = (at - Date::now()).clamp(0.0, MAX_TIMER_MS) as u32;
-            let weak: Weak<Self> = Rc::downgrade(self);
-            Timeout::new(delay, move || {
-                if let Some(inner) = weak.upgrade() {
-                    TrackerInner::kick(&inner);
-                }
-            })
+            let delay = (at - Date::now()).clamp(0.0, MAX_WAKE_MS) as u32;
+            // A strong reference: while beacons wait, the tracker lives on even if the app
+            // lets go of its handle. Delivered, the timer goes and so does the cycle.
+            let inner = self.clone();
+            Timeout::new(delay, move || TrackerInner::kick(&inner))
         });
         *self.wake.borrow_mut() = timer;
     }
@@ -301,7 +299,7 @@ impl TrackerInner {
     /// later attempt gets a 2xx.
     pub(crate) fn last_try(&self) {
         let mut budget = PAGEHIDE_BUDGET;
-        let ids = self.outbox.borrow().pending_ids();
+        let ids = self.outbox.borrow().pending_ids(Date::now());
         for id in ids {
             let body = self.outbox.borrow_mut().begin_attempt(&id, Date::now());
             let Some(body) = body else { continue };

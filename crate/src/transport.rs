@@ -2,9 +2,19 @@
 //! status; `sendBeacon` is only a last try on `pagehide` (its `true` is not delivery).
 
 use wasm_bindgen::JsValue;
-use web_sys::RequestInit;
+use web_sys::{AbortSignal, RequestInit, RequestRedirect};
 
 use crate::js;
+
+/// An attempt that has no answer after this long counts as a network error.
+const ATTEMPT_TIMEOUT_MS: u32 = 30_000;
+
+/// `AbortSignal.timeout(ms)` where the browser has it (Chrome 103+, Safari 16+).
+fn timeout_signal(ms: u32) -> Option<AbortSignal> {
+    let class = js::get(&js_sys::global(), "AbortSignal");
+    js::method(&class, "timeout")?;
+    Some(AbortSignal::timeout_with_u32(ms))
+}
 
 /// What an attempt came back with: `Ok((status, Retry-After))` or `Err(network error)`.
 pub type Outcome = Result<(u16, Option<String>), String>;
@@ -17,6 +27,12 @@ pub async fn post(url: &str, body: &str) -> Outcome {
     init.set_body(&JsValue::from_str(body));
     // web-sys has no setter for `keepalive`; the field is standard (Chrome 66+, Safari 13+).
     let _ = js_sys::Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE);
+    // A redirect would turn the POST into a GET and its 404 into a drop: fail and retry instead.
+    init.set_redirect(RequestRedirect::Error);
+    // A collector that accepts and never answers must not stall delivery for good.
+    if let Some(signal) = timeout_signal(ATTEMPT_TIMEOUT_MS) {
+        init.set_signal(Some(&signal));
+    }
     let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js::message(&e))?;
     let response = gloo_net::http::Request::from(request)
         .send()

@@ -1,5 +1,5 @@
 //! What makes a `LazyClient` connect: a first interaction or the chat becoming visible.
-//! A trigger fires once, then removes its listeners.
+//! A trigger connects once, then removes its listeners.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -7,6 +7,7 @@ use std::rc::Rc;
 use gloo_events::EventListener;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Element, EventTarget, IntersectionObserver, IntersectionObserverEntry};
 
 use crate::error::Error;
@@ -19,11 +20,13 @@ pub(crate) struct TriggerInner {
     lazy: Rc<LazyInner>,
     listeners: RefCell<Vec<EventListener>>,
     observer: RefCell<Option<(IntersectionObserver, ObserverCallback)>>,
+    /// A connect it started is under way.
+    connecting: Cell<bool>,
     done: Cell<bool>,
 }
 
-/// An armed trigger. It stays armed until it fires or `stop()`, even if this handle is
-/// garbage-collected.
+/// An armed trigger. It stays armed until its connect succeeds or `stop()`, even if this
+/// handle is garbage-collected.
 #[wasm_bindgen]
 pub struct Trigger {
     inner: Rc<TriggerInner>,
@@ -42,7 +45,7 @@ impl Trigger {
         self.inner.disarm();
     }
 
-    /// Whether it fired or was stopped.
+    /// Whether it connected or was stopped.
     #[wasm_bindgen(getter)]
     pub fn done(&self) -> bool {
         self.inner.done.get()
@@ -55,6 +58,7 @@ impl TriggerInner {
             lazy: lazy.clone(),
             listeners: RefCell::new(Vec::new()),
             observer: RefCell::new(None),
+            connecting: Cell::new(false),
             done: Cell::new(false),
         });
         lazy.triggers.borrow_mut().push(t.clone());
@@ -95,19 +99,31 @@ impl TriggerInner {
                 t.fire();
             }
         });
-        let observer = IntersectionObserver::new(callback.as_ref().unchecked_ref())
-            .map_err(|_| Error::Unavailable("IntersectionObserver"))?;
+        let Ok(observer) = IntersectionObserver::new(callback.as_ref().unchecked_ref()) else {
+            t.disarm();
+            return Err(Error::Unavailable("IntersectionObserver"));
+        };
         observer.observe(&element);
         *t.observer.borrow_mut() = Some((observer, callback));
         Ok(Trigger { inner: t })
     }
 
+    /// Connects; disarms once connected. A failed connect leaves it armed, so the next
+    /// interaction tries again (the failure goes to `onError`).
     fn fire(self: &Rc<Self>) {
-        if self.done.get() {
+        if self.done.get() || self.connecting.replace(true) {
             return;
         }
-        self.disarm();
-        self.lazy.trigger();
+        let trigger = self.clone();
+        let pending = LazyInner::get(&self.lazy);
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = JsFuture::from(pending).await;
+            trigger.connecting.set(false);
+            match result {
+                Ok(_) => trigger.disarm(),
+                Err(e) => js::notify(&trigger.lazy.on_error, &e),
+            }
+        });
     }
 
     /// Removes the listeners (after the current event: they may be running now).

@@ -125,6 +125,11 @@ impl WatchInner {
         self.state_listener.borrow_mut().take();
         self.init_listener.borrow_mut().take();
         self.init_timer.borrow_mut().take();
+        // Connects still waiting for an identity will never get one now: say so in stats.
+        let waiting = std::mem::take(&mut *self.waiting.borrow_mut());
+        for _ in waiting {
+            self.tracker.record_no_identity();
+        }
         self.tracker.watches.borrow_mut().retain(|w| !Rc::ptr_eq(w, self));
     }
 
@@ -183,6 +188,9 @@ impl WatchInner {
     /// `initialized` came, or the wait ran out: beacon the waiting connects, or count
     /// them as dropped for want of an identity.
     fn resolve_waiting(self: &Rc<Self>) {
+        if self.stopped.get() {
+            return;
+        }
         js::drop_later((self.init_listener.borrow_mut().take(), self.init_timer.borrow_mut().take()));
         let times = std::mem::take(&mut *self.waiting.borrow_mut());
         let identity = self.client_identity();

@@ -110,8 +110,10 @@ export function lazyHarness(identity) {
     tokenCalls: 0,
     failTokens: 0,
     tokenDelayMs: 20,
+    hangTokens: false,
     getToken: () => {
       h.tokenCalls += 1;
+      if (h.hangTokens) return new Promise(() => {});
       const fail = h.failTokens > 0;
       if (fail) h.failTokens -= 1;
       return new Promise((resolve, reject) =>
