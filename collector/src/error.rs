@@ -30,8 +30,6 @@ pub enum ApiError {
     Storage(String),
     #[error("{0}")]
     BadRequest(String),
-    #[error("origin {0} is not allowed")]
-    OriginNotAllowed(String),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -47,7 +45,7 @@ impl ApiError {
             }
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::ReadsDisabled | ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::ReadsDisabled => StatusCode::FORBIDDEN,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -65,7 +63,6 @@ impl ApiError {
             ApiError::Overloaded => "overloaded",
             ApiError::Storage(_) => "storage_error",
             ApiError::BadRequest(_) => "bad_request",
-            ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }

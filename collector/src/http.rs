@@ -5,9 +5,8 @@ use crate::export::{self, Format};
 use crate::store::{self, Store};
 use crate::wire::{self, Month, MAX_BODY_BYTES};
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, Semaphore};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Which browser origins get CORS headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +73,7 @@ pub fn router(state: AppState, static_dir: Option<PathBuf>) -> Router {
         Some(dir) => api.fallback_service(tower_http::services::ServeDir::new(dir)),
         None => api.fallback(|| async { ApiError::NotFound }),
     };
-    api.layer(middleware::from_fn_with_state(state.clone(), cors))
-        .with_state(state)
+    api.layer(cors(&state.origins)).with_state(state)
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -309,61 +308,20 @@ impl Write for ChunkWriter {
     }
 }
 
-/// CORS for configured origins. Credentials are allowed (browsers send beacons with
-/// them), so the allowed Origin is echoed rather than answered with `*`.
-async fn cors(State(app): State<App>, req: Request, next: Next) -> Response {
-    let origin = req.headers().get(header::ORIGIN).cloned();
-    let allowed = origin
-        .as_ref()
-        .filter(|o| o.to_str().is_ok_and(|o| app.origins.allows(o)))
-        .cloned();
-    let preflight = req.method() == Method::OPTIONS
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-
-    let mut resp = if preflight {
-        match (&allowed, &origin) {
-            (Some(_), _) => {
-                let mut r = StatusCode::NO_CONTENT.into_response();
-                let h = r.headers_mut();
-                h.insert(
-                    header::ACCESS_CONTROL_ALLOW_METHODS,
-                    HeaderValue::from_static("GET, POST, OPTIONS"),
-                );
-                h.insert(
-                    header::ACCESS_CONTROL_ALLOW_HEADERS,
-                    HeaderValue::from_static("Content-Type, Authorization"),
-                );
-                h.insert(
-                    header::ACCESS_CONTROL_MAX_AGE,
-                    HeaderValue::from_static("600"),
-                );
-                r
-            }
-            (None, o) => {
-                let o = o.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("(none)");
-                ApiError::OriginNotAllowed(o.to_owned()).into_response()
-            }
-        }
-    } else {
-        next.run(req).await
-    };
-
-    let h = resp.headers_mut();
-    h.append(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(origin) = allowed {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Retry-After"),
-        );
-    }
-    resp
+/// CORS for configured origins (tower-http). Credentials are allowed (browsers send beacons
+/// with them), so the allowed Origin is echoed rather than answered with `*`; other origins
+/// get no CORS headers and the browser keeps the answer from the page.
+fn cors(origins: &Origins) -> CorsLayer {
+    let origins = origins.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| origins.allows(o))
+        }))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 #[cfg(test)]
