@@ -28,22 +28,24 @@ pub fn object(value: &JsValue, field: &'static str, required: bool) -> Result<Js
     }
 }
 
-/// An optional string field.
-pub fn opt_string(obj: &JsValue, name: &'static str) -> Result<Option<String>, Error> {
+/// `obj[name]` converted by `convert`; `None` when absent, a config error saying `problem`
+/// when present but not convertible.
+fn optional<T>(obj: &JsValue, name: &'static str, problem: &'static str, convert: impl FnOnce(JsValue) -> Option<T>) -> Result<Option<T>, Error> {
     let v = get(obj, name);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    v.as_string().map(Some).ok_or(Error::config(name, "must be a string"))
+    convert(v).map(Some).ok_or(Error::config(name, problem))
+}
+
+/// An optional string field.
+pub fn opt_string(obj: &JsValue, name: &'static str) -> Result<Option<String>, Error> {
+    optional(obj, name, "must be a string", |v| v.as_string())
 }
 
 /// An optional function field.
 pub fn opt_function(obj: &JsValue, name: &'static str) -> Result<Option<Function>, Error> {
-    let v = get(obj, name);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.dyn_into::<Function>().map(Some).map_err(|_| Error::config(name, "must be a function"))
+    optional(obj, name, "must be a function", |v| v.dyn_into::<Function>().ok())
 }
 
 /// A required function field.
@@ -53,27 +55,18 @@ pub fn function(obj: &JsValue, name: &'static str) -> Result<Function, Error> {
 
 /// An optional boolean field.
 pub fn opt_bool(obj: &JsValue, name: &'static str) -> Result<Option<bool>, Error> {
-    let v = get(obj, name);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.as_bool().map(Some).ok_or(Error::config(name, "must be a boolean"))
+    optional(obj, name, "must be a boolean", |v| v.as_bool())
 }
 
-/// The longest delay a browser timer takes.
+/// The longest delay a browser timer takes: browsers keep delays in an i32, and a larger
+/// one fires at once.
 pub const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 
 /// An optional number of milliseconds a timer can wait.
 pub fn opt_ms(obj: &JsValue, name: &'static str) -> Result<Option<f64>, Error> {
-    let v = get(obj, name);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    match v.as_f64() {
-        // Browsers keep timer delays in an i32: a larger one fires at once.
-        Some(n) if (0.0..=MAX_TIMER_MS).contains(&n) => Ok(Some(n)),
-        _ => Err(Error::config(name, "must be a number of milliseconds from 0 to 2147483647")),
-    }
+    optional(obj, name, "must be a number of milliseconds from 0 to 2147483647", |v| {
+        v.as_f64().filter(|n| (0.0..=MAX_TIMER_MS).contains(n))
+    })
 }
 
 /// `obj[name]` if it is a function.

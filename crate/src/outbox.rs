@@ -69,8 +69,8 @@ struct Pending {
 /// What `record_connect` did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
-    /// A beacon was queued; its `event_id`.
-    Queued(String),
+    /// A beacon was queued (and stored, where storage works).
+    Queued,
     /// The identity is already counted this month on this device: no beacon.
     AlreadyCounted,
 }
@@ -243,7 +243,7 @@ impl Outbox {
         self.pending.push(Pending { beacon, next_at: now, hold_until: 0.0 });
         self.stats.queued += 1;
         self.stats.pending = self.pending.len() as u32;
-        Recorded::Queued(event_id.into())
+        Recorded::Queued
     }
 
     /// A connect whose identity could not be found: no beacon, but counted as a drop.
@@ -275,13 +275,13 @@ impl Outbox {
     pub fn settle(
         &mut self,
         event_id: &str,
-        outcome: Result<u16, String>,
+        outcome: &Result<u16, String>,
         retry_after_ms: Option<f64>,
         now: Millis,
         rand01: f64,
     ) -> Option<Verdict> {
         let idx = self.pending.iter().position(|p| p.beacon.event_id == event_id)?;
-        let verdict = match &outcome {
+        let verdict = match outcome {
             Ok(status) => crate::backoff::verdict(*status),
             Err(_) => Verdict::Retry,
         };
@@ -295,7 +295,7 @@ impl Outbox {
                 self.stats.retries += 1;
                 self.stats.last_error = Some(match outcome {
                     Ok(status) => format!("HTTP {status}"),
-                    Err(e) => e,
+                    Err(e) => e.clone(),
                 });
                 let p = &mut self.pending[idx];
                 let delay = self.backoff.next_delay_ms(p.beacon.attempt, rand01, retry_after_ms);
@@ -394,13 +394,13 @@ mod tests {
     fn stored_before_first_attempt_and_removed_on_2xx() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        assert_eq!(ob.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued("e1".into()));
+        assert_eq!(ob.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued);
         assert!(store.get("mau-beacon:v1:q:e1").is_some());
         assert!(store.get("mau-beacon:v1:counted:2026-11:alice").is_some());
         let id = ob.next_due(NOV, false, &[]).unwrap();
         let body = ob.begin_attempt(&id, NOV + 5.0).unwrap();
         assert!(body.contains("\"attempt\":1"));
-        ob.settle(&id, Ok(204), None, NOV + 9.0, 0.5);
+        ob.settle(&id, &Ok(204), None, NOV + 9.0, 0.5);
         assert!(store.get("mau-beacon:v1:q:e1").is_none());
         let s = ob.stats();
         assert_eq!((s.pending, s.delivered, s.queued, s.connects_seen), (0, 1, 1, 1));
@@ -413,10 +413,10 @@ mod tests {
         let mut ob = open(&store, NOV);
         ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
         assert_eq!(ob.record_connect("alice", "e2", NOV + 1.0, Dedupe::Month, None), Recorded::AlreadyCounted);
-        assert_eq!(ob.record_connect("bob", "e3", NOV + 2.0, Dedupe::Month, None), Recorded::Queued("e3".into()));
-        assert_eq!(ob.record_connect("alice", "e4", NOV + 3.0, Dedupe::None, None), Recorded::Queued("e4".into()));
+        assert_eq!(ob.record_connect("bob", "e3", NOV + 2.0, Dedupe::Month, None), Recorded::Queued);
+        assert_eq!(ob.record_connect("alice", "e4", NOV + 3.0, Dedupe::None, None), Recorded::Queued);
         // A new month counts again.
-        assert_eq!(ob.record_connect("alice", "e5", DEC, Dedupe::Month, None), Recorded::Queued("e5".into()));
+        assert_eq!(ob.record_connect("alice", "e5", DEC, Dedupe::Month, None), Recorded::Queued);
         let s = ob.stats();
         assert_eq!((s.connects_seen, s.queued, s.deduped, s.pending), (5, 4, 1, 4));
     }
@@ -426,7 +426,7 @@ mod tests {
         let store = Shared::default();
         let mut tab_a = open(&store, NOV);
         let mut tab_b = open(&store, NOV);
-        assert_eq!(tab_a.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued("e1".into()));
+        assert_eq!(tab_a.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued);
         assert!(tab_b.is_counted("alice", NOV));
         assert_eq!(tab_b.record_connect("alice", "e2", NOV + 5.0, Dedupe::Month, None), Recorded::AlreadyCounted);
     }
@@ -437,7 +437,7 @@ mod tests {
         let mut ob = open(&store, NOV);
         ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
         ob.begin_attempt("e1", NOV);
-        ob.settle("e1", Err("TypeError: Failed to fetch".into()), None, NOV, 0.5);
+        ob.settle("e1", &Err("TypeError: Failed to fetch".into()), None, NOV, 0.5);
         drop(ob);
         let mut next = open(&store, NOV + 60_000.0);
         assert_eq!(next.stats().pending, 1);
@@ -466,7 +466,7 @@ mod tests {
         let mut ob = open(&store, NOV);
         ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
         ob.begin_attempt("e1", NOV);
-        ob.settle("e1", Ok(503), Some(30_000.0), NOV, 0.5);
+        ob.settle("e1", &Ok(503), Some(30_000.0), NOV, 0.5);
         assert_eq!(ob.next_due(NOV + 29_000.0, false, &[]), None);
         assert_eq!(ob.next_wake(), Some(NOV + 30_000.0));
         // Retry-After holds even a forced flush (tab hidden, back online) and pagehide.
@@ -474,7 +474,7 @@ mod tests {
         assert!(ob.pending_ids(NOV + 1.0).is_empty());
         assert_eq!(ob.next_due(NOV + 30_000.0, true, &[]).as_deref(), Some("e1"));
         ob.begin_attempt("e1", NOV + 30_000.0);
-        ob.settle("e1", Ok(400), None, NOV + 30_000.0, 0.5);
+        ob.settle("e1", &Ok(400), None, NOV + 30_000.0, 0.5);
         let s = ob.stats();
         assert_eq!((s.pending, s.dropped, s.retries), (0, 1, 1));
         assert_eq!(s.drop_reasons.get("http_400"), Some(1));
@@ -488,7 +488,7 @@ mod tests {
         let store = Shared::default();
         *store.1.borrow_mut() = true;
         let mut ob = open(&store, NOV);
-        assert_eq!(ob.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued("e1".into()));
+        assert_eq!(ob.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued);
         let s = ob.stats();
         assert_eq!(s.storage, "memory");
         assert_eq!(s.storage_error.as_deref(), Some("QuotaExceededError"));
@@ -535,7 +535,7 @@ mod tests {
         assert_eq!(ob.pending_ids(NOV), vec!["e1".to_string(), "e2".to_string()]);
         // Without Retry-After a failure only backs off: a forced flush may still try.
         ob.begin_attempt("e1", NOV);
-        ob.settle("e1", Ok(503), None, NOV, 0.5);
+        ob.settle("e1", &Ok(503), None, NOV, 0.5);
         assert_eq!(ob.next_due(NOV + 1.0, false, &[]).as_deref(), Some("e2"));
         assert_eq!(ob.next_due(NOV + 1.0, true, &[]).as_deref(), Some("e1"));
         ob.record_no_identity();

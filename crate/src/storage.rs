@@ -11,16 +11,15 @@ use crate::outbox::{Store, PREFIX};
 pub struct LocalStore(Storage);
 
 impl LocalStore {
-    /// `localStorage` if it can be written, else why not.
+    /// `localStorage` if the page has it, else why not. No probe write at start-up: a
+    /// store that refuses writes (private mode, quota) is found at the first beacon, and
+    /// the outbox then says so in its stats.
     pub fn open() -> Result<LocalStore, String> {
         let window = web_sys::window().ok_or("no window")?;
         let storage = window
             .local_storage()
             .map_err(|e| js::message(&e))?
             .ok_or("localStorage is not available")?;
-        let probe = "mau-beacon:v1:probe";
-        storage.set_item(probe, "1").map_err(|e| js::message(&e))?;
-        let _ = storage.remove_item(probe);
         Ok(LocalStore(storage))
     }
 }

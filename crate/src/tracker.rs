@@ -14,7 +14,7 @@ use crate::beacon::{event_id, Dedupe};
 use crate::error::Error;
 use crate::js;
 use crate::lifecycle::PageHooks;
-use crate::outbox::{MemoryStore, Outbox, Recorded, Stats, Store};
+use crate::outbox::{MemoryStore, Outbox, Recorded, Store};
 use crate::storage::LocalStore;
 use crate::transport;
 use crate::watch::{Watch, WatchInner};
@@ -171,7 +171,7 @@ impl TrackerInner {
         let on_event = js::opt_function(&config, "onEvent")?;
         let (store, storage_error) = open_store();
         let outbox = Outbox::open::<JsValue>(store, backoff, Date::now(), storage_error);
-        let has_pending = outbox.stats().pending > 0;
+        let has_pending = outbox.next_wake().is_some();
         let inner = Rc::new(TrackerInner {
             url,
             dedupe,
@@ -192,12 +192,8 @@ impl TrackerInner {
         Ok(inner)
     }
 
-    pub(crate) fn stats(&self) -> Stats {
-        self.outbox.borrow().stats()
-    }
-
     fn stats_js(&self) -> JsValue {
-        js::to_js(&self.stats())
+        js::to_js(&self.outbox.borrow().stats())
     }
 
     fn emit(&self, kind: &str, identity: Option<&str>, event_id: Option<&str>, status: Option<u16>, error: Option<&str>) {
@@ -213,7 +209,7 @@ impl TrackerInner {
         let id = random_event_id();
         let recorded = self.outbox.borrow_mut().record_connect(identity, &id, at, self.dedupe, client_version);
         match recorded {
-            Recorded::Queued(id) => {
+            Recorded::Queued => {
                 self.emit("queued", Some(identity), Some(&id), None, None);
                 TrackerInner::kick(self);
             }
@@ -265,13 +261,13 @@ impl TrackerInner {
             };
             let Some((id, body)) = next else { break };
             tried.push(id.clone());
-            let outcome = transport::post(&self.url, &body).await;
-            let now = Date::now();
-            let (status, retry_after) = match &outcome {
-                Ok((status, ra)) => (Ok(*status), ra.as_deref().and_then(|ra| parse_retry_after(ra, now, |d| Some(Date::parse(d))))),
-                Err(e) => (Err(e.clone()), None),
+            let (status, retry_after) = match transport::post(&self.url, &body).await {
+                Ok((status, retry_after)) => (Ok(status), retry_after),
+                Err(e) => (Err(e), None),
             };
-            let verdict = self.outbox.borrow_mut().settle(&id, status.clone(), retry_after, now, Math::random());
+            let now = Date::now();
+            let retry_after = retry_after.and_then(|ra| parse_retry_after(&ra, now, |d| Some(Date::parse(d))));
+            let verdict = self.outbox.borrow_mut().settle(&id, &status, retry_after, now, Math::random());
             let code = status.as_ref().ok().copied();
             match verdict {
                 None => {}
