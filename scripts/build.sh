@@ -14,6 +14,9 @@ wasm-bindgen --target web --out-dir pkg/web "${CARGO_TARGET_DIR:-target}"/wasm32
 wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   pkg/web/mau_beacon_bg.wasm -o pkg/web/mau_beacon_bg.wasm
+# `[Symbol.dispose]` in the declarations needs TypeScript 5.2 and lib esnext.disposable; the
+# JS keeps it, the types drop it so older TypeScript and ordinary `lib`s check (README).
+sed -i '/\[Symbol\.dispose\]()/d' pkg/web/mau_beacon.d.ts
 esbuild js/global.js --bundle --format=iife --global-name=MauBeacon --minify \
   --loader:.wasm=binary --log-level=error --outfile=dist/mau-beacon.global.js
 cp js/global.d.ts dist/mau-beacon.global.d.ts

@@ -21,19 +21,51 @@ pub fn methods(target: &JsValue) -> Option<(Function, Function)> {
 pub struct EmitterListener {
     target: JsValue,
     event: &'static str,
+    on: Function,
     off: Function,
-    /// `Some` until dropped (then freed a microtask later, see `Drop`).
-    callback: Option<Closure<dyn FnMut(JsValue)>>,
+    /// `Some` until dropped (then freed a microtask later, see `Drop`). Two arguments, for
+    /// `removeListener(event, listener)`; one-argument events get `undefined` as the second.
+    callback: Option<Closure<dyn FnMut(JsValue, JsValue)>>,
 }
 
 impl EmitterListener {
     /// Subscribes `f` to `event` on `target`.
-    pub fn new(target: &JsValue, event: &'static str, f: impl FnMut(JsValue) + 'static) -> Result<Self, Error> {
+    pub fn new(target: &JsValue, event: &'static str, mut f: impl FnMut(JsValue) + 'static) -> Result<Self, Error> {
+        Self::new2(target, event, move |a, _| f(a))
+    }
+
+    /// Subscribes `f`, which takes the event's first two arguments, to `event` on `target`.
+    pub fn new2(target: &JsValue, event: &'static str, f: impl FnMut(JsValue, JsValue) + 'static) -> Result<Self, Error> {
         let (on, off) = methods(target).ok_or(Error::config("client", "must have on/off or addListener/removeListener"))?;
-        let callback = Closure::<dyn FnMut(JsValue)>::new(f);
-        on.call2(target, &JsValue::from_str(event), callback.as_ref())
-            .map_err(|e| Error::Callback { what: "client.on", message: js::message(&e) })?;
-        Ok(EmitterListener { target: target.clone(), event, off, callback: Some(callback) })
+        let listener = EmitterListener { target: target.clone(), event, on, off, callback: Some(Closure::new(f)) };
+        listener.subscribe()?;
+        Ok(listener)
+    }
+
+    fn function(&self) -> Option<&JsValue> {
+        self.callback.as_ref().map(|c| c.as_ref())
+    }
+
+    fn subscribe(&self) -> Result<(), Error> {
+        let Some(f) = self.function() else { return Ok(()) };
+        self.on
+            .call2(&self.target, &JsValue::from_str(self.event), f)
+            .map(|_| ())
+            .map_err(|e| Error::Callback { what: "client.on", message: js::message(&e) })
+    }
+
+    /// Whether `listener` is this subscription's function (as `removeListener` reports it).
+    pub fn is(&self, listener: &JsValue) -> bool {
+        self.function().is_some_and(|f| js_sys::Object::is(f, listener))
+    }
+
+    /// Subscribes again after someone else removed us (`client.removeAllListeners()`).
+    /// Off first, so a listener that was not removed is not added twice.
+    pub fn reattach(&self) -> Result<(), Error> {
+        if let Some(f) = self.function() {
+            let _ = self.off.call2(&self.target, &JsValue::from_str(self.event), f);
+        }
+        self.subscribe()
     }
 }
 

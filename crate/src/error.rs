@@ -31,11 +31,31 @@ pub enum Error {
     /// `LazyClient` was used after `shutdown()`.
     #[error("mau-beacon: the LazyClient was shut down")]
     ShutDown,
+    /// Someone removed our listeners from the client (e.g. `client.removeAllListeners()`);
+    /// they were attached again.
+    #[error("mau-beacon: the client's listeners were removed (removeAllListeners?); mau-beacon attached its own again")]
+    ListenersRemoved,
+    /// `replaceClient()` while a client is still being created.
+    #[error("mau-beacon: a client is being created; replace it once get() has resolved")]
+    Busy,
 }
 
 impl Error {
     /// Shorthand for a config error.
     pub fn config(field: &'static str, problem: &'static str) -> Self {
         Error::Config { field, problem }
+    }
+
+    /// The stable `code` the JS `Error` carries, for apps that branch on it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config { .. } => "invalid_config",
+            Error::Token(_) => "token_unreadable",
+            Error::Unavailable(_) => "unavailable",
+            Error::Callback { .. } => "callback_failed",
+            Error::ShutDown => "shut_down",
+            Error::ListenersRemoved => "listeners_removed",
+            Error::Busy => "busy",
+        }
     }
 }

@@ -110,10 +110,11 @@ pub fn notify(callback: &Option<Function>, arg: &JsValue) {
     }
 }
 
-/// Hands an SDK error to the app's `onError`, as a JS `Error`.
+/// Hands an SDK error to the app's `onError`, as a JS `Error` with a stable `code`.
 pub fn report(on_error: &Option<Function>, err: &Error) {
     if on_error.is_some() {
         let e = js_sys::Error::new(&err.to_string());
+        let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(err.code()));
         notify(on_error, &e.into());
     }
 }

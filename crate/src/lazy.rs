@@ -59,7 +59,7 @@ struct Flags {
 /// A created client and what we attached to it.
 struct Live {
     client: JsValue,
-    _listeners: Vec<EmitterListener>,
+    listeners: Vec<EmitterListener>,
     /// The tracker's watch handle, stopped at shutdown.
     watch: Option<JsValue>,
     flags: Rc<Flags>,
@@ -68,6 +68,9 @@ struct Live {
 pub(crate) struct LazyInner {
     create_client: Function,
     get_token: Function,
+    /// `false`: the app refreshes tokens itself (often by making a new client, handed over
+    /// with `replaceClient`); LazyClient then never listens for token expiry.
+    refresh_token: bool,
     tracker: Option<JsValue>,
     shutdown_timeout_ms: f64,
     pub(crate) on_error: Option<Function>,
@@ -110,6 +113,7 @@ impl LazyClient {
         let inner = Rc::new(LazyInner {
             create_client: js::function(&config, "createClient")?,
             get_token: js::function(&config, "getToken")?,
+            refresh_token: js::opt_bool(&config, "refreshToken")?.unwrap_or(true),
             tracker,
             shutdown_timeout_ms: js::opt_ms(&config, "shutdownTimeoutMs")?.unwrap_or(5_000.0),
             on_error: js::opt_function(&config, "onError")?,
@@ -175,6 +179,18 @@ impl LazyClient {
             }
             Ok(JsValue::UNDEFINED)
         })
+    }
+
+    /// Hands over a client the app made itself (say, after its own token refresh): the
+    /// tracker watches it instead of the old one, `get()` resolves to it and `shutdown()`
+    /// shuts it down. The old client is let go, not shut down: that stays with the app.
+    #[wasm_bindgen(js_name = replaceClient)]
+    pub fn replace_client(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ConversationsClientLike")] client: JsValue,
+        token: Option<String>,
+    ) -> Result<(), JsError> {
+        Ok(self.inner.replace(&client, token.as_deref())?)
     }
 
     /// `idle`, `connecting`, `ready` or `closed`.
@@ -276,7 +292,7 @@ impl LazyInner {
             return Err(Error::Callback { what: "createClient", message: "did not return a Client (an object with on/off)".into() });
         }
         self.created.set(self.created.get() + 1);
-        match self.attach(&client, &token) {
+        match self.attach(&client, Some(&token)) {
             Ok(live) => Ok(live),
             Err(e) => {
                 // A client we cannot look after must not stay connected.
@@ -286,11 +302,29 @@ impl LazyInner {
         }
     }
 
+    fn replace(self: &Rc<Self>, client: &JsValue, token: Option<&str>) -> Result<(), Error> {
+        match &*self.state.borrow() {
+            State::Closed => return Err(Error::ShutDown),
+            State::Connecting(_) => return Err(Error::Busy),
+            State::Idle | State::Ready(_) => {}
+        }
+        if !client.is_object() || methods(client).is_none() {
+            return Err(Error::config("client", "must be a Conversations Client (an object with on/off)"));
+        }
+        let live = self.attach(client, token)?;
+        if let State::Ready(old) = self.state.replace(State::Ready(live)) {
+            old.detach();
+        }
+        *self.keep_alive.borrow_mut() = Some(self.clone());
+        Ok(())
+    }
+
     /// Subscribes to the new client: token refresh, failure tracking, the tracker's watch.
-    fn attach(self: &Rc<Self>, client: &JsValue, token: &str) -> Result<Live, Error> {
+    fn attach(self: &Rc<Self>, client: &JsValue, token: Option<&str>) -> Result<Live, Error> {
         let flags = Rc::new(Flags::default());
         let mut listeners = Vec::new();
-        for event in ["tokenAboutToExpire", "tokenExpired"] {
+        let refresh_events: &[&'static str] = if self.refresh_token { &["tokenAboutToExpire", "tokenExpired"] } else { &[] };
+        for &event in refresh_events {
             let weak = Rc::downgrade(self);
             let (c, f) = (client.clone(), flags.clone());
             listeners.push(EmitterListener::new(client, event, move |_| {
@@ -316,7 +350,9 @@ impl LazyInner {
         // Not being watched must not cost the user their chat: report it, keep the client.
         let watch = self.tracker.as_ref().and_then(|tracker| {
             let options = Object::new();
-            let _ = Reflect::set(&options, &"token".into(), &JsValue::from_str(token));
+            if let Some(token) = token {
+                let _ = Reflect::set(&options, &"token".into(), &JsValue::from_str(token));
+            }
             let watched = js::method(tracker, "watch")
                 .ok_or_else(|| "tracker has no watch()".to_string())
                 .and_then(|watch| watch.call2(tracker, client, &options).map_err(|e| js::message(&e)));
@@ -324,7 +360,7 @@ impl LazyInner {
                 .map_err(|message| js::report(&self.on_error, &Error::Callback { what: "tracker.watch", message }))
                 .ok()
         });
-        Ok(Live { client: client.clone(), _listeners: listeners, watch, flags })
+        Ok(Live { client: client.clone(), listeners, watch, flags })
     }
 
     /// `tokenAboutToExpire`/`tokenExpired`: a fresh token through `getToken`, handed to
@@ -382,14 +418,22 @@ impl LazyInner {
 
     /// Detaches from `live` and shuts its client down, waiting at most the timeout.
     async fn close(&self, live: Live) {
-        live.flags.closed.set(true);
-        drop(live._listeners);
-        if let Some(watch) = &live.watch {
+        let client = live.detach();
+        shutdown_client(&client, self.shutdown_timeout_ms, &self.on_error).await;
+    }
+}
+
+impl Live {
+    /// Removes our listeners and stops the tracker's watch; the client itself goes on.
+    fn detach(self) -> JsValue {
+        self.flags.closed.set(true);
+        drop(self.listeners);
+        if let Some(watch) = &self.watch {
             if let Some(stop) = js::method(watch, "stop") {
                 let _ = stop.call0(watch);
             }
         }
-        shutdown_client(&live.client, self.shutdown_timeout_ms, &self.on_error).await;
+        self.client
     }
 }
 

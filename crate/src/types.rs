@@ -84,8 +84,12 @@ export interface MauStats {
 export interface LazyClientConfig {
   /** Makes the client, e.g. `(token) => new Client(token)`. Called once per session. */
   createClient: (token: string) => ConversationsClientLike;
-  /** Fetches an access token; called on first need and on `tokenAboutToExpire`/`tokenExpired`. */
+  /** Fetches an access token; called on first need and, unless `refreshToken` is false,
+   * on `tokenAboutToExpire`/`tokenExpired`. */
   getToken: () => string | Promise<string>;
+  /** Default true: refresh the token with `getToken` + `updateToken`. False: the app
+   * refreshes it itself (hand a replacement client over with `replaceClient`). */
+  refreshToken?: boolean;
   /** Watch the created client with this tracker. */
   tracker?: MauTracker;
   /** The user's identity, for `eagerIfCounted`. */

@@ -327,5 +327,36 @@ for (const version of VERSIONS) {
       assert.equal((await rows(identity))[0].connects, 1);
       await context.close();
     });
+
+    test("9. the app calls client.removeAllListeners(): ours is put back, the connect still beacons, onError says so once", async () => {
+      const { page, context, pageErrors } = await openPage(version);
+      const identity = unique("s9");
+      const counts = await page.evaluate((token) => {
+        const c = new Twilio.Conversations.Client(token, window.clientOptions);
+        window.watch = window.tracker.watch(c, { token });
+        const watched = c.listenerCount("connectionStateChanged");
+        c.removeAllListeners(); // as an app tidying up does, before the connect completes
+        const removed = c.listenerCount("connectionStateChanged");
+        window.record(c);
+        return { watched, removed };
+      }, makeToken({ identity }));
+      assert.ok(counts.watched >= 1);
+      assert.equal(counts.removed, 0, "removeAllListeners took ours too");
+      await waitLog(page, "connectionStateChanged", "connected");
+      const stats = await flush(page);
+      assert.equal(stats.delivered, 1);
+      assert.equal((await rows(identity)).length, 1);
+      const errors = await page.evaluate(() => window.errors);
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.match(errors[0], /listeners were removed/);
+      const left = await page.evaluate(() => {
+        const c = window.clients[window.clients.length - 1];
+        window.watch.stop();
+        return c.listenerCount("connectionStateChanged") + c.listenerCount("removeListener");
+      });
+      assert.equal(left, 1, "after stop() only the test's recorder is left");
+      assert.deepEqual(pageErrors, []);
+      await context.close();
+    });
   });
 }

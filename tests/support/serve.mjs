@@ -1,4 +1,5 @@
-// A static file server for browser tests: `serveStatic({ "/": dir, "/pkg": otherDir })`.
+// A static file server for browser tests: `serveStatic({ "/": dir, "/pkg": otherDir })`;
+// `headers` go on every response (e.g. a Content-Security-Policy).
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -13,7 +14,7 @@ const TYPES = {
   ".map": "application/json",
 };
 
-export function serveStatic(mounts, { host = "127.0.0.1" } = {}) {
+export function serveStatic(mounts, { host = "127.0.0.1", headers = {} } = {}) {
   const entries = Object.entries(mounts).sort((a, b) => b[0].length - a[0].length);
   const server = http.createServer((req, res) => {
     const pathname = decodeURIComponent(new URL(req.url, "http://x").pathname);
@@ -23,7 +24,7 @@ export function serveStatic(mounts, { host = "127.0.0.1" } = {}) {
       if (!file.startsWith(path.resolve(dir))) break;
       if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index.html");
       if (!fs.existsSync(file)) continue;
-      res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+      res.writeHead(200, { ...headers, "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
       return fs.createReadStream(file).pipe(res);
     }
     res.writeHead(404).end("not found");

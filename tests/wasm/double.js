@@ -21,10 +21,26 @@ export class FakeClient {
     this.listeners.get(event).push(fn);
     return this;
   }
+  /** As the `events` package the real client extends: a removal is announced on `removeListener`. */
   off(event, fn) {
     const list = this.listeners.get(event) ?? [];
     const i = list.indexOf(fn);
-    if (i >= 0) list.splice(i, 1);
+    if (i >= 0) {
+      list.splice(i, 1);
+      if (this.listenerCount("removeListener") > 0) this.emit("removeListener", event, fn);
+    }
+    return this;
+  }
+  /** As `events`' removeAllListeners(): each removal announced (LIFO per event, the
+   * `removeListener` listeners last), then every list cleared. */
+  removeAllListeners() {
+    for (const [event, list] of [...this.listeners]) {
+      if (event === "removeListener") continue;
+      for (let i = list.length - 1; i >= 0; i--) this.off(event, list[i]);
+    }
+    const own = this.listeners.get("removeListener") ?? [];
+    for (let i = own.length - 1; i >= 0; i--) this.off("removeListener", own[i]);
+    this.listeners = new Map();
     return this;
   }
   emit(event, ...args) {

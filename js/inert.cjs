@@ -1,0 +1,71 @@
+"use strict";
+// What `require("mau-beacon")` and `mau-beacon/testing` give: the same API, inert, for
+// test runners (Jest loads packages through `require`) and server rendering, where there
+// is no page to beacon from. No wasm is loaded, nothing is sent or stored, config is not
+// checked. LazyClient still creates its client through `createClient`, so chat code under
+// test runs.
+const stats = () => ({
+  pending: 0, delivered: 0, dropped: 0, dropReasons: {}, connectsSeen: 0,
+  queued: 0, deduped: 0, retries: 0, storage: "memory",
+});
+const stoppable = () => {
+  let stopped = false;
+  return { stop: () => void (stopped = true), free() {}, get stopped() { return stopped; } };
+};
+
+class MauTracker {
+  constructor(config) {
+    this.collectorUrl = (config && config.collectorUrl) || "";
+  }
+  watch() { return stoppable(); }
+  flush() { return Promise.resolve(stats()); }
+  stats() { return stats(); }
+  isCountedThisMonth() { return false; }
+  free() {}
+}
+
+class LazyClient {
+  constructor(config) {
+    this.config = config;
+    this.client = undefined;
+    this.clientsCreated = 0;
+    this.state = "idle";
+  }
+  get() {
+    if (this.state === "closed") return Promise.reject(new Error("mau-beacon: the LazyClient was shut down"));
+    this.client = this.client || Promise.resolve(this.config.getToken()).then((token) => {
+      this.clientsCreated += 1;
+      this.state = "ready";
+      return this.config.createClient(token);
+    });
+    return this.client;
+  }
+  connectOn() { return Object.assign(stoppable(), { done: false }); }
+  connectWhenVisible() { return Object.assign(stoppable(), { done: false }); }
+  replaceClient(client) { this.client = Promise.resolve(client); }
+  shutdown() {
+    this.state = "closed";
+    return Promise.resolve();
+  }
+  free() {}
+}
+
+const inert = Object.assign(new Error("mau-beacon: inert build (tests, server rendering): no beacons"), { code: "inert" });
+const load = () => Promise.resolve({ ok: false, error: inert });
+const init = () => Promise.resolve({});
+
+function startTracker() {
+  return {
+    ready: Promise.resolve(false),
+    tracker: undefined,
+    watch: stoppable,
+    flush: () => Promise.resolve(undefined),
+    stats: () => undefined,
+    isCountedThisMonth: () => false,
+  };
+}
+
+module.exports = {
+  __esModule: true, default: init, init, initSync() {}, load, startTracker,
+  MauTracker, LazyClient, version: () => "inert",
+};
