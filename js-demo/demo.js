@@ -68,7 +68,7 @@ export async function runDemo(api, { flavour, other }) {
       log("#beacon-log", `${e.identity ?? names.get(e.eventId) ?? "an earlier page's beacon"}: ${what}`, e.type);
       showStats();
     },
-    onError: (err) => log("#beacon-log", err.message, "dropped"),
+    onError: (err) => log("#beacon-log", `${err.message} (${err.code})`, "dropped"),
   });
 
   let lazy, trigger;

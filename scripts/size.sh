@@ -16,4 +16,9 @@ printf '%-34s %10s %10s\n' "$glue (as shipped)" "$(kb "$(stat -c%s $glue)")" "$(
 printf '%-34s %10s %10s\n' "$glue (minified)" "$(kb "$(stat -c%s "$min")")" "$(kb "$(gz "$min")")"
 printf '%-34s %10s %10s\n' "dist/mau-beacon.global.js" "$(kb "$(stat -c%s dist/mau-beacon.global.js)")" "$(kb "$(gz dist/mau-beacon.global.js)")"
 printf 'ES module total (wasm + minified glue), gzip: %s\n' "$(kb $(( $(gz $wasm) + $(gz "$min") )))"
-rm -f "$min"
+# The package entry (js/index.js: startTracker, load) bundled with the glue, as an app gets it.
+entry=$(mktemp --suffix=.js)
+esbuild js/index.js --bundle --minify --format=esm --log-level=error --outfile="$entry"
+printf '%-34s %10s %10s\n' "js/index.js + glue (minified)" "$(kb "$(stat -c%s "$entry")")" "$(kb "$(gz "$entry")")"
+printf 'ES module total (wasm + minified entry and glue), gzip: %s\n' "$(kb $(( $(gz $wasm) + $(gz "$entry") )))"
+rm -f "$min" "$entry"

@@ -42,7 +42,7 @@ after(async () => {
 });
 
 test("npm pack ships the ES module, the wasm, the types and the script-tag build", () => {
-  for (const f of ["pkg/web/mau_beacon.js", "pkg/web/mau_beacon_bg.wasm", "pkg/web/mau_beacon.d.ts", "dist/mau-beacon.global.js", "dist/mau-beacon.global.d.ts", "package.json"]) {
+  for (const f of ["js/index.js", "js/index.d.ts", "js/inert.cjs", "pkg/web/mau_beacon.js", "pkg/web/mau_beacon_bg.wasm", "pkg/web/mau_beacon.d.ts", "dist/mau-beacon.global.js", "dist/mau-beacon.global.d.ts", "package.json"]) {
     assert.ok(tarball.files.includes(f), `${f} in ${tarball.files.join(", ")}`);
   }
   assert.ok(!tarball.files.some((f) => f.startsWith("crate/") || f.startsWith("tests/")), "no sources in the package");
@@ -58,7 +58,8 @@ test("public types: strict tsc passes, no `any` in the API surface", () => {
     files: ["check.ts"],
   };
   fs.writeFileSync(path.join(appDir, "tsconfig.json"), JSON.stringify(tsconfig));
-  execFileSync(path.join(root, "node_modules/.bin/tsc"), ["-p", appDir], { cwd: appDir, stdio: "pipe" });
+  // typescript/bin, not .bin: the typescript-4.7 alias (tests/e2e/types.test.mjs) links its own `tsc` there too.
+  execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", appDir], { cwd: appDir, stdio: "pipe" });
   const dts = fs.readFileSync(path.join(appDir, "node_modules/mau-beacon/pkg/web/mau_beacon.d.ts"), "utf8");
   const publicPart = dts.split("export type InitInput")[0];
   assert.doesNotMatch(publicPart, /\bany\b/, "no `any` in the public declarations");
@@ -93,4 +94,42 @@ test("the script-tag build works from a plain HTML page", async () => {
   assert.equal(attempts.length, 1);
   assert.equal(attempts[0].body.identity, "script-user");
   assert.equal(attempts[0].contentType, "text/plain;charset=UTF-8", "no preflight: a safelisted content type");
+});
+
+test("startTracker: usable before the wasm is ready, a wrong config reported naming the field", async () => {
+  const { result, attempts } = await runPage("fail-soft.html", "soft");
+  assert.equal(result.statsBeforeReady, null, "no stats before the wasm is ready");
+  assert.equal(result.ready, true);
+  assert.equal(result.stats.delivered, 1, "the watch queued before ready counted the connected client");
+  assert.equal(attempts.length, 1);
+  assert.equal(attempts[0].body.identity, "soft-user");
+  assert.equal(result.listeners, 0, "stop() removed every listener");
+  assert.equal(result.otherListeners, 0, "a watch stopped before ready never attached");
+  assert.equal(result.badReady, false);
+  assert.equal(result.badWatchStopped, true);
+  assert.deepEqual(result.errors.map((e) => e.code), ["invalid_config"]);
+  assert.match(result.errors[0].message, /`collectorUrl` must be an http\(s\) URL/);
+  assert.match(result.thrown, /`collectorUrl` must be an http\(s\) URL/, "new MauTracker still throws");
+});
+
+test("startTracker without WebAssembly: one console warning, every method a no-op", async () => {
+  const context = await browser.newContext();
+  await context.addInitScript(() => delete globalThis.WebAssembly);
+  const page = await context.newPage();
+  const errors = [];
+  const warnings = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
+  await page.goto(`${server.url}/fail-soft.html?nowasm&collector=${encodeURIComponent(`${receiver.url}/b/nowasm`)}`);
+  await page.waitForFunction(() => window.result, null, { timeout: 10_000 });
+  const result = await page.evaluate(() => window.result);
+  await context.close();
+  assert.deepEqual(errors, []);
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0], /^mau-beacon: its WebAssembly did not load \(Error: this browser has no WebAssembly\)/);
+  assert.deepEqual(result, {
+    ready: false, againReady: false, flushed: null, stats: null, counted: false, load: result.load,
+  });
+  assert.equal(result.load.ok, false);
+  assert.equal(receiver.buckets.get("nowasm"), undefined, "nothing sent");
 });
