@@ -133,3 +133,26 @@ test("startTracker without WebAssembly: one console warning, every method a no-o
   assert.equal(result.load.ok, false);
   assert.equal(receiver.buckets.get("nowasm"), undefined, "nothing sent");
 });
+
+test("the script-tag build's startTracker: beacons, and without WebAssembly warns once, nothing thrown", async () => {
+  const { result, attempts } = await runPage("script-tag-soft.html", "script-soft");
+  assert.deepEqual(result, { ready: true, stats: result.stats, listeners: 0 });
+  assert.equal(result.stats.delivered, 1);
+  assert.equal(attempts[0].body.identity, "script-soft-user");
+
+  const context = await browser.newContext();
+  await context.addInitScript(() => delete globalThis.WebAssembly);
+  const page = await context.newPage();
+  const errors = [];
+  const warnings = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
+  await page.goto(`${server.url}/script-tag-soft.html?collector=${encodeURIComponent(`${receiver.url}/b/script-nowasm`)}`);
+  await page.waitForFunction(() => window.result, null, { timeout: 10_000 });
+  const off = await page.evaluate(() => window.result);
+  await context.close();
+  assert.deepEqual(errors, [], "no error, and no unhandled rejection of MauBeacon.ready");
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.deepEqual(off, { ready: false, stats: null, listeners: 0 });
+  assert.equal(receiver.buckets.get("script-nowasm"), undefined, "nothing sent");
+});
