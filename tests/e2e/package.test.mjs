@@ -112,7 +112,8 @@ test("startTracker: usable before the wasm is ready, a wrong config reported nam
   assert.match(result.thrown, /`collectorUrl` must be an http\(s\) URL/, "new MauTracker still throws");
 });
 
-test("startTracker without WebAssembly: one console warning, every method a no-op", async () => {
+/** Opens `file` in a browser without WebAssembly; its result, page errors and warnings. */
+async function runWithoutWasm(file, query, bucket) {
   const context = await browser.newContext();
   await context.addInitScript(() => delete globalThis.WebAssembly);
   const page = await context.newPage();
@@ -120,10 +121,16 @@ test("startTracker without WebAssembly: one console warning, every method a no-o
   const warnings = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
-  await page.goto(`${server.url}/fail-soft.html?nowasm&collector=${encodeURIComponent(`${receiver.url}/b/nowasm`)}`);
+  await page.goto(`${server.url}/${file}?${query}collector=${encodeURIComponent(`${receiver.url}/b/${bucket}`)}`);
   await page.waitForFunction(() => window.result, null, { timeout: 10_000 });
   const result = await page.evaluate(() => window.result);
   await context.close();
+  assert.equal(receiver.buckets.get(bucket), undefined, "nothing sent");
+  return { result, errors, warnings };
+}
+
+test("startTracker without WebAssembly: one console warning, every method a no-op", async () => {
+  const { result, errors, warnings } = await runWithoutWasm("fail-soft.html", "nowasm&", "nowasm");
   assert.deepEqual(errors, []);
   assert.equal(warnings.length, 1, warnings.join("\n"));
   assert.match(warnings[0], /^mau-beacon: its WebAssembly did not load \(Error: this browser has no WebAssembly\)/);
@@ -131,7 +138,6 @@ test("startTracker without WebAssembly: one console warning, every method a no-o
     ready: false, againReady: false, flushed: null, stats: null, counted: false, load: result.load,
   });
   assert.equal(result.load.ok, false);
-  assert.equal(receiver.buckets.get("nowasm"), undefined, "nothing sent");
 });
 
 test("the script-tag build's startTracker: beacons, and without WebAssembly warns once, nothing thrown", async () => {
@@ -140,19 +146,8 @@ test("the script-tag build's startTracker: beacons, and without WebAssembly warn
   assert.equal(result.stats.delivered, 1);
   assert.equal(attempts[0].body.identity, "script-soft-user");
 
-  const context = await browser.newContext();
-  await context.addInitScript(() => delete globalThis.WebAssembly);
-  const page = await context.newPage();
-  const errors = [];
-  const warnings = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
-  await page.goto(`${server.url}/script-tag-soft.html?collector=${encodeURIComponent(`${receiver.url}/b/script-nowasm`)}`);
-  await page.waitForFunction(() => window.result, null, { timeout: 10_000 });
-  const off = await page.evaluate(() => window.result);
-  await context.close();
-  assert.deepEqual(errors, [], "no error, and no unhandled rejection of MauBeacon.ready");
-  assert.equal(warnings.length, 1, warnings.join("\n"));
-  assert.deepEqual(off, { ready: false, stats: null, listeners: 0 });
-  assert.equal(receiver.buckets.get("script-nowasm"), undefined, "nothing sent");
+  const off = await runWithoutWasm("script-tag-soft.html", "", "script-nowasm");
+  assert.deepEqual(off.errors, [], "no error, and no unhandled rejection of MauBeacon.ready");
+  assert.equal(off.warnings.length, 1, off.warnings.join("\n"));
+  assert.deepEqual(off.result, { ready: false, stats: null, listeners: 0 });
 });
