@@ -1,6 +1,9 @@
 //! A listener on a Node-style event emitter (the Conversations `Client`), removed when
 //! dropped: gloo's `EventListener`, for `on`/`off` instead of the DOM's methods.
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
@@ -35,7 +38,7 @@ impl EmitterListener {
     }
 
     /// Subscribes `f`, which takes the event's first two arguments, to `event` on `target`.
-    pub fn new2(target: &JsValue, event: &'static str, f: impl FnMut(JsValue, JsValue) + 'static) -> Result<Self, Error> {
+    fn new2(target: &JsValue, event: &'static str, f: impl FnMut(JsValue, JsValue) + 'static) -> Result<Self, Error> {
         let (on, off) = methods(target).ok_or(Error::config("client", "must have on/off or addListener/removeListener"))?;
         let listener = EmitterListener { target: target.clone(), event, on, off, callback: Some(Closure::new(f)) };
         listener.subscribe()?;
@@ -55,13 +58,13 @@ impl EmitterListener {
     }
 
     /// Whether `listener` is this subscription's function (as `removeListener` reports it).
-    pub fn is(&self, listener: &JsValue) -> bool {
+    fn is(&self, listener: &JsValue) -> bool {
         self.function().is_some_and(|f| js_sys::Object::is(f, listener))
     }
 
     /// Subscribes again after someone else removed us (`client.removeAllListeners()`).
     /// Off first, so a listener that was not removed is not added twice.
-    pub fn reattach(&self) -> Result<(), Error> {
+    fn reattach(&self) -> Result<(), Error> {
         if let Some(f) = self.function() {
             let _ = self.off.call2(&self.target, &JsValue::from_str(self.event), f);
         }
@@ -80,5 +83,79 @@ impl Drop for EmitterListener {
             let _ = self.off.call2(&self.target, &JsValue::from_str(self.event), callback.as_ref());
             js::drop_later(callback);
         }
+    }
+}
+
+/// Listeners on one client that come back when someone else removes them: an app's
+/// `client.removeAllListeners()` takes ours too. Emitters built on Node's or the `events`
+/// package's `EventEmitter` (the real client is) announce each removal on `removeListener`;
+/// others go unguarded. Dropping it removes every listener.
+#[must_use = "the listeners are removed as soon as this value is dropped"]
+#[derive(Debug)]
+pub struct GuardedListeners {
+    inner: Rc<Guarded>,
+}
+
+#[derive(Debug)]
+struct Guarded {
+    listeners: RefCell<Vec<EmitterListener>>,
+    guard: RefCell<Option<EmitterListener>>,
+    on_error: Option<Function>,
+    queued: Cell<bool>,
+    reported: Cell<bool>,
+    dropped: Cell<bool>,
+}
+
+impl GuardedListeners {
+    /// Guards `listeners` on `target`; a removal is reported once through `on_error`.
+    pub fn new(target: &JsValue, listeners: Vec<EmitterListener>, on_error: Option<Function>) -> Self {
+        let inner = Rc::new(Guarded {
+            listeners: RefCell::new(listeners),
+            guard: RefCell::new(None),
+            on_error,
+            queued: Cell::new(false),
+            reported: Cell::new(false),
+            dropped: Cell::new(false),
+        });
+        let weak = Rc::downgrade(&inner);
+        let guard = EmitterListener::new2(target, "removeListener", move |_event, listener| {
+            let Some(g) = weak.upgrade() else { return };
+            if g.dropped.get() || !g.listeners.borrow().iter().any(|l| l.is(&listener)) {
+                return;
+            }
+            // `removeAllListeners()` clears the emitter after its last `removeListener`
+            // event: attach again once it is done.
+            if !g.queued.replace(true) {
+                wasm_bindgen_futures::spawn_local(async move { g.reattach() });
+            }
+        });
+        *inner.guard.borrow_mut() = guard.ok();
+        GuardedListeners { inner }
+    }
+}
+
+impl Guarded {
+    /// Puts back what was removed behind our back and says so, once.
+    fn reattach(&self) {
+        self.queued.set(false);
+        if self.dropped.get() {
+            return;
+        }
+        let (listeners, guard) = (self.listeners.borrow(), self.guard.borrow());
+        let result = listeners.iter().chain(guard.iter()).try_for_each(EmitterListener::reattach);
+        if !self.reported.replace(true) {
+            js::report(&self.on_error, &Error::ListenersRemoved);
+        }
+        if let Err(e) = result {
+            js::report(&self.on_error, &e);
+        }
+    }
+}
+
+impl Drop for GuardedListeners {
+    fn drop(&mut self) {
+        self.inner.dropped.set(true);
+        self.inner.guard.borrow_mut().take();
+        self.inner.listeners.borrow_mut().clear();
     }
 }

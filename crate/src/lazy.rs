@@ -8,7 +8,7 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use crate::emitter::{methods, EmitterListener};
+use crate::emitter::{methods, EmitterListener, GuardedListeners};
 use crate::error::Error;
 use crate::js;
 use crate::trigger::{Trigger, TriggerInner};
@@ -59,7 +59,8 @@ struct Flags {
 /// A created client and what we attached to it.
 struct Live {
     client: JsValue,
-    listeners: Vec<EmitterListener>,
+    /// Put back if `client.removeAllListeners()` takes them.
+    listeners: GuardedListeners,
     /// The tracker's watch handle, stopped at shutdown.
     watch: Option<JsValue>,
     flags: Rc<Flags>,
@@ -360,6 +361,7 @@ impl LazyInner {
                 .map_err(|message| js::report(&self.on_error, &Error::Callback { what: "tracker.watch", message }))
                 .ok()
         });
+        let listeners = GuardedListeners::new(client, listeners, self.on_error.clone());
         Ok(Live { client: client.clone(), listeners, watch, flags })
     }
 

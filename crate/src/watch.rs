@@ -7,7 +7,7 @@ use gloo_timers::callback::Timeout;
 use js_sys::{Date, Function};
 use wasm_bindgen::prelude::*;
 
-use crate::emitter::{methods, EmitterListener};
+use crate::emitter::{methods, EmitterListener, GuardedListeners};
 use crate::error::Error;
 use crate::js;
 use crate::token::identity_from_token;
@@ -29,14 +29,10 @@ pub(crate) struct WatchInner {
     client: JsValue,
     source: IdentitySource,
     client_version: Option<String>,
-    state_listener: RefCell<Option<EmitterListener>>,
+    /// Put back if `client.removeAllListeners()` takes it.
+    state_listener: RefCell<Option<GuardedListeners>>,
     init_listener: RefCell<Option<EmitterListener>>,
     init_timer: RefCell<Option<Timeout>>,
-    /// On the client's `removeListener`: notices when `client.removeAllListeners()` (or
-    /// anyone's `off`) takes our `connectionStateChanged` listener away.
-    removal_guard: RefCell<Option<EmitterListener>>,
-    reattach_queued: Cell<bool>,
-    removal_reported: Cell<bool>,
     /// Connect times waiting for the identity to arrive with `initialized`.
     waiting: RefCell<Vec<f64>>,
     stopped: Cell<bool>,
@@ -103,9 +99,6 @@ impl WatchInner {
             state_listener: RefCell::new(None),
             init_listener: RefCell::new(None),
             init_timer: RefCell::new(None),
-            removal_guard: RefCell::new(None),
-            reattach_queued: Cell::new(false),
-            removal_reported: Cell::new(false),
             waiting: RefCell::new(Vec::new()),
             stopped: Cell::new(false),
         });
@@ -117,8 +110,7 @@ impl WatchInner {
                 }
             }
         })?;
-        *inner.state_listener.borrow_mut() = Some(listener);
-        inner.guard_removal();
+        *inner.state_listener.borrow_mut() = Some(GuardedListeners::new(&client, vec![listener], tracker.on_error.clone()));
         tracker.watches.borrow_mut().push(inner.clone());
         // A client that is connected already has confirmed its connect.
         if js::get(&client, "connectionState").as_string().as_deref() == Some("connected") {
@@ -132,7 +124,6 @@ impl WatchInner {
             return;
         }
         self.state_listener.borrow_mut().take();
-        self.removal_guard.borrow_mut().take();
         self.init_listener.borrow_mut().take();
         self.init_timer.borrow_mut().take();
         // Connects still waiting for an identity will never get one now: say so in stats.
@@ -141,41 +132,6 @@ impl WatchInner {
             self.tracker.record_no_identity();
         }
         self.tracker.watches.borrow_mut().retain(|w| !Rc::ptr_eq(w, self));
-    }
-
-    /// Listens for `removeListener` (emitted by Node's and the `events` package's
-    /// emitters, which the real client is). Emitters without it go unguarded.
-    fn guard_removal(self: &Rc<Self>) {
-        let weak: Weak<Self> = Rc::downgrade(self);
-        let guard = EmitterListener::new2(&self.client, "removeListener", move |event, listener| {
-            let Some(w) = weak.upgrade() else { return };
-            let ours = w.state_listener.borrow().as_ref().is_some_and(|l| l.is(&listener));
-            if w.stopped.get() || !ours || event.as_string().as_deref() != Some("connectionStateChanged") {
-                return;
-            }
-            // `removeAllListeners()` clears the emitter after its last `removeListener`
-            // event: attach again once it is done.
-            if !w.reattach_queued.replace(true) {
-                wasm_bindgen_futures::spawn_local(async move { w.reattach() });
-            }
-        });
-        *self.removal_guard.borrow_mut() = guard.ok();
-    }
-
-    /// Puts back what was removed behind our back and says so, once, through `onError`.
-    fn reattach(self: &Rc<Self>) {
-        self.reattach_queued.set(false);
-        if self.stopped.get() {
-            return;
-        }
-        let listeners = [&self.state_listener, &self.init_listener, &self.removal_guard];
-        let result = listeners.iter().try_for_each(|l| l.borrow().as_ref().map_or(Ok(()), EmitterListener::reattach));
-        if !self.removal_reported.replace(true) {
-            js::report(&self.tracker.on_error, &Error::ListenersRemoved);
-        }
-        if let Err(e) = result {
-            js::report(&self.tracker.on_error, &e);
-        }
     }
 
     /// The identity known right now, without waiting.

@@ -152,6 +152,13 @@ fn error_message(e: JsValue) -> String {
     text(&e, "message")
 }
 
+/// An `onError` that collects what it gets, and the array it collects into.
+fn error_sink() -> (Array, JsValue) {
+    let errors = Array::new();
+    let on_error = Function::new_with_args("e", "this.push(e)").bind0(&errors);
+    (errors, on_error.into())
+}
+
 // ---- watching -----------------------------------------------------------------------
 
 #[wasm_bindgen_test]
@@ -566,9 +573,8 @@ async fn denied_after_initialized_is_replaced_too() {
 #[wasm_bindgen_test]
 async fn token_refresh_and_the_failed_init_guard() {
     let h = lazy_harness("rita");
-    let errors = Array::new();
-    let on_error = Function::new_with_args("e", "this.push(e)").bind0(&errors);
-    let l = lazy(&h, &[("onError", on_error.into())]);
+    let (errors, on_error) = error_sink();
+    let l = lazy(&h, &[("onError", on_error)]);
     let client: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
     client.connect();
     assert_eq!(emit_catching(&client, "tokenAboutToExpire", &JsValue::UNDEFINED), None);
@@ -863,12 +869,8 @@ fn timer_values_past_what_browsers_take_are_refused() {
 async fn remove_all_listeners_is_noticed_reattached_and_reported_once() {
     clear_store();
     let url = bucket("removeall");
-    let errors = Array::new();
-    let on_error = Function::new_with_args("e", "this.push(e)").bind0(&errors);
-    let t = tracker(
-        &url,
-        &[("onError", on_error.into()), ("dedupe", "none".into())],
-    );
+    let (errors, on_error) = error_sink();
+    let t = tracker(&url, &[("onError", on_error), ("dedupe", "none".into())]);
     let client = FakeClient::new("", "3.0.1");
     let watch = t
         .watch(client.clone().into(), Some(token_opts("rae")))
@@ -991,4 +993,26 @@ async fn refresh_left_to_the_app_and_a_replacement_client() {
     assert_eq!((second.shutdown_calls(), second.total_listeners()), (1, 0));
     let after = l.replace_client(FakeClient::new("", "3.0.1").into(), None);
     assert!(error_message(after.expect_err("closed").into()).contains("shut down"));
+}
+
+#[wasm_bindgen_test]
+async fn lazy_client_listeners_come_back_after_remove_all_listeners() {
+    let h = lazy_harness("zoe");
+    let (errors, on_error) = error_sink();
+    let l = lazy(&h, &[("onError", on_error)]);
+    let client: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
+    client.connect();
+    client.initialize();
+    let attached = client.total_listeners();
+    client.remove_all_listeners();
+    sleep(10).await;
+    assert_eq!(client.total_listeners(), attached, "every listener put back");
+    assert_eq!(errors.length(), 1);
+    assert_eq!(text(&errors.get(0), "code"), "listeners_removed");
+    client.emit_event("tokenAboutToExpire");
+    sleep(100).await;
+    assert_eq!(client.update_token_calls().length(), 1, "token refresh still runs");
+    JsFuture::from(l.shutdown()).await.unwrap();
+    assert_eq!(client.total_listeners(), 0);
+    assert_eq!(errors.length(), 1, "shutdown is not mistaken for a removal");
 }
