@@ -15,7 +15,10 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { base_ms: 1_000.0, max_ms: 60_000.0 }
+        Backoff {
+            base_ms: 1_000.0,
+            max_ms: 60_000.0,
+        }
     }
 }
 
@@ -28,7 +31,11 @@ impl Backoff {
     pub fn delay_ms(&self, failures: u32, rand01: f64) -> f64 {
         let exp = failures.saturating_sub(1).min(30) as i32;
         let raw = (self.base_ms * 2f64.powi(exp)).min(self.max_ms);
-        let r = if rand01.is_finite() { rand01.clamp(0.0, 1.0) } else { 0.0 };
+        let r = if rand01.is_finite() {
+            rand01.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let jitter = 1.0 + (r * 2.0 - 1.0) * 0.25;
         (raw * jitter).max(0.0)
     }
@@ -68,7 +75,11 @@ pub fn verdict(status: u16) -> Verdict {
 
 /// `Retry-After` as milliseconds from `now`: delta-seconds, or an HTTP date read by
 /// `parse_date` (the browser's `Date.parse`, which costs no wasm; `httpdate` in tests).
-pub fn parse_retry_after(value: &str, now: Millis, parse_date: impl Fn(&str) -> Option<Millis>) -> Option<f64> {
+pub fn parse_retry_after(
+    value: &str,
+    now: Millis,
+    parse_date: impl Fn(&str) -> Option<Millis>,
+) -> Option<f64> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(secs as f64 * 1_000.0);
@@ -139,12 +150,21 @@ mod tests {
         assert_eq!(parse_retry_after(" 0 ", 0.0), Some(0.0));
         // Sun, 06 Nov 1994 08:49:37 GMT = 784111777 s.
         let now = 784_111_777_000.0 - 5_000.0;
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(5_000.0));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(5_000.0)
+        );
         // A date in the past means "now".
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now + 1e7), Some(0.0));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now + 1e7),
+            Some(0.0)
+        );
         assert_eq!(parse_retry_after("soon", 0.0), None);
         assert_eq!(parse_retry_after("-3", 0.0), None);
         assert_eq!(parse_retry_after("", 0.0), None);
-        assert_eq!(parse_retry_after("Sun, 32 Nov 1994 08:49:37 GMT", 0.0), None);
+        assert_eq!(
+            parse_retry_after("Sun, 32 Nov 1994 08:49:37 GMT", 0.0),
+            None
+        );
     }
 }

@@ -96,7 +96,10 @@ impl Beacon {
             occurred_at,
             attempt: 0,
             dedupe: dedupe.as_str().into(),
-            sdk: Sdk { name: SDK_NAME.into(), version: SDK_VERSION.into() },
+            sdk: Sdk {
+                name: SDK_NAME.into(),
+                version: SDK_VERSION.into(),
+            },
             client_version,
         }
     }
@@ -129,10 +132,14 @@ impl Beacon {
             sent_at: s("sent_at")?,
             attempt: j.field("attempt")?.u32()?,
             dedupe: s("dedupe")?,
-            sdk: Sdk { name: sdk.field("name")?.string()?, version: sdk.field("version")?.string()? },
+            sdk: Sdk {
+                name: sdk.field("name")?.string()?,
+                version: sdk.field("version")?.string()?,
+            },
             client_version: s("client_version"),
         };
-        (beacon.v == 1 && !beacon.identity.is_empty() && !beacon.event_id.is_empty()).then_some(beacon)
+        (beacon.v == 1 && !beacon.identity.is_empty() && !beacon.event_id.is_empty())
+            .then_some(beacon)
     }
 }
 
@@ -194,7 +201,10 @@ mod tests {
         assert_eq!(read("{}"), None);
         assert_eq!(read("garbage"), None);
         assert_eq!(read("[1]"), None);
-        assert_eq!(read(&b.to_json().replace("\"attempt\":0", "\"attempt\":\"0\"")), None);
+        assert_eq!(
+            read(&b.to_json().replace("\"attempt\":0", "\"attempt\":\"0\"")),
+            None
+        );
         let mut v2 = b;
         v2.v = 2;
         assert_eq!(read(&v2.to_json()), None);

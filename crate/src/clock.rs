@@ -37,7 +37,13 @@ pub fn utc_month(ms: Millis) -> String {
 pub fn iso8601(ms: Millis) -> String {
     let (t, millis) = to_datetime(ms);
     let mut s = utc_month(ms);
-    let rest = [('-', t.day() as u32, 2), ('T', t.hour() as u32, 2), (':', t.minute() as u32, 2), (':', t.second() as u32, 2), ('.', millis, 3)];
+    let rest = [
+        ('-', t.day() as u32, 2),
+        ('T', t.hour() as u32, 2),
+        (':', t.minute() as u32, 2),
+        (':', t.second() as u32, 2),
+        ('.', millis, 3),
+    ];
     for (separator, value, width) in rest {
         s.push(separator);
         push_padded(&mut s, value, width);

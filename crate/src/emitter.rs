@@ -14,7 +14,10 @@ use crate::js;
 pub fn methods(target: &JsValue) -> Option<(Function, Function)> {
     match (js::method(target, "on"), js::method(target, "off")) {
         (Some(on), Some(off)) => Some((on, off)),
-        _ => Some((js::method(target, "addListener")?, js::method(target, "removeListener")?)),
+        _ => Some((
+            js::method(target, "addListener")?,
+            js::method(target, "removeListener")?,
+        )),
     }
 }
 
@@ -33,14 +36,31 @@ pub struct EmitterListener {
 
 impl EmitterListener {
     /// Subscribes `f` to `event` on `target`.
-    pub fn new(target: &JsValue, event: &'static str, mut f: impl FnMut(JsValue) + 'static) -> Result<Self, Error> {
+    pub fn new(
+        target: &JsValue,
+        event: &'static str,
+        mut f: impl FnMut(JsValue) + 'static,
+    ) -> Result<Self, Error> {
         Self::new2(target, event, move |a, _| f(a))
     }
 
     /// Subscribes `f`, which takes the event's first two arguments, to `event` on `target`.
-    fn new2(target: &JsValue, event: &'static str, f: impl FnMut(JsValue, JsValue) + 'static) -> Result<Self, Error> {
-        let (on, off) = methods(target).ok_or(Error::config("client", "must have on/off or addListener/removeListener"))?;
-        let listener = EmitterListener { target: target.clone(), event, on, off, callback: Some(Closure::new(f)) };
+    fn new2(
+        target: &JsValue,
+        event: &'static str,
+        f: impl FnMut(JsValue, JsValue) + 'static,
+    ) -> Result<Self, Error> {
+        let (on, off) = methods(target).ok_or(Error::config(
+            "client",
+            "must have on/off or addListener/removeListener",
+        ))?;
+        let listener = EmitterListener {
+            target: target.clone(),
+            event,
+            on,
+            off,
+            callback: Some(Closure::new(f)),
+        };
         listener.subscribe()?;
         Ok(listener)
     }
@@ -50,23 +70,31 @@ impl EmitterListener {
     }
 
     fn subscribe(&self) -> Result<(), Error> {
-        let Some(f) = self.function() else { return Ok(()) };
+        let Some(f) = self.function() else {
+            return Ok(());
+        };
         self.on
             .call2(&self.target, &JsValue::from_str(self.event), f)
             .map(|_| ())
-            .map_err(|e| Error::Callback { what: "client.on", message: js::message(&e) })
+            .map_err(|e| Error::Callback {
+                what: "client.on",
+                message: js::message(&e),
+            })
     }
 
     /// Whether `listener` is this subscription's function (as `removeListener` reports it).
     fn is(&self, listener: &JsValue) -> bool {
-        self.function().is_some_and(|f| js_sys::Object::is(f, listener))
+        self.function()
+            .is_some_and(|f| js_sys::Object::is(f, listener))
     }
 
     /// Subscribes again after someone else removed us (`client.removeAllListeners()`).
     /// Off first, so a listener that was not removed is not added twice.
     fn reattach(&self) -> Result<(), Error> {
         if let Some(f) = self.function() {
-            let _ = self.off.call2(&self.target, &JsValue::from_str(self.event), f);
+            let _ = self
+                .off
+                .call2(&self.target, &JsValue::from_str(self.event), f);
         }
         self.subscribe()
     }
@@ -80,7 +108,11 @@ impl Drop for EmitterListener {
     /// so that late call does nothing.
     fn drop(&mut self) {
         if let Some(callback) = self.callback.take() {
-            let _ = self.off.call2(&self.target, &JsValue::from_str(self.event), callback.as_ref());
+            let _ = self.off.call2(
+                &self.target,
+                &JsValue::from_str(self.event),
+                callback.as_ref(),
+            );
             js::drop_later(callback);
         }
     }
@@ -108,7 +140,11 @@ struct Guarded {
 
 impl GuardedListeners {
     /// Guards `listeners` on `target`; a removal is reported once through `on_error`.
-    pub fn new(target: &JsValue, listeners: Vec<EmitterListener>, on_error: Option<Function>) -> Self {
+    pub fn new(
+        target: &JsValue,
+        listeners: Vec<EmitterListener>,
+        on_error: Option<Function>,
+    ) -> Self {
         let inner = Rc::new(Guarded {
             listeners: RefCell::new(listeners),
             guard: RefCell::new(None),
@@ -142,7 +178,10 @@ impl Guarded {
             return;
         }
         let (listeners, guard) = (self.listeners.borrow(), self.guard.borrow());
-        let result = listeners.iter().chain(guard.iter()).try_for_each(EmitterListener::reattach);
+        let result = listeners
+            .iter()
+            .chain(guard.iter())
+            .try_for_each(EmitterListener::reattach);
         if !self.reported.replace(true) {
             js::report(&self.on_error, &Error::ListenersRemoved);
         }

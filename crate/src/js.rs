@@ -19,7 +19,11 @@ pub fn get(obj: &JsValue, name: &str) -> JsValue {
 /// The config object itself: `undefined` is allowed where the whole object is optional.
 pub fn object(value: &JsValue, field: &'static str, required: bool) -> Result<JsValue, Error> {
     if value.is_undefined() || value.is_null() {
-        return if required { Err(Error::config(field, "is required")) } else { Ok(JsValue::UNDEFINED) };
+        return if required {
+            Err(Error::config(field, "is required"))
+        } else {
+            Ok(JsValue::UNDEFINED)
+        };
     }
     if value.is_object() {
         Ok(value.clone())
@@ -30,7 +34,12 @@ pub fn object(value: &JsValue, field: &'static str, required: bool) -> Result<Js
 
 /// `obj[name]` converted by `convert`; `None` when absent, a config error saying `problem`
 /// when present but not convertible.
-fn optional<T>(obj: &JsValue, name: &'static str, problem: &'static str, convert: impl FnOnce(JsValue) -> Option<T>) -> Result<Option<T>, Error> {
+fn optional<T>(
+    obj: &JsValue,
+    name: &'static str,
+    problem: &'static str,
+    convert: impl FnOnce(JsValue) -> Option<T>,
+) -> Result<Option<T>, Error> {
     let v = get(obj, name);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
@@ -45,7 +54,9 @@ pub fn opt_string(obj: &JsValue, name: &'static str) -> Result<Option<String>, E
 
 /// An optional function field.
 pub fn opt_function(obj: &JsValue, name: &'static str) -> Result<Option<Function>, Error> {
-    optional(obj, name, "must be a function", |v| v.dyn_into::<Function>().ok())
+    optional(obj, name, "must be a function", |v| {
+        v.dyn_into::<Function>().ok()
+    })
 }
 
 /// A required function field.
@@ -64,9 +75,12 @@ pub const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 
 /// An optional number of milliseconds a timer can wait.
 pub fn opt_ms(obj: &JsValue, name: &'static str) -> Result<Option<f64>, Error> {
-    optional(obj, name, "must be a number of milliseconds from 0 to 2147483647", |v| {
-        v.as_f64().filter(|n| (0.0..=MAX_TIMER_MS).contains(n))
-    })
+    optional(
+        obj,
+        name,
+        "must be a number of milliseconds from 0 to 2147483647",
+        |v| v.as_f64().filter(|n| (0.0..=MAX_TIMER_MS).contains(n)),
+    )
 }
 
 /// `obj[name]` if it is a function.
@@ -93,7 +107,9 @@ pub async fn within(promise: &Promise, ms: f64) -> Option<Result<JsValue, JsValu
     let marker: JsValue = js_sys::Object::new().into();
     let timeout = Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, ms as i32, &marker);
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_1(
+                &resolve, ms as i32, &marker,
+            );
         }
     });
     match JsFuture::from(Promise::race(&js_sys::Array::of2(promise, &timeout))).await {
@@ -114,7 +130,11 @@ pub fn notify(callback: &Option<Function>, arg: &JsValue) {
 pub fn report(on_error: &Option<Function>, err: &Error) {
     if on_error.is_some() {
         let e = js_sys::Error::new(&err.to_string());
-        let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(err.code()));
+        let _ = Reflect::set(
+            &e,
+            &JsValue::from_str("code"),
+            &JsValue::from_str(err.code()),
+        );
         notify(on_error, &e.into());
     }
 }

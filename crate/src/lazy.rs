@@ -19,7 +19,8 @@ const STUCK: &str = "the token expired before the client initialised, so it cann
 
 /// Resolves once `client.connectionState` is not `disconnecting` (at most `ms`).
 async fn until_not_disconnecting(client: &JsValue, ms: f64) {
-    let disconnecting = || js::get(client, "connectionState").as_string().as_deref() == Some("disconnecting");
+    let disconnecting =
+        || js::get(client, "connectionState").as_string().as_deref() == Some("disconnecting");
     if !disconnecting() {
         return;
     }
@@ -93,7 +94,9 @@ pub struct LazyClient {
 
 impl std::fmt::Debug for LazyClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LazyClient").field("created", &self.inner.created.get()).finish()
+        f.debug_struct("LazyClient")
+            .field("created", &self.inner.created.get())
+            .finish()
     }
 }
 
@@ -102,7 +105,9 @@ impl LazyClient {
     /// Nothing is created and no token fetched here, unless `eagerIfCounted` is set and
     /// `identity` is already counted this month (connecting costs nothing extra then).
     #[wasm_bindgen(constructor)]
-    pub fn new(#[wasm_bindgen(unchecked_param_type = "LazyClientConfig")] config: JsValue) -> Result<LazyClient, JsError> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "LazyClientConfig")] config: JsValue,
+    ) -> Result<LazyClient, JsError> {
         let config = js::object(&config, "config", true)?;
         let tracker = match js::get(&config, "tracker") {
             t if t.is_undefined() || t.is_null() => None,
@@ -147,13 +152,19 @@ impl LazyClient {
 
     /// Connects on the first `click`, `focusin` or `keydown` inside `target`.
     #[wasm_bindgen(js_name = connectOn)]
-    pub fn connect_on(&self, #[wasm_bindgen(unchecked_param_type = "EventTarget")] target: JsValue) -> Result<Trigger, JsError> {
+    pub fn connect_on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "EventTarget")] target: JsValue,
+    ) -> Result<Trigger, JsError> {
         Ok(TriggerInner::on_interaction(&self.inner, target)?)
     }
 
     /// Connects when `element` becomes visible (an `IntersectionObserver`).
     #[wasm_bindgen(js_name = connectWhenVisible)]
-    pub fn connect_when_visible(&self, #[wasm_bindgen(unchecked_param_type = "Element")] element: JsValue) -> Result<Trigger, JsError> {
+    pub fn connect_when_visible(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Element")] element: JsValue,
+    ) -> Result<Trigger, JsError> {
         Ok(TriggerInner::when_visible(&self.inner, element)?)
     }
 
@@ -195,7 +206,10 @@ impl LazyClient {
     }
 
     /// `idle`, `connecting`, `ready` or `closed`.
-    #[wasm_bindgen(getter, unchecked_return_type = "\"idle\" | \"connecting\" | \"ready\" | \"closed\"")]
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "\"idle\" | \"connecting\" | \"ready\" | \"closed\""
+    )]
     pub fn state(&self) -> String {
         match &*self.inner.state.borrow() {
             State::Idle => "idle",
@@ -218,7 +232,9 @@ impl LazyInner {
         match &*this.state.borrow() {
             State::Closed => return Promise::reject(&JsError::from(Error::ShutDown).into()),
             State::Connecting(p) => return p.clone(),
-            State::Ready(live) if !live.flags.failed.get() => return Promise::resolve(&live.client),
+            State::Ready(live) if !live.flags.failed.get() => {
+                return Promise::resolve(&live.client)
+            }
             State::Ready(_) | State::Idle => {}
         }
         let stale = match this.state.replace(State::Idle) {
@@ -270,12 +286,18 @@ impl LazyInner {
     }
 
     async fn fetch_token(&self) -> Result<String, Error> {
-        let fail = |e: JsValue| Error::Callback { what: "getToken", message: js::message(&e) };
+        let fail = |e: JsValue| Error::Callback {
+            what: "getToken",
+            message: js::message(&e),
+        };
         let value = self.get_token.call0(&JsValue::NULL).map_err(fail)?;
         let token = js::settle(value).await.map_err(fail)?;
         match token.as_string() {
             Some(t) if !t.is_empty() => Ok(t),
-            _ => Err(Error::Callback { what: "getToken", message: "did not return a non-empty string".into() }),
+            _ => Err(Error::Callback {
+                what: "getToken",
+                message: "did not return a non-empty string".into(),
+            }),
         }
     }
 
@@ -288,9 +310,15 @@ impl LazyInner {
         let client = self
             .create_client
             .call1(&JsValue::NULL, &JsValue::from_str(&token))
-            .map_err(|e| Error::Callback { what: "createClient", message: js::message(&e) })?;
+            .map_err(|e| Error::Callback {
+                what: "createClient",
+                message: js::message(&e),
+            })?;
         if !client.is_object() || methods(&client).is_none() {
-            return Err(Error::Callback { what: "createClient", message: "did not return a Client (an object with on/off)".into() });
+            return Err(Error::Callback {
+                what: "createClient",
+                message: "did not return a Client (an object with on/off)".into(),
+            });
         }
         self.created.set(self.created.get() + 1);
         match self.attach(&client, Some(&token)) {
@@ -310,7 +338,10 @@ impl LazyInner {
             State::Idle | State::Ready(_) => {}
         }
         if !client.is_object() || methods(client).is_none() {
-            return Err(Error::config("client", "must be a Conversations Client (an object with on/off)"));
+            return Err(Error::config(
+                "client",
+                "must be a Conversations Client (an object with on/off)",
+            ));
         }
         let live = self.attach(client, token)?;
         if let State::Ready(old) = self.state.replace(State::Ready(live)) {
@@ -324,7 +355,11 @@ impl LazyInner {
     fn attach(self: &Rc<Self>, client: &JsValue, token: Option<&str>) -> Result<Live, Error> {
         let flags = Rc::new(Flags::default());
         let mut listeners = Vec::new();
-        let refresh_events: &[&'static str] = if self.refresh_token { &["tokenAboutToExpire", "tokenExpired"] } else { &[] };
+        let refresh_events: &[&'static str] = if self.refresh_token {
+            &["tokenAboutToExpire", "tokenExpired"]
+        } else {
+            &[]
+        };
         for &event in refresh_events {
             let weak = Rc::downgrade(self);
             let (c, f) = (client.clone(), flags.clone());
@@ -335,19 +370,27 @@ impl LazyInner {
             })?);
         }
         let f = flags.clone();
-        listeners.push(EmitterListener::new(client, "initialized", move |_| f.initialized.set(true))?);
-        let f = flags.clone();
-        listeners.push(EmitterListener::new(client, "initFailed", move |_| f.failed.set(true))?);
-        let f = flags.clone();
-        listeners.push(EmitterListener::new(client, "connectionStateChanged", move |state| {
-            match state.as_string().as_deref() {
-                Some("connected") => f.failed.set(false),
-                // Terminal: the real client does not retry a denied token, and a client that
-                // was initialised already emits no `initFailed` for it.
-                Some("denied") => f.failed.set(true),
-                _ => {}
-            }
+        listeners.push(EmitterListener::new(client, "initialized", move |_| {
+            f.initialized.set(true)
         })?);
+        let f = flags.clone();
+        listeners.push(EmitterListener::new(client, "initFailed", move |_| {
+            f.failed.set(true)
+        })?);
+        let f = flags.clone();
+        listeners.push(EmitterListener::new(
+            client,
+            "connectionStateChanged",
+            move |state| {
+                match state.as_string().as_deref() {
+                    Some("connected") => f.failed.set(false),
+                    // Terminal: the real client does not retry a denied token, and a client that
+                    // was initialised already emits no `initFailed` for it.
+                    Some("denied") => f.failed.set(true),
+                    _ => {}
+                }
+            },
+        )?);
         // Not being watched must not cost the user their chat: report it, keep the client.
         let watch = self.tracker.as_ref().and_then(|tracker| {
             let options = Object::new();
@@ -356,13 +399,30 @@ impl LazyInner {
             }
             let watched = js::method(tracker, "watch")
                 .ok_or_else(|| "tracker has no watch()".to_string())
-                .and_then(|watch| watch.call2(tracker, client, &options).map_err(|e| js::message(&e)));
+                .and_then(|watch| {
+                    watch
+                        .call2(tracker, client, &options)
+                        .map_err(|e| js::message(&e))
+                });
             watched
-                .map_err(|message| js::report(&self.on_error, &Error::Callback { what: "tracker.watch", message }))
+                .map_err(|message| {
+                    js::report(
+                        &self.on_error,
+                        &Error::Callback {
+                            what: "tracker.watch",
+                            message,
+                        },
+                    )
+                })
                 .ok()
         });
         let listeners = GuardedListeners::new(client, listeners, self.on_error.clone());
-        Ok(Live { client: client.clone(), listeners, watch, flags })
+        Ok(Live {
+            client: client.clone(),
+            listeners,
+            watch,
+            flags,
+        })
     }
 
     /// `tokenAboutToExpire`/`tokenExpired`: a fresh token through `getToken`, handed to
@@ -395,9 +455,14 @@ impl LazyInner {
         if flags.failed.get() || flags.closed.get() {
             return Ok(());
         }
-        let fail = |e: JsValue| Error::Callback { what: "updateToken", message: js::message(&e) };
-        let update = js::method(client, "updateToken")
-            .ok_or(Error::Callback { what: "updateToken", message: "client has no updateToken".into() })?;
+        let fail = |e: JsValue| Error::Callback {
+            what: "updateToken",
+            message: js::message(&e),
+        };
+        let update = js::method(client, "updateToken").ok_or(Error::Callback {
+            what: "updateToken",
+            message: "client has no updateToken".into(),
+        })?;
         // After a 410 the real client is `disconnecting` for ~3 s and silently drops an
         // `updateToken` made then (it never reconnects): wait for `disconnected`.
         until_not_disconnecting(client, REFRESH_WAIT_MS).await;
@@ -408,13 +473,21 @@ impl LazyInner {
         // `initialized` never finishes: only a new client helps then.
         let state = js::get(client, "connectionState").as_string();
         if !flags.initialized.get() && state.as_deref() == Some("disconnected") {
-            return Err(Error::Callback { what: "updateToken", message: STUCK.into() });
+            return Err(Error::Callback {
+                what: "updateToken",
+                message: STUCK.into(),
+            });
         }
-        let returned = update.call1(client, &JsValue::from_str(&token)).map_err(fail)?;
+        let returned = update
+            .call1(client, &JsValue::from_str(&token))
+            .map_err(fail)?;
         // Bounded, so one lost promise cannot block every later refresh.
         match js::within(&Promise::resolve(&returned), REFRESH_WAIT_MS).await {
             Some(settled) => settled.map(|_| ()).map_err(fail),
-            None => Err(Error::Callback { what: "updateToken", message: "did not settle within 10 s".into() }),
+            None => Err(Error::Callback {
+                what: "updateToken",
+                message: "did not settle within 10 s".into(),
+            }),
         }
     }
 
@@ -441,7 +514,9 @@ impl Live {
 
 /// `client.shutdown()`, awaited at most `ms`; what it throws goes to `onError`.
 async fn shutdown_client(client: &JsValue, ms: f64, on_error: &Option<Function>) {
-    let Some(shutdown) = js::method(client, "shutdown") else { return };
+    let Some(shutdown) = js::method(client, "shutdown") else {
+        return;
+    };
     match shutdown.call0(client) {
         Ok(done) => {
             let _ = js::within(&Promise::resolve(&done), ms).await;

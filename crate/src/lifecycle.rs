@@ -44,6 +44,8 @@ impl PageHooks {
                 t.last_try();
             }
         });
-        Some(PageHooks { _listeners: [online, hidden, pagehide] })
+        Some(PageHooks {
+            _listeners: [online, hidden, pagehide],
+        })
     }
 }

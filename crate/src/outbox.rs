@@ -38,7 +38,10 @@ pub struct MemoryStore(Vec<(String, String)>);
 
 impl Store for MemoryStore {
     fn get(&self, key: &str) -> Option<String> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
     fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         self.remove(key);
@@ -49,7 +52,12 @@ impl Store for MemoryStore {
         self.0.retain(|(k, _)| k != key);
     }
     fn keys(&self) -> Vec<String> {
-        self.0.iter().map(|(k, _)| k).filter(|k| k.starts_with(PREFIX)).cloned().collect()
+        self.0
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with(PREFIX))
+            .cloned()
+            .collect()
     }
     fn name(&self) -> &'static str {
         "memory"
@@ -141,7 +149,9 @@ pub struct Outbox {
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outbox").field("stats", &self.stats).finish()
+        f.debug_struct("Outbox")
+            .field("stats", &self.stats)
+            .finish()
     }
 }
 
@@ -163,7 +173,12 @@ fn queue_key(event_id: &str) -> String {
 impl Outbox {
     /// Opens the outbox over `store`: replays what an earlier page left, forgets the
     /// counted marks of other months. `storage_error` says why `store` is memory, if it is.
-    pub fn open<J: JsonView>(store: Box<dyn Store>, backoff: Backoff, now: Millis, storage_error: Option<String>) -> Outbox {
+    pub fn open<J: JsonView>(
+        store: Box<dyn Store>,
+        backoff: Backoff,
+        now: Millis,
+        storage_error: Option<String>,
+    ) -> Outbox {
         let month = utc_month(now);
         let mut outbox = Outbox {
             stats: Stats {
@@ -187,15 +202,27 @@ impl Outbox {
                 let text = outbox.store.get(&key).unwrap_or_default();
                 // A beacon of a newer format (another tab running a newer SDK) is not ours
                 // to judge: leave it for that SDK.
-                let version = J::parse(&text).and_then(|j| j.field("v")).and_then(|v| v.u32());
+                let version = J::parse(&text)
+                    .and_then(|j| j.field("v"))
+                    .and_then(|v| v.u32());
                 if version.is_some_and(|v| v != 1) {
                     continue;
                 }
                 match Beacon::from_json::<J>(&text) {
                     Some(beacon) if queue_key(&beacon.event_id) == key => {
                         // Oldest first; an insertion (a few items) costs less wasm than a sort.
-                        let at = outbox.pending.iter().position(|p| p.beacon.occurred_at > beacon.occurred_at);
-                        outbox.pending.insert(at.unwrap_or(outbox.pending.len()), Pending { beacon, next_at: now, hold_until: 0.0 });
+                        let at = outbox
+                            .pending
+                            .iter()
+                            .position(|p| p.beacon.occurred_at > beacon.occurred_at);
+                        outbox.pending.insert(
+                            at.unwrap_or(outbox.pending.len()),
+                            Pending {
+                                beacon,
+                                next_at: now,
+                                hold_until: 0.0,
+                            },
+                        );
                     }
                     _ => {
                         outbox.store.remove(&key);
@@ -240,7 +267,11 @@ impl Outbox {
         if !self.counted.contains(&marker) {
             self.counted.push(marker);
         }
-        self.pending.push(Pending { beacon, next_at: now, hold_until: 0.0 });
+        self.pending.push(Pending {
+            beacon,
+            next_at: now,
+            hold_until: 0.0,
+        });
         self.stats.queued += 1;
         self.stats.pending = self.pending.len() as u32;
         Recorded::Queued
@@ -257,13 +288,20 @@ impl Outbox {
     pub fn next_due(&self, now: Millis, force: bool, skip: &[String]) -> Option<String> {
         self.pending
             .iter()
-            .find(|p| (force || p.next_at <= now) && p.hold_until <= now && !skip.contains(&p.beacon.event_id))
+            .find(|p| {
+                (force || p.next_at <= now)
+                    && p.hold_until <= now
+                    && !skip.contains(&p.beacon.event_id)
+            })
             .map(|p| p.beacon.event_id.clone())
     }
 
     /// Stamps and stores the next attempt of `event_id`; the body to send.
     pub fn begin_attempt(&mut self, event_id: &str, now: Millis) -> Option<String> {
-        let p = self.pending.iter_mut().find(|p| p.beacon.event_id == event_id)?;
+        let p = self
+            .pending
+            .iter_mut()
+            .find(|p| p.beacon.event_id == event_id)?;
         let body = p.beacon.next_attempt(now);
         let beacon = p.beacon.clone();
         self.persist(&beacon);
@@ -280,7 +318,10 @@ impl Outbox {
         now: Millis,
         rand01: f64,
     ) -> Option<Verdict> {
-        let idx = self.pending.iter().position(|p| p.beacon.event_id == event_id)?;
+        let idx = self
+            .pending
+            .iter()
+            .position(|p| p.beacon.event_id == event_id)?;
         let verdict = match outcome {
             Ok(status) => crate::backoff::verdict(*status),
             Err(_) => Verdict::Retry,
@@ -298,7 +339,9 @@ impl Outbox {
                     Err(e) => e.clone(),
                 });
                 let p = &mut self.pending[idx];
-                let delay = self.backoff.next_delay_ms(p.beacon.attempt, rand01, retry_after_ms);
+                let delay = self
+                    .backoff
+                    .next_delay_ms(p.beacon.attempt, rand01, retry_after_ms);
                 p.next_at = now + delay;
                 p.hold_until = retry_after_ms.map_or(0.0, |ra| now + ra);
             }
@@ -325,7 +368,11 @@ impl Outbox {
     /// Event ids of the pending beacons the collector has not put on hold, oldest first
     /// (for the last try on `pagehide`).
     pub fn pending_ids(&self, now: Millis) -> Vec<String> {
-        self.pending.iter().filter(|p| p.hold_until <= now).map(|p| p.beacon.event_id.clone()).collect()
+        self.pending
+            .iter()
+            .filter(|p| p.hold_until <= now)
+            .map(|p| p.beacon.event_id.clone())
+            .collect()
     }
 
     /// A copy of the counters.
@@ -334,7 +381,10 @@ impl Outbox {
     }
 
     fn persist(&mut self, beacon: &Beacon) -> bool {
-        match self.store.set(&queue_key(&beacon.event_id), &beacon.to_json()) {
+        match self
+            .store
+            .set(&queue_key(&beacon.event_id), &beacon.to_json())
+        {
             Ok(()) => true,
             Err(reason) => {
                 self.stats.storage = "memory".into();
@@ -379,7 +429,12 @@ mod tests {
             self.0.borrow_mut().remove(key);
         }
         fn keys(&self) -> Vec<String> {
-            self.0.borrow().keys().filter(|k| k.starts_with(PREFIX)).cloned().collect()
+            self.0
+                .borrow()
+                .keys()
+                .filter(|k| k.starts_with(PREFIX))
+                .cloned()
+                .collect()
         }
         fn name(&self) -> &'static str {
             "localStorage"
@@ -394,7 +449,10 @@ mod tests {
     fn stored_before_first_attempt_and_removed_on_2xx() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        assert_eq!(ob.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued);
+        assert_eq!(
+            ob.record_connect("alice", "e1", NOV, Dedupe::Month, None),
+            Recorded::Queued
+        );
         assert!(store.get("mau-beacon:v1:q:e1").is_some());
         assert!(store.get("mau-beacon:v1:counted:2026-11:alice").is_some());
         let id = ob.next_due(NOV, false, &[]).unwrap();
@@ -403,7 +461,10 @@ mod tests {
         ob.settle(&id, &Ok(204), None, NOV + 9.0, 0.5);
         assert!(store.get("mau-beacon:v1:q:e1").is_none());
         let s = ob.stats();
-        assert_eq!((s.pending, s.delivered, s.queued, s.connects_seen), (0, 1, 1, 1));
+        assert_eq!(
+            (s.pending, s.delivered, s.queued, s.connects_seen),
+            (0, 1, 1, 1)
+        );
         assert!(ob.is_counted("alice", NOV));
     }
 
@@ -412,13 +473,28 @@ mod tests {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
         ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
-        assert_eq!(ob.record_connect("alice", "e2", NOV + 1.0, Dedupe::Month, None), Recorded::AlreadyCounted);
-        assert_eq!(ob.record_connect("bob", "e3", NOV + 2.0, Dedupe::Month, None), Recorded::Queued);
-        assert_eq!(ob.record_connect("alice", "e4", NOV + 3.0, Dedupe::None, None), Recorded::Queued);
+        assert_eq!(
+            ob.record_connect("alice", "e2", NOV + 1.0, Dedupe::Month, None),
+            Recorded::AlreadyCounted
+        );
+        assert_eq!(
+            ob.record_connect("bob", "e3", NOV + 2.0, Dedupe::Month, None),
+            Recorded::Queued
+        );
+        assert_eq!(
+            ob.record_connect("alice", "e4", NOV + 3.0, Dedupe::None, None),
+            Recorded::Queued
+        );
         // A new month counts again.
-        assert_eq!(ob.record_connect("alice", "e5", DEC, Dedupe::Month, None), Recorded::Queued);
+        assert_eq!(
+            ob.record_connect("alice", "e5", DEC, Dedupe::Month, None),
+            Recorded::Queued
+        );
         let s = ob.stats();
-        assert_eq!((s.connects_seen, s.queued, s.deduped, s.pending), (5, 4, 1, 4));
+        assert_eq!(
+            (s.connects_seen, s.queued, s.deduped, s.pending),
+            (5, 4, 1, 4)
+        );
     }
 
     #[test]
@@ -426,9 +502,15 @@ mod tests {
         let store = Shared::default();
         let mut tab_a = open(&store, NOV);
         let mut tab_b = open(&store, NOV);
-        assert_eq!(tab_a.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued);
+        assert_eq!(
+            tab_a.record_connect("alice", "e1", NOV, Dedupe::Month, None),
+            Recorded::Queued
+        );
         assert!(tab_b.is_counted("alice", NOV));
-        assert_eq!(tab_b.record_connect("alice", "e2", NOV + 5.0, Dedupe::Month, None), Recorded::AlreadyCounted);
+        assert_eq!(
+            tab_b.record_connect("alice", "e2", NOV + 5.0, Dedupe::Month, None),
+            Recorded::AlreadyCounted
+        );
     }
 
     #[test]
@@ -437,12 +519,21 @@ mod tests {
         let mut ob = open(&store, NOV);
         ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
         ob.begin_attempt("e1", NOV);
-        ob.settle("e1", &Err("TypeError: Failed to fetch".into()), None, NOV, 0.5);
+        ob.settle(
+            "e1",
+            &Err("TypeError: Failed to fetch".into()),
+            None,
+            NOV,
+            0.5,
+        );
         drop(ob);
         let mut next = open(&store, NOV + 60_000.0);
         assert_eq!(next.stats().pending, 1);
         assert!(next.is_counted("alice", NOV));
-        assert_eq!(next.record_connect("alice", "e9", NOV + 61_000.0, Dedupe::Month, None), Recorded::AlreadyCounted);
+        assert_eq!(
+            next.record_connect("alice", "e9", NOV + 61_000.0, Dedupe::Month, None),
+            Recorded::AlreadyCounted
+        );
         let body = next.begin_attempt("e1", NOV + 60_000.0).unwrap();
         assert!(body.contains("\"attempt\":2"), "{body}");
         assert!(body.contains("\"event_id\":\"e1\""));
@@ -457,7 +548,11 @@ mod tests {
         let ob = open(&store, DEC);
         assert!(!ob.is_counted("alice", DEC));
         assert!(store.get("mau-beacon:v1:counted:2026-11:alice").is_none());
-        assert_eq!(ob.stats().pending, 1, "November's beacon is still delivered");
+        assert_eq!(
+            ob.stats().pending,
+            1,
+            "November's beacon is still delivered"
+        );
     }
 
     #[test]
@@ -472,13 +567,20 @@ mod tests {
         // Retry-After holds even a forced flush (tab hidden, back online) and pagehide.
         assert_eq!(ob.next_due(NOV + 1.0, true, &[]), None);
         assert!(ob.pending_ids(NOV + 1.0).is_empty());
-        assert_eq!(ob.next_due(NOV + 30_000.0, true, &[]).as_deref(), Some("e1"));
+        assert_eq!(
+            ob.next_due(NOV + 30_000.0, true, &[]).as_deref(),
+            Some("e1")
+        );
         ob.begin_attempt("e1", NOV + 30_000.0);
         ob.settle("e1", &Ok(400), None, NOV + 30_000.0, 0.5);
         let s = ob.stats();
         assert_eq!((s.pending, s.dropped, s.retries), (0, 1, 1));
         assert_eq!(s.drop_reasons.get("http_400"), Some(1));
-        assert!(store.keys().is_empty(), "nothing left behind: {:?}", store.keys());
+        assert!(
+            store.keys().is_empty(),
+            "nothing left behind: {:?}",
+            store.keys()
+        );
         // The identity was never counted by the collector, so a later connect beacons again.
         assert!(!ob.is_counted("alice", NOV));
     }
@@ -488,7 +590,10 @@ mod tests {
         let store = Shared::default();
         *store.1.borrow_mut() = true;
         let mut ob = open(&store, NOV);
-        assert_eq!(ob.record_connect("alice", "e1", NOV, Dedupe::Month, None), Recorded::Queued);
+        assert_eq!(
+            ob.record_connect("alice", "e1", NOV, Dedupe::Month, None),
+            Recorded::Queued
+        );
         let s = ob.stats();
         assert_eq!(s.storage, "memory");
         assert_eq!(s.storage_error.as_deref(), Some("QuotaExceededError"));
@@ -502,7 +607,10 @@ mod tests {
     fn a_newer_format_is_left_alone() {
         let store = Shared::default();
         let v2 = r#"{"v":2,"identity":"x","event_id":"n"}"#;
-        store.0.borrow_mut().insert("mau-beacon:v1:q:n".into(), v2.into());
+        store
+            .0
+            .borrow_mut()
+            .insert("mau-beacon:v1:q:n".into(), v2.into());
         let ob = open(&store, NOV);
         assert_eq!((ob.stats().pending, ob.stats().dropped), (0, 0));
         assert_eq!(store.get("mau-beacon:v1:q:n").as_deref(), Some(v2));
@@ -511,8 +619,14 @@ mod tests {
     #[test]
     fn corrupt_items_are_dropped_and_counted() {
         let store = Shared::default();
-        store.0.borrow_mut().insert("mau-beacon:v1:q:x".into(), "{not json".into());
-        store.0.borrow_mut().insert("unrelated".into(), "kept".into());
+        store
+            .0
+            .borrow_mut()
+            .insert("mau-beacon:v1:q:x".into(), "{not json".into());
+        store
+            .0
+            .borrow_mut()
+            .insert("unrelated".into(), "kept".into());
         let ob = open(&store, NOV);
         let s = ob.stats();
         assert_eq!((s.pending, s.dropped), (0, 1));
@@ -532,7 +646,10 @@ mod tests {
         assert_eq!(ob.next_due(NOV + 2.0, true, &skip).as_deref(), Some("e2"));
         skip.push("e2".into());
         assert_eq!(ob.next_due(NOV + 2.0, true, &skip), None);
-        assert_eq!(ob.pending_ids(NOV), vec!["e1".to_string(), "e2".to_string()]);
+        assert_eq!(
+            ob.pending_ids(NOV),
+            vec!["e1".to_string(), "e2".to_string()]
+        );
         // Without Retry-After a failure only backs off: a forced flush may still try.
         ob.begin_attempt("e1", NOV);
         ob.settle("e1", &Ok(503), None, NOV, 0.5);

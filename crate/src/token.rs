@@ -2,11 +2,11 @@
 //! readable the moment the token exists, long before the client's `user.identity` is filled.
 //! The token is a credential: this module reads it and keeps nothing of it but the identity.
 
+use crate::error::Error;
+use crate::json::JsonView;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
-use crate::error::Error;
-use crate::json::JsonView;
 
 /// base64url with or without `=` padding, as JWT libraries differ.
 const B64URL: GeneralPurpose = GeneralPurpose::new(
@@ -21,7 +21,9 @@ pub fn identity_from_token<J: JsonView>(token: &str) -> Result<Option<String>, E
     let (Some(_header), Some(payload), Some(_sig), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(Error::Token("not a JWT (expected three dot-separated parts)"));
+        return Err(Error::Token(
+            "not a JWT (expected three dot-separated parts)",
+        ));
     };
     let bytes = B64URL
         .decode(payload)
@@ -58,8 +60,13 @@ mod tests {
 
     #[test]
     fn reads_grants_identity() {
-        let t = jwt(r#"{"jti":"SK1-1","iss":"SK1","sub":"AC1","exp":9,"grants":{"identity":"alice@example.com","chat":{"service_sid":"IS1"}}}"#);
-        assert_eq!(identity_from_token(&t), Ok(Some("alice@example.com".into())));
+        let t = jwt(
+            r#"{"jti":"SK1-1","iss":"SK1","sub":"AC1","exp":9,"grants":{"identity":"alice@example.com","chat":{"service_sid":"IS1"}}}"#,
+        );
+        assert_eq!(
+            identity_from_token(&t),
+            Ok(Some("alice@example.com".into()))
+        );
     }
 
     #[test]
@@ -81,12 +88,22 @@ mod tests {
     fn no_identity_is_none_not_error() {
         assert_eq!(identity_from_token(&jwt(r#"{"grants":{}}"#)), Ok(None));
         assert_eq!(identity_from_token(&jwt(r#"{"sub":"AC1"}"#)), Ok(None));
-        assert_eq!(identity_from_token(&jwt(r#"{"grants":{"identity":""}}"#)), Ok(None));
+        assert_eq!(
+            identity_from_token(&jwt(r#"{"grants":{"identity":""}}"#)),
+            Ok(None)
+        );
     }
 
     #[test]
     fn malformed_tokens_are_errors() {
-        for bad in ["", "opaque-token", "a.b", "a.b.c.d", "e30.***.sig", "e30..sig"] {
+        for bad in [
+            "",
+            "opaque-token",
+            "a.b",
+            "a.b.c.d",
+            "e30.***.sig",
+            "e30..sig",
+        ] {
             assert!(identity_from_token(bad).is_err(), "{bad:?}");
         }
         // Valid base64 but not JSON / not an object / wrong type.

@@ -66,7 +66,9 @@ pub struct MauTracker {
 
 impl std::fmt::Debug for MauTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MauTracker").field("url", &self.inner.url).finish()
+        f.debug_struct("MauTracker")
+            .field("url", &self.inner.url)
+            .finish()
     }
 }
 
@@ -110,8 +112,12 @@ impl MauTracker {
     /// Creates a tracker; throws an `Error` naming the field when the config is wrong.
     /// Replays at once what an earlier page left undelivered.
     #[wasm_bindgen(constructor)]
-    pub fn new(#[wasm_bindgen(unchecked_param_type = "MauTrackerConfig")] config: JsValue) -> Result<MauTracker, JsError> {
-        Ok(MauTracker { inner: TrackerInner::new(&config)? })
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "MauTrackerConfig")] config: JsValue,
+    ) -> Result<MauTracker, JsError> {
+        Ok(MauTracker {
+            inner: TrackerInner::new(&config)?,
+        })
     }
 
     /// Starts watching `client`'s `connectionStateChanged`. The identity comes from
@@ -122,7 +128,11 @@ impl MauTracker {
         #[wasm_bindgen(unchecked_param_type = "ConversationsClientLike")] client: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WatchOptions")] options: Option<JsValue>,
     ) -> Result<Watch, JsError> {
-        Ok(WatchInner::start(&self.inner, client, options.unwrap_or(JsValue::UNDEFINED))?)
+        Ok(WatchInner::start(
+            &self.inner,
+            client,
+            options.unwrap_or(JsValue::UNDEFINED),
+        )?)
     }
 
     /// Tries every pending beacon now, backoff or not; resolves with the stats after.
@@ -156,7 +166,9 @@ impl TrackerInner {
         let url = collector_url(js::opt_string(&config, "collectorUrl")?)?;
         let dedupe = match js::opt_string(&config, "dedupe")? {
             None => Dedupe::Month,
-            Some(d) => Dedupe::parse(&d).ok_or(Error::config("dedupe", "must be \"month\" or \"none\""))?,
+            Some(d) => {
+                Dedupe::parse(&d).ok_or(Error::config("dedupe", "must be \"month\" or \"none\""))?
+            }
         };
         let identity_timeout_ms = js::opt_ms(&config, "identityTimeoutMs")?.unwrap_or(30_000.0);
         let retry = js::object(&js::get(&config, "retry"), "retry", false)?;
@@ -196,18 +208,39 @@ impl TrackerInner {
         js::to_js(&self.outbox.borrow().stats())
     }
 
-    fn emit(&self, kind: &str, identity: Option<&str>, event_id: Option<&str>, status: Option<u16>, error: Option<&str>) {
+    fn emit(
+        &self,
+        kind: &str,
+        identity: Option<&str>,
+        event_id: Option<&str>,
+        status: Option<u16>,
+        error: Option<&str>,
+    ) {
         if self.on_event.is_none() {
             return;
         }
-        let event = BeaconEvent { kind, identity, event_id, status, error };
+        let event = BeaconEvent {
+            kind,
+            identity,
+            event_id,
+            status,
+            error,
+        };
         js::notify(&self.on_event, &js::to_js(&event));
     }
 
     /// A confirmed connect of `identity` at `at`: queue (unless counted) and deliver.
-    pub(crate) fn record_connect(self: &Rc<Self>, identity: &str, at: f64, client_version: Option<String>) {
+    pub(crate) fn record_connect(
+        self: &Rc<Self>,
+        identity: &str,
+        at: f64,
+        client_version: Option<String>,
+    ) {
         let id = random_event_id();
-        let recorded = self.outbox.borrow_mut().record_connect(identity, &id, at, self.dedupe, client_version);
+        let recorded =
+            self.outbox
+                .borrow_mut()
+                .record_connect(identity, &id, at, self.dedupe, client_version);
         match recorded {
             Recorded::Queued => {
                 self.emit("queued", Some(identity), Some(&id), None, None);
@@ -255,9 +288,11 @@ impl TrackerInner {
         loop {
             let next = {
                 let mut outbox = self.outbox.borrow_mut();
-                outbox
-                    .next_due(Date::now(), force, &tried)
-                    .and_then(|id| outbox.begin_attempt(&id, Date::now()).map(|body| (id, body)))
+                outbox.next_due(Date::now(), force, &tried).and_then(|id| {
+                    outbox
+                        .begin_attempt(&id, Date::now())
+                        .map(|body| (id, body))
+                })
             };
             let Some((id, body)) = next else { break };
             tried.push(id.clone());
@@ -266,14 +301,26 @@ impl TrackerInner {
                 Err(e) => (Err(e), None),
             };
             let now = Date::now();
-            let retry_after = retry_after.and_then(|ra| parse_retry_after(&ra, now, |d| Some(Date::parse(d))));
-            let verdict = self.outbox.borrow_mut().settle(&id, &status, retry_after, now, Math::random());
+            let retry_after =
+                retry_after.and_then(|ra| parse_retry_after(&ra, now, |d| Some(Date::parse(d))));
+            let verdict =
+                self.outbox
+                    .borrow_mut()
+                    .settle(&id, &status, retry_after, now, Math::random());
             let code = status.as_ref().ok().copied();
             match verdict {
                 None => {}
                 Some(Verdict::Delivered) => self.emit("delivered", None, Some(&id), code, None),
-                Some(Verdict::Retry) => self.emit("retry", None, Some(&id), code, status.as_ref().err().map(String::as_str)),
-                Some(Verdict::Drop(reason)) => self.emit("dropped", None, Some(&id), code, Some(&reason)),
+                Some(Verdict::Retry) => self.emit(
+                    "retry",
+                    None,
+                    Some(&id),
+                    code,
+                    status.as_ref().err().map(String::as_str),
+                ),
+                Some(Verdict::Drop(reason)) => {
+                    self.emit("dropped", None, Some(&id), code, Some(&reason))
+                }
             }
         }
         self.arm_wake();

@@ -33,7 +33,8 @@ pub async fn post(url: &str, body: &str) -> Outcome {
     if let Some(signal) = timeout_signal(ATTEMPT_TIMEOUT_MS) {
         init.set_signal(Some(&signal));
     }
-    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js::message(&e))?;
+    let request =
+        web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js::message(&e))?;
     let response = gloo_net::http::Request::from(request)
         .send()
         .await

@@ -34,7 +34,9 @@ pub struct Trigger {
 
 impl std::fmt::Debug for Trigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Trigger").field("done", &self.inner.done.get()).finish()
+        f.debug_struct("Trigger")
+            .field("done", &self.inner.done.get())
+            .finish()
     }
 }
 
@@ -92,9 +94,10 @@ impl TriggerInner {
         let t = TriggerInner::arm(lazy);
         let weak = Rc::downgrade(&t);
         let callback = ObserverCallback::new(move |entries: Array, _| {
-            let visible = entries
-                .iter()
-                .any(|e| e.unchecked_into::<IntersectionObserverEntry>().is_intersecting());
+            let visible = entries.iter().any(|e| {
+                e.unchecked_into::<IntersectionObserverEntry>()
+                    .is_intersecting()
+            });
             if let (true, Some(t)) = (visible, weak.upgrade()) {
                 t.fire();
             }
@@ -136,6 +139,9 @@ impl TriggerInner {
             o.disconnect();
         }
         js::drop_later((std::mem::take(&mut *self.listeners.borrow_mut()), observer));
-        self.lazy.triggers.borrow_mut().retain(|t| !Rc::ptr_eq(t, self));
+        self.lazy
+            .triggers
+            .borrow_mut()
+            .retain(|t| !Rc::ptr_eq(t, self));
     }
 }

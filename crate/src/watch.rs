@@ -47,7 +47,9 @@ pub struct Watch {
 
 impl std::fmt::Debug for Watch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watch").field("stopped", &self.inner.stopped.get()).finish()
+        f.debug_struct("Watch")
+            .field("stopped", &self.inner.stopped.get())
+            .finish()
     }
 }
 
@@ -70,9 +72,16 @@ fn non_empty(s: Option<String>) -> Option<String> {
 }
 
 impl WatchInner {
-    pub(crate) fn start(tracker: &Rc<TrackerInner>, client: JsValue, options: JsValue) -> Result<Watch, Error> {
+    pub(crate) fn start(
+        tracker: &Rc<TrackerInner>,
+        client: JsValue,
+        options: JsValue,
+    ) -> Result<Watch, Error> {
         if !client.is_object() || methods(&client).is_none() {
-            return Err(Error::config("client", "must be a Conversations Client (an object with on/off)"));
+            return Err(Error::config(
+                "client",
+                "must be a Conversations Client (an object with on/off)",
+            ));
         }
         let options = js::object(&options, "options", false)?;
         let identity = js::opt_string(&options, "identity")?;
@@ -84,13 +93,16 @@ impl WatchInner {
             IdentitySource::Fixed(id)
         } else if let Some(t) = token.as_string() {
             IdentitySource::FromToken(identity_from_token::<JsValue>(&t).ok().flatten())
-        } else if let Some(f) = js::opt_function(&options, "token").map_err(|_| Error::config("token", "must be a string or a function returning one"))? {
+        } else if let Some(f) = js::opt_function(&options, "token")
+            .map_err(|_| Error::config("token", "must be a string or a function returning one"))?
+        {
             IdentitySource::TokenFn(f)
         } else {
             IdentitySource::Client
         };
-        let client_version = non_empty(js::get(&client, "version").as_string())
-            .or_else(|| non_empty(js::get(&js::get(&client, "constructor"), "version").as_string()));
+        let client_version = non_empty(js::get(&client, "version").as_string()).or_else(|| {
+            non_empty(js::get(&js::get(&client, "constructor"), "version").as_string())
+        });
         let inner = Rc::new(WatchInner {
             tracker: tracker.clone(),
             client: client.clone(),
@@ -110,7 +122,11 @@ impl WatchInner {
                 }
             }
         })?;
-        *inner.state_listener.borrow_mut() = Some(GuardedListeners::new(&client, vec![listener], tracker.on_error.clone()));
+        *inner.state_listener.borrow_mut() = Some(GuardedListeners::new(
+            &client,
+            vec![listener],
+            tracker.on_error.clone(),
+        ));
         tracker.watches.borrow_mut().push(inner.clone());
         // A client that is connected already has confirmed its connect.
         if js::get(&client, "connectionState").as_string().as_deref() == Some("connected") {
@@ -131,7 +147,10 @@ impl WatchInner {
         for _ in waiting {
             self.tracker.record_no_identity();
         }
-        self.tracker.watches.borrow_mut().retain(|w| !Rc::ptr_eq(w, self));
+        self.tracker
+            .watches
+            .borrow_mut()
+            .retain(|w| !Rc::ptr_eq(w, self));
     }
 
     /// The identity known right now, without waiting.
@@ -159,7 +178,8 @@ impl WatchInner {
         }
         let now = Date::now();
         if let Some(identity) = self.identity_now() {
-            self.tracker.record_connect(&identity, now, self.client_version.clone());
+            self.tracker
+                .record_connect(&identity, now, self.client_version.clone());
             return;
         }
         self.waiting.borrow_mut().push(now);
@@ -192,12 +212,17 @@ impl WatchInner {
         if self.stopped.get() {
             return;
         }
-        js::drop_later((self.init_listener.borrow_mut().take(), self.init_timer.borrow_mut().take()));
+        js::drop_later((
+            self.init_listener.borrow_mut().take(),
+            self.init_timer.borrow_mut().take(),
+        ));
         let times = std::mem::take(&mut *self.waiting.borrow_mut());
         let identity = self.client_identity();
         for at in times {
             match &identity {
-                Some(id) => self.tracker.record_connect(id, at, self.client_version.clone()),
+                Some(id) => self
+                    .tracker
+                    .record_connect(id, at, self.client_version.clone()),
                 None => self.tracker.record_no_identity(),
             }
         }

@@ -86,7 +86,10 @@ extern "C" {
 // ---- helpers ------------------------------------------------------------------------
 
 fn bucket(name: &str) -> String {
-    format!("{RECEIVER}/b/{name}-{}", (js_sys::Math::random() * 1e9) as u64)
+    format!(
+        "{RECEIVER}/b/{name}-{}",
+        (js_sys::Math::random() * 1e9) as u64
+    )
 }
 
 async fn sleep(ms: u32) {
@@ -95,7 +98,10 @@ async fn sleep(ms: u32) {
 
 /// What the receiver got at `url`: (status, body) per attempt.
 async fn attempts(url: &str) -> Vec<(u32, JsValue)> {
-    let list: Array = JsFuture::from(attempts_js(url)).await.expect("receiver reachable").into();
+    let list: Array = JsFuture::from(attempts_js(url))
+        .await
+        .expect("receiver reachable")
+        .into();
     list.iter()
         .map(|a| (get(&a, "status").as_f64().unwrap() as u32, get(&a, "body")))
         .collect()
@@ -115,7 +121,9 @@ async fn wait_attempts(url: &str, n: usize, ms: u32) -> Vec<(u32, JsValue)> {
 }
 
 fn get(v: &JsValue, path: &str) -> JsValue {
-    path.split('.').fold(v.clone(), |v, k| Reflect::get(&v, &k.into()).unwrap_or(JsValue::UNDEFINED))
+    path.split('.').fold(v.clone(), |v, k| {
+        Reflect::get(&v, &k.into()).unwrap_or(JsValue::UNDEFINED)
+    })
 }
 
 fn num(v: &JsValue, path: &str) -> f64 {
@@ -135,7 +143,13 @@ fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
 }
 
 fn tracker(url: &str, extra: &[(&str, JsValue)]) -> MauTracker {
-    let mut pairs = vec![("collectorUrl", JsValue::from_str(url)), ("retry", obj(&[("baseMs", 40.into()), ("maxMs", 200.into())]))];
+    let mut pairs = vec![
+        ("collectorUrl", JsValue::from_str(url)),
+        (
+            "retry",
+            obj(&[("baseMs", 40.into()), ("maxMs", 200.into())]),
+        ),
+    ];
     pairs.extend(extra.iter().cloned());
     MauTracker::new(obj(&pairs)).expect("valid config")
 }
@@ -167,7 +181,9 @@ async fn one_beacon_per_identity_and_month_reconnects_counted() {
     let url = bucket("once");
     let t = tracker(&url, &[]);
     let client = FakeClient::new("", "3.0.1");
-    let watch = t.watch(client.clone().into(), Some(token_opts("alice@example.com"))).unwrap();
+    let watch = t
+        .watch(client.clone().into(), Some(token_opts("alice@example.com")))
+        .unwrap();
     client.connect();
     client.connect(); // network loss and reconnect: "connected" again
     client.set_state("connecting");
@@ -184,7 +200,11 @@ async fn one_beacon_per_identity_and_month_reconnects_counted() {
     assert_eq!(text(body, "sdk.name"), "mau-beacon");
     assert_eq!(num(body, "attempt"), 1.0);
     assert!(text(body, "month").len() == 7 && text(body, "occurred_at").ends_with('Z'));
-    assert!(!js_sys::JSON::stringify(body).unwrap().as_string().unwrap().contains(&make_token("alice@example.com".into())));
+    assert!(!js_sys::JSON::stringify(body)
+        .unwrap()
+        .as_string()
+        .unwrap()
+        .contains(&make_token("alice@example.com".into())));
     assert_eq!(num(&stats, "connectsSeen"), 3.0);
     assert_eq!(num(&stats, "deduped"), 2.0);
     assert_eq!(num(&stats, "delivered"), 1.0);
@@ -200,14 +220,21 @@ async fn dedupe_none_sends_every_connect() {
     let url = bucket("none");
     let t = tracker(&url, &[("dedupe", "none".into())]);
     let client = FakeClient::new("", "3.0.1");
-    let watch = t.watch(client.clone().into(), Some(obj(&[("identity", "carol".into())]))).unwrap();
+    let watch = t
+        .watch(
+            client.clone().into(),
+            Some(obj(&[("identity", "carol".into())])),
+        )
+        .unwrap();
     client.connect();
     client.connect();
     flush(&t).await;
     let got = attempts(&url).await;
     assert_eq!(got.len(), 2);
     assert_ne!(text(&got[0].1, "event_id"), text(&got[1].1, "event_id"));
-    assert!(got.iter().all(|(_, b)| text(b, "dedupe") == "none" && text(b, "identity") == "carol"));
+    assert!(got
+        .iter()
+        .all(|(_, b)| text(b, "dedupe") == "none" && text(b, "identity") == "carol"));
     watch.stop();
 }
 
@@ -217,8 +244,18 @@ async fn other_states_never_beacon() {
     let url = bucket("states");
     let t = tracker(&url, &[]);
     let client = FakeClient::new("dave", "3.0.1");
-    let watch = t.watch(client.clone().into(), Some(token_opts("dave"))).unwrap();
-    for s in ["connecting", "retrying", "denied", "disconnecting", "disconnected", "unknown", "error"] {
+    let watch = t
+        .watch(client.clone().into(), Some(token_opts("dave")))
+        .unwrap();
+    for s in [
+        "connecting",
+        "retrying",
+        "denied",
+        "disconnecting",
+        "disconnected",
+        "unknown",
+        "error",
+    ] {
         client.set_state(s);
     }
     client.fail_init(); // initFailed is not a connect either
@@ -236,7 +273,9 @@ async fn a_client_already_connected_counts_at_watch() {
     let t = tracker(&url, &[]);
     let client = FakeClient::new("", "3.0.1");
     client.connect();
-    let watch = t.watch(client.clone().into(), Some(token_opts("erin"))).unwrap();
+    let watch = t
+        .watch(client.clone().into(), Some(token_opts("erin")))
+        .unwrap();
     flush(&t).await;
     let got = attempts(&url).await;
     assert_eq!(got.len(), 1);
@@ -257,11 +296,21 @@ async fn stop_leaves_zero_listeners() {
     assert!(watch.stopped());
     assert_eq!(client.total_listeners(), 0);
     watch.stop(); // twice is fine
-    // The connect that was waiting for an identity is accounted for, not lost silently.
+                  // The connect that was waiting for an identity is accounted for, not lost silently.
     let stats = t.stats();
-    assert_eq!((num(&stats, "connectsSeen"), num(&stats, "dropReasons.no_identity")), (1.0, 1.0));
+    assert_eq!(
+        (
+            num(&stats, "connectsSeen"),
+            num(&stats, "dropReasons.no_identity")
+        ),
+        (1.0, 1.0)
+    );
     client.connect();
-    assert_eq!(num(&t.stats(), "connectsSeen"), 1.0, "nothing counted after stop()");
+    assert_eq!(
+        num(&t.stats(), "connectsSeen"),
+        1.0,
+        "nothing counted after stop()"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -275,7 +324,11 @@ async fn late_identity_from_initialized() {
     sleep(30).await;
     client.initialize();
     flush(&t).await;
-    assert_eq!(client.listener_count("initialized"), 0, "one-shot listener removed");
+    assert_eq!(
+        client.listener_count("initialized"),
+        0,
+        "one-shot listener removed"
+    );
     let got = attempts(&url).await;
     assert_eq!(got.len(), 1);
     let body = &got[0].1;
@@ -311,7 +364,9 @@ async fn token_function_is_read_at_connect() {
     let client = FakeClient::new("", "3.0.1");
     let token = make_token("hank".into());
     let f = Function::new_with_args("", &format!("return {:?};", token));
-    let watch = t.watch(client.clone().into(), Some(obj(&[("token", f.into())]))).unwrap();
+    let watch = t
+        .watch(client.clone().into(), Some(obj(&[("token", f.into())])))
+        .unwrap();
     client.connect();
     flush(&t).await;
     assert_eq!(text(&attempts(&url).await[0].1, "identity"), "hank");
@@ -339,13 +394,30 @@ async fn handlers_never_throw_into_the_client() {
     clear_store();
     let url = bucket("nothrow");
     let throwing = Function::new_no_args("throw new Error('app bug')");
-    let t = tracker(&url, &[("onEvent", throwing.clone().into()), ("onError", throwing.into())]);
+    let t = tracker(
+        &url,
+        &[
+            ("onEvent", throwing.clone().into()),
+            ("onError", throwing.into()),
+        ],
+    );
     let client = FakeClient::new("", "3.0.1");
-    let watch = t.watch(client.clone().into(), Some(token_opts("ivy"))).unwrap();
+    let watch = t
+        .watch(client.clone().into(), Some(token_opts("ivy")))
+        .unwrap();
     client.set_state("connecting");
-    assert_eq!(emit_catching(&client, "connectionStateChanged", &"connected".into()), None);
-    assert_eq!(emit_catching(&client, "connectionStateChanged", &JsValue::from(42)), None);
-    assert_eq!(emit_catching(&client, "connectionStateChanged", &JsValue::UNDEFINED), None);
+    assert_eq!(
+        emit_catching(&client, "connectionStateChanged", &"connected".into()),
+        None
+    );
+    assert_eq!(
+        emit_catching(&client, "connectionStateChanged", &JsValue::from(42)),
+        None
+    );
+    assert_eq!(
+        emit_catching(&client, "connectionStateChanged", &JsValue::UNDEFINED),
+        None
+    );
     flush(&t).await;
     assert_eq!(attempts(&url).await.len(), 1);
     watch.stop();
@@ -359,17 +431,37 @@ async fn retries_after_503_with_the_same_event_id() {
     let url = bucket("r503");
     let t = tracker(&format!("{url}?fail=1"), &[]);
     let client = FakeClient::new("", "3.0.1");
-    let watch = t.watch(client.clone().into(), Some(token_opts("jack"))).unwrap();
+    let watch = t
+        .watch(client.clone().into(), Some(token_opts("jack")))
+        .unwrap();
     client.connect();
     let got = wait_attempts(&url, 2, 5_000).await;
     assert_eq!(got.len(), 2, "retried");
     assert_eq!((got[0].0, got[1].0), (503, 204));
     assert_eq!(text(&got[0].1, "event_id"), text(&got[1].1, "event_id"));
-    assert_eq!((num(&got[0].1, "attempt"), num(&got[1].1, "attempt")), (1.0, 2.0));
-    assert_eq!(text(&got[0].1, "occurred_at"), text(&got[1].1, "occurred_at"));
+    assert_eq!(
+        (num(&got[0].1, "attempt"), num(&got[1].1, "attempt")),
+        (1.0, 2.0)
+    );
+    assert_eq!(
+        text(&got[0].1, "occurred_at"),
+        text(&got[1].1, "occurred_at")
+    );
     let stats = t.stats();
-    assert_eq!((num(&stats, "delivered"), num(&stats, "retries"), num(&stats, "pending")), (1.0, 1.0, 0.0));
-    assert_eq!(stored_keys().length(), 1, "only the month mark is left: {:?}", stored_keys());
+    assert_eq!(
+        (
+            num(&stats, "delivered"),
+            num(&stats, "retries"),
+            num(&stats, "pending")
+        ),
+        (1.0, 1.0, 0.0)
+    );
+    assert_eq!(
+        stored_keys().length(),
+        1,
+        "only the month mark is left: {:?}",
+        stored_keys()
+    );
     watch.stop();
 }
 
@@ -379,13 +471,19 @@ async fn retry_after_is_honoured() {
     let url = bucket("ra");
     let t = tracker(&format!("{url}?fail=1&status=429&retryAfter=1"), &[]);
     let client = FakeClient::new("", "3.0.1");
-    let watch = t.watch(client.clone().into(), Some(token_opts("kim"))).unwrap();
+    let watch = t
+        .watch(client.clone().into(), Some(token_opts("kim")))
+        .unwrap();
     client.connect();
     let got = wait_attempts(&url, 2, 5_000).await;
     assert_eq!(got.len(), 2);
     let first = js_sys::Date::parse(&text(&got[0].1, "sent_at"));
     let second = js_sys::Date::parse(&text(&got[1].1, "sent_at"));
-    assert!(second - first >= 950.0, "waited {} ms, Retry-After said 1 s", second - first);
+    assert!(
+        second - first >= 950.0,
+        "waited {} ms, Retry-After said 1 s",
+        second - first
+    );
     watch.stop();
 }
 
@@ -395,14 +493,23 @@ async fn drops_after_400_and_counts_why() {
     let url = bucket("r400");
     let t = tracker(&format!("{url}?status=400"), &[]);
     let client = FakeClient::new("", "3.0.1");
-    let watch = t.watch(client.clone().into(), Some(token_opts("lee"))).unwrap();
+    let watch = t
+        .watch(client.clone().into(), Some(token_opts("lee")))
+        .unwrap();
     client.connect();
     let stats = flush(&t).await;
-    assert_eq!(attempts(&url).await.len(), 1, "no retry of a definitive 4xx");
+    assert_eq!(
+        attempts(&url).await.len(),
+        1,
+        "no retry of a definitive 4xx"
+    );
     assert_eq!(num(&stats, "dropped"), 1.0);
     assert_eq!(num(&stats, "dropReasons.http_400"), 1.0);
     assert_eq!(num(&stats, "pending"), 0.0);
-    assert!(!t.is_counted_this_month("lee"), "not counted, so a later connect tries again");
+    assert!(
+        !t.is_counted_this_month("lee"),
+        "not counted, so a later connect tries again"
+    );
     assert_eq!(stored_keys().length(), 0);
     watch.stop();
 }
@@ -411,17 +518,30 @@ async fn drops_after_400_and_counts_why() {
 async fn replays_at_start_up_what_an_earlier_page_left() {
     clear_store();
     // "Page 1": the collector is unreachable (nothing listens on port 9).
-    let first = tracker("http://127.0.0.1:9/b/unreachable", &[("retry", obj(&[("baseMs", 60_000.into())]))]);
+    let first = tracker(
+        "http://127.0.0.1:9/b/unreachable",
+        &[("retry", obj(&[("baseMs", 60_000.into())]))],
+    );
     let client = FakeClient::new("", "3.0.1");
-    let watch = first.watch(client.clone().into(), Some(token_opts("mia"))).unwrap();
+    let watch = first
+        .watch(client.clone().into(), Some(token_opts("mia")))
+        .unwrap();
     client.connect();
     let stats = flush(&first).await;
     assert_eq!(num(&stats, "pending"), 1.0);
     assert!(!text(&stats, "lastError").is_empty());
     watch.stop();
     drop(first);
-    let queued: Vec<String> = stored_keys().iter().filter_map(|k| k.as_string()).filter(|k| k.contains(":q:")).collect();
-    assert_eq!(queued.len(), 1, "stored before the first attempt, kept after failures");
+    let queued: Vec<String> = stored_keys()
+        .iter()
+        .filter_map(|k| k.as_string())
+        .filter(|k| k.contains(":q:"))
+        .collect();
+    assert_eq!(
+        queued.len(),
+        1,
+        "stored before the first attempt, kept after failures"
+    );
     let event_id = queued[0].rsplit(':').next().unwrap().to_string();
 
     // "Page 2": a new tracker replays it without any new connect.
@@ -435,7 +555,9 @@ async fn replays_at_start_up_what_an_earlier_page_left() {
     assert!(second.is_counted_this_month("mia"));
     flush(&second).await;
     assert_eq!(num(&second.stats(), "pending"), 0.0);
-    assert!(stored_keys().iter().all(|k| !k.as_string().unwrap().contains(":q:")));
+    assert!(stored_keys()
+        .iter()
+        .all(|k| !k.as_string().unwrap().contains(":q:")));
 }
 
 #[wasm_bindgen_test]
@@ -445,7 +567,9 @@ async fn works_from_memory_when_storage_fails() {
     let url = bucket("nostore");
     let t = tracker(&url, &[]);
     let client = FakeClient::new("", "3.0.1");
-    let watch = t.watch(client.clone().into(), Some(token_opts("ned"))).unwrap();
+    let watch = t
+        .watch(client.clone().into(), Some(token_opts("ned")))
+        .unwrap();
     client.connect();
     let stats = t.stats();
     break_storage(false);
@@ -465,12 +589,42 @@ fn bad_config_throws_naming_the_field() {
         (JsValue::UNDEFINED, "config"),
         (obj(&[]), "collectorUrl"),
         (obj(&[("collectorUrl", 42.into())]), "collectorUrl"),
-        (obj(&[("collectorUrl", "ftp://example.com/x".into())]), "collectorUrl"),
-        (obj(&[("collectorUrl", "http://[bad".into())]), "collectorUrl"),
-        (obj(&[("collectorUrl", "https://c.example/v1".into()), ("dedupe", "day".into())]), "dedupe"),
-        (obj(&[("collectorUrl", "https://c.example/v1".into()), ("identityTimeoutMs", (-1).into())]), "identityTimeoutMs"),
-        (obj(&[("collectorUrl", "https://c.example/v1".into()), ("onEvent", "yes".into())]), "onEvent"),
-        (obj(&[("collectorUrl", "https://c.example/v1".into()), ("retry", 5.into())]), "retry"),
+        (
+            obj(&[("collectorUrl", "ftp://example.com/x".into())]),
+            "collectorUrl",
+        ),
+        (
+            obj(&[("collectorUrl", "http://[bad".into())]),
+            "collectorUrl",
+        ),
+        (
+            obj(&[
+                ("collectorUrl", "https://c.example/v1".into()),
+                ("dedupe", "day".into()),
+            ]),
+            "dedupe",
+        ),
+        (
+            obj(&[
+                ("collectorUrl", "https://c.example/v1".into()),
+                ("identityTimeoutMs", (-1).into()),
+            ]),
+            "identityTimeoutMs",
+        ),
+        (
+            obj(&[
+                ("collectorUrl", "https://c.example/v1".into()),
+                ("onEvent", "yes".into()),
+            ]),
+            "onEvent",
+        ),
+        (
+            obj(&[
+                ("collectorUrl", "https://c.example/v1".into()),
+                ("retry", 5.into()),
+            ]),
+            "retry",
+        ),
     ];
     for (config, field) in cases {
         let err = MauTracker::new(config).expect_err(field);
@@ -479,21 +633,33 @@ fn bad_config_throws_naming_the_field() {
     }
     let t = MauTracker::new(obj(&[("collectorUrl", "/v1/beacons".into())])).expect("relative URL");
     assert!(t.collector_url().starts_with("http://") && t.collector_url().ends_with("/v1/beacons"));
-    for client in [JsValue::NULL, obj(&[]), obj(&[("on", Function::new_no_args("").into())])] {
+    for client in [
+        JsValue::NULL,
+        obj(&[]),
+        obj(&[("on", Function::new_no_args("").into())]),
+    ] {
         let message = error_message(t.watch(client, None).expect_err("bad client").into());
         assert!(message.contains("`client`"), "{message}");
     }
     let client: JsValue = FakeClient::new("", "3").into();
-    let message = error_message(t.watch(client, Some(obj(&[("token", 5.into())]))).expect_err("bad token").into());
+    let message = error_message(
+        t.watch(client, Some(obj(&[("token", 5.into())])))
+            .expect_err("bad token")
+            .into(),
+    );
     assert!(message.contains("`token`"), "{message}");
-    let lazy_err = LazyClient::new(obj(&[("getToken", Function::new_no_args("").into())])).expect_err("no createClient");
+    let lazy_err = LazyClient::new(obj(&[("getToken", Function::new_no_args("").into())]))
+        .expect_err("no createClient");
     assert!(error_message(lazy_err.into()).contains("`createClient`"));
 }
 
 // ---- lazy connect -------------------------------------------------------------------
 
 fn lazy(h: &Harness, extra: &[(&str, JsValue)]) -> LazyClient {
-    let mut pairs = vec![("createClient", get(h, "createClient")), ("getToken", get(h, "getToken"))];
+    let mut pairs = vec![
+        ("createClient", get(h, "createClient")),
+        ("getToken", get(h, "getToken")),
+    ];
     pairs.extend(extra.iter().cloned());
     LazyClient::new(obj(&pairs)).expect("valid lazy config")
 }
@@ -503,13 +669,22 @@ async fn lazy_connect_is_single_flight() {
     let h = lazy_harness("olga");
     let l = lazy(&h, &[]);
     sleep(20).await;
-    assert_eq!((h.clients().length(), h.token_calls()), (0, 0), "nothing before a trigger");
+    assert_eq!(
+        (h.clients().length(), h.token_calls()),
+        (0, 0),
+        "nothing before a trigger"
+    );
     assert_eq!(l.state(), "idle");
     let (a, b, c) = (l.get(), l.get(), l.get());
     assert_eq!(l.state(), "connecting");
-    let all = JsFuture::from(Promise::all(&Array::of3(&a, &b, &c))).await.unwrap();
+    let all = JsFuture::from(Promise::all(&Array::of3(&a, &b, &c)))
+        .await
+        .unwrap();
     let all: Array = all.into();
-    assert_eq!((h.clients().length(), h.token_calls(), l.clients_created()), (1, 1, 1));
+    assert_eq!(
+        (h.clients().length(), h.token_calls(), l.clients_created()),
+        (1, 1, 1)
+    );
     assert!(all.get(0) == all.get(1) && all.get(1) == all.get(2));
     assert_eq!(JsFuture::from(l.get()).await.unwrap(), all.get(0));
     assert_eq!(h.clients().length(), 1);
@@ -518,7 +693,10 @@ async fn lazy_connect_is_single_flight() {
     let client: FakeClient = all.get(0).unchecked_into();
     assert_eq!(client.shutdown_calls(), 1);
     assert_eq!(client.total_listeners(), 0);
-    assert!(JsFuture::from(l.get()).await.is_err(), "get after shutdown rejects");
+    assert!(
+        JsFuture::from(l.get()).await.is_err(),
+        "get after shutdown rejects"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -577,14 +755,20 @@ async fn token_refresh_and_the_failed_init_guard() {
     let l = lazy(&h, &[("onError", on_error)]);
     let client: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
     client.connect();
-    assert_eq!(emit_catching(&client, "tokenAboutToExpire", &JsValue::UNDEFINED), None);
+    assert_eq!(
+        emit_catching(&client, "tokenAboutToExpire", &JsValue::UNDEFINED),
+        None
+    );
     sleep(100).await;
     assert_eq!(client.update_token_calls().length(), 1);
     assert_eq!(h.token_calls(), 2);
     assert_eq!(h.clients().length(), 1, "no extra client");
     // After a failed init the real updateToken throws: it is not called, nothing throws.
     client.fail_init();
-    assert_eq!(emit_catching(&client, "tokenExpired", &JsValue::UNDEFINED), None);
+    assert_eq!(
+        emit_catching(&client, "tokenExpired", &JsValue::UNDEFINED),
+        None
+    );
     sleep(100).await;
     assert_eq!(client.update_token_calls().length(), 1);
     assert_eq!(errors.length(), 0);
@@ -601,11 +785,19 @@ async fn token_expired_refresh_waits_for_disconnected() {
     client.expire(150);
     sleep(60).await;
     assert_eq!(client.connection_state(), "disconnecting");
-    assert_eq!(client.update_token_calls().length(), 0, "not during `disconnecting`");
+    assert_eq!(
+        client.update_token_calls().length(),
+        0,
+        "not during `disconnecting`"
+    );
     sleep(400).await;
     assert_eq!(client.dropped_updates(), 0);
     assert_eq!(client.update_token_calls().length(), 1);
-    assert_eq!(client.connection_state(), "connected", "reconnected with the new token");
+    assert_eq!(
+        client.connection_state(),
+        "connected",
+        "reconnected with the new token"
+    );
     assert_eq!(h.clients().length(), 1, "no extra client");
     JsFuture::from(l.shutdown()).await.unwrap();
 }
@@ -620,12 +812,24 @@ async fn token_expired_before_initialized_replaces_the_client() {
     first.connect();
     first.expire(50); // before `initialized`: the real updateToken would wait forever
     sleep(300).await;
-    assert_eq!(first.update_token_calls().length() + first.dropped_updates(), 0, "not called: it cannot work");
+    assert_eq!(
+        first.update_token_calls().length() + first.dropped_updates(),
+        0,
+        "not called: it cannot work"
+    );
     assert_eq!(errors.length(), 1);
-    assert!(errors.get(0).as_string().unwrap().contains("before the client initialised"));
+    assert!(errors
+        .get(0)
+        .as_string()
+        .unwrap()
+        .contains("before the client initialised"));
     let second: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
     assert_eq!(h.clients().length(), 2);
-    assert_eq!(first.shutdown_calls(), 1, "the stuck client is shut down first");
+    assert_eq!(
+        first.shutdown_calls(),
+        1,
+        "the stuck client is shut down first"
+    );
     assert_eq!(second.shutdown_calls(), 0);
     JsFuture::from(l.shutdown()).await.unwrap();
 }
@@ -653,10 +857,16 @@ async fn connect_on_first_interaction_once() {
     let trigger = l.connect_on(button.clone().into()).unwrap();
     sleep(30).await;
     assert_eq!(h.token_calls(), 0);
-    let click = || button.dispatch_event(&web_sys::Event::new("click").unwrap()).unwrap();
+    let click = || {
+        button
+            .dispatch_event(&web_sys::Event::new("click").unwrap())
+            .unwrap()
+    };
     click();
     click();
-    button.dispatch_event(&web_sys::Event::new("keydown").unwrap()).unwrap();
+    button
+        .dispatch_event(&web_sys::Event::new("keydown").unwrap())
+        .unwrap();
     sleep(100).await;
     assert!(trigger.done());
     assert_eq!((h.clients().length(), h.token_calls()), (1, 1));
@@ -674,7 +884,9 @@ async fn stopped_trigger_never_connects() {
     doc.body().unwrap().append_child(&button).unwrap();
     let trigger = l.connect_on(button.clone().into()).unwrap();
     trigger.stop();
-    button.dispatch_event(&web_sys::Event::new("click").unwrap()).unwrap();
+    button
+        .dispatch_event(&web_sys::Event::new("click").unwrap())
+        .unwrap();
     sleep(50).await;
     assert_eq!(h.clients().length(), 0);
     button.remove();
@@ -686,12 +898,19 @@ async fn connect_when_visible() {
     let l = lazy(&h, &[]);
     let doc = web_sys::window().unwrap().document().unwrap();
     let widget = doc.create_element("div").unwrap();
-    widget.set_attribute("style", "position:absolute;top:5000px;width:10px;height:10px").unwrap();
+    widget
+        .set_attribute(
+            "style",
+            "position:absolute;top:5000px;width:10px;height:10px",
+        )
+        .unwrap();
     doc.body().unwrap().append_child(&widget).unwrap();
     let trigger = l.connect_when_visible(widget.clone().into()).unwrap();
     sleep(200).await;
     assert_eq!(h.clients().length(), 0, "off screen: no client");
-    widget.set_attribute("style", "position:absolute;top:0;width:10px;height:10px").unwrap();
+    widget
+        .set_attribute("style", "position:absolute;top:0;width:10px;height:10px")
+        .unwrap();
     let mut waited = 0;
     while h.clients().length() == 0 && waited < 3_000 {
         sleep(50).await;
@@ -714,21 +933,45 @@ async fn lazy_with_tracker_watches_and_eager_if_counted() {
     let client: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
     client.connect();
     let flush_fn: Function = get(&tracker_js, "flush").unchecked_into();
-    JsFuture::from(Promise::from(flush_fn.call0(&tracker_js).unwrap())).await.unwrap();
+    JsFuture::from(Promise::from(flush_fn.call0(&tracker_js).unwrap()))
+        .await
+        .unwrap();
     let got = attempts(&url).await;
     assert_eq!(got.len(), 1);
-    assert_eq!(text(&got[0].1, "identity"), "wes", "identity from the token getToken gave");
+    assert_eq!(
+        text(&got[0].1, "identity"),
+        "wes",
+        "identity from the token getToken gave"
+    );
     JsFuture::from(l.shutdown()).await.unwrap();
-    assert_eq!(client.total_listeners(), 0, "the watch stopped with shutdown");
+    assert_eq!(
+        client.total_listeners(),
+        0,
+        "the watch stopped with shutdown"
+    );
 
     // Counted this month already: connecting at once costs nothing more.
     let h2 = lazy_harness("wes");
-    let eager = lazy(&h2, &[("tracker", tracker_js.clone()), ("identity", "wes".into()), ("eagerIfCounted", true.into())]);
+    let eager = lazy(
+        &h2,
+        &[
+            ("tracker", tracker_js.clone()),
+            ("identity", "wes".into()),
+            ("eagerIfCounted", true.into()),
+        ],
+    );
     sleep(100).await;
     assert_eq!(h2.clients().length(), 1);
     JsFuture::from(eager.shutdown()).await.unwrap();
     let h3 = lazy_harness("xena");
-    let not_counted = lazy(&h3, &[("tracker", tracker_js), ("identity", "xena".into()), ("eagerIfCounted", true.into())]);
+    let not_counted = lazy(
+        &h3,
+        &[
+            ("tracker", tracker_js),
+            ("identity", "xena".into()),
+            ("eagerIfCounted", true.into()),
+        ],
+    );
     sleep(100).await;
     assert_eq!(h3.clients().length(), 0);
     JsFuture::from(not_counted.shutdown()).await.unwrap();
@@ -754,12 +997,26 @@ async fn stop_from_the_apps_own_handler_during_emit_does_not_throw() {
         }
     });
     client.on("connectionStateChanged", stopper.as_ref().unchecked_ref());
-    *slot.borrow_mut() = Some(t.watch(client.clone().into(), Some(token_opts("olive"))).unwrap());
+    *slot.borrow_mut() = Some(
+        t.watch(client.clone().into(), Some(token_opts("olive")))
+            .unwrap(),
+    );
     client.set_state("connecting");
-    assert_eq!(emit_catching(&client, "connectionStateChanged", &"connected".into()), None);
+    assert_eq!(
+        emit_catching(&client, "connectionStateChanged", &"connected".into()),
+        None
+    );
     sleep(20).await;
-    assert_eq!(client.listener_count("connectionStateChanged"), 1, "only the app's own listener");
-    assert_eq!(num(&t.stats(), "connectsSeen"), 0.0, "stopped before our listener ran");
+    assert_eq!(
+        client.listener_count("connectionStateChanged"),
+        1,
+        "only the app's own listener"
+    );
+    assert_eq!(
+        num(&t.stats(), "connectsSeen"),
+        0.0,
+        "stopped before our listener ran"
+    );
     drop(stopper);
 }
 
@@ -776,7 +1033,11 @@ async fn a_refresh_under_way_does_not_revive_a_shut_down_client() {
     JsFuture::from(l.shutdown()).await.unwrap();
     sleep(300).await;
     assert_eq!(h.token_calls(), 2, "the refresh had started");
-    assert_eq!(client.update_token_calls().length(), 0, "but never reached the closed client");
+    assert_eq!(
+        client.update_token_calls().length(),
+        0,
+        "but never reached the closed client"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -810,9 +1071,15 @@ async fn a_tracker_that_cannot_watch_does_not_cost_the_chat() {
     let h = lazy_harness("ravi");
     let errors = Array::new();
     let on_error = Function::new_with_args("e", "this.push(e.message)").bind0(&errors);
-    let broken = obj(&[("watch", Function::new_no_args("throw new Error('tracker freed')").into())]);
+    let broken = obj(&[(
+        "watch",
+        Function::new_no_args("throw new Error('tracker freed')").into(),
+    )]);
     let l = lazy(&h, &[("tracker", broken), ("onError", on_error.into())]);
-    let client: FakeClient = JsFuture::from(l.get()).await.expect("still a client").unchecked_into();
+    let client: FakeClient = JsFuture::from(l.get())
+        .await
+        .expect("still a client")
+        .unchecked_into();
     assert_eq!(client.shutdown_calls(), 0);
     assert_eq!(errors.length(), 1);
     assert!(errors.get(0).as_string().unwrap().contains("tracker freed"));
@@ -830,7 +1097,11 @@ async fn a_failed_refresh_keeps_a_connected_client() {
     client.emit_event("tokenAboutToExpire");
     sleep(100).await;
     let again = JsFuture::from(l.get()).await.unwrap();
-    assert_eq!(again, JsValue::from(client.clone()), "same client: it is still connected");
+    assert_eq!(
+        again,
+        JsValue::from(client.clone()),
+        "same client: it is still connected"
+    );
     assert_eq!(h.clients().length(), 1);
     JsFuture::from(l.shutdown()).await.unwrap();
 }
@@ -844,11 +1115,18 @@ async fn a_trigger_whose_connect_failed_stays_armed() {
     let button = doc.create_element("button").unwrap();
     doc.body().unwrap().append_child(&button).unwrap();
     let trigger = l.connect_on(button.clone().into()).unwrap();
-    button.dispatch_event(&web_sys::Event::new("click").unwrap()).unwrap();
+    button
+        .dispatch_event(&web_sys::Event::new("click").unwrap())
+        .unwrap();
     sleep(100).await;
-    assert!(!trigger.done(), "still armed after the token service failed");
+    assert!(
+        !trigger.done(),
+        "still armed after the token service failed"
+    );
     assert_eq!(h.clients().length(), 0);
-    button.dispatch_event(&web_sys::Event::new("click").unwrap()).unwrap();
+    button
+        .dispatch_event(&web_sys::Event::new("click").unwrap())
+        .unwrap();
     sleep(100).await;
     assert!(trigger.done());
     assert_eq!(h.clients().length(), 1);
@@ -858,7 +1136,10 @@ async fn a_trigger_whose_connect_failed_stays_armed() {
 
 #[wasm_bindgen_test]
 fn timer_values_past_what_browsers_take_are_refused() {
-    let config = obj(&[("collectorUrl", "https://c.example/v1".into()), ("identityTimeoutMs", 3e9.into())]);
+    let config = obj(&[
+        ("collectorUrl", "https://c.example/v1".into()),
+        ("identityTimeoutMs", 3e9.into()),
+    ]);
     let message = error_message(MauTracker::new(config).expect_err("too long").into());
     assert!(message.contains("`identityTimeoutMs`"), "{message}");
 }
@@ -1006,12 +1287,20 @@ async fn lazy_client_listeners_come_back_after_remove_all_listeners() {
     let attached = client.total_listeners();
     client.remove_all_listeners();
     sleep(10).await;
-    assert_eq!(client.total_listeners(), attached, "every listener put back");
+    assert_eq!(
+        client.total_listeners(),
+        attached,
+        "every listener put back"
+    );
     assert_eq!(errors.length(), 1);
     assert_eq!(text(&errors.get(0), "code"), "listeners_removed");
     client.emit_event("tokenAboutToExpire");
     sleep(100).await;
-    assert_eq!(client.update_token_calls().length(), 1, "token refresh still runs");
+    assert_eq!(
+        client.update_token_calls().length(),
+        1,
+        "token refresh still runs"
+    );
     JsFuture::from(l.shutdown()).await.unwrap();
     assert_eq!(client.total_listeners(), 0);
     assert_eq!(errors.length(), 1, "shutdown is not mistaken for a removal");
