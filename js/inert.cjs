@@ -4,6 +4,21 @@
 // is no page to beacon from. No wasm is loaded, nothing is sent or stored, config is not
 // checked. LazyClient still creates its client through `createClient`, so chat code under
 // test runs.
+// A bundler that resolves `require("mau-beacon")` for a real page (esbuild, Browserify)
+// lands here too: say so once, since no beacon leaves such a page. jsdom and happy-dom
+// (test runners) stay quiet.
+let warned = false;
+const inBrowser = () =>
+  typeof window === "object" && typeof navigator === "object" && !/jsdom|happydom/i.test(navigator.userAgent || "");
+const warnInBrowser = () => {
+  if (warned || !inBrowser()) return;
+  warned = true;
+  console.warn(
+    'mau-beacon: the inert build (for tests and servers) was loaded in a browser page, because a bundler resolved require("mau-beacon"); ' +
+      'no beacons are sent. Import it as an ES module: import { startTracker } from "mau-beacon".',
+  );
+};
+
 const stats = () => ({
   pending: 0, delivered: 0, dropped: 0, dropReasons: {}, connectsSeen: 0,
   queued: 0, deduped: 0, retries: 0, storage: "memory",
@@ -15,6 +30,7 @@ const stoppable = () => {
 
 class MauTracker {
   constructor(config) {
+    warnInBrowser();
     this.collectorUrl = (config && config.collectorUrl) || "";
   }
   watch() { return stoppable(); }
@@ -51,10 +67,17 @@ class LazyClient {
 }
 
 const inert = Object.assign(new Error("mau-beacon: inert build (tests, server rendering): no beacons"), { code: "inert" });
-const load = () => Promise.resolve({ ok: false, error: inert });
-const init = () => Promise.resolve({});
+const load = () => {
+  warnInBrowser();
+  return Promise.resolve({ ok: false, error: inert });
+};
+const init = () => {
+  warnInBrowser();
+  return Promise.resolve({});
+};
 
 function startTracker() {
+  warnInBrowser();
   return {
     ready: Promise.resolve(false),
     tracker: undefined,
@@ -65,7 +88,11 @@ function startTracker() {
   };
 }
 
+function initSync() {}
+const version = () => "inert";
+
+// Plain `name,` entries only, so Node's ESM loader sees every name (`import { startTracker }
+// from "mau-beacon"` under server rendering).
 module.exports = {
-  __esModule: true, default: init, init, initSync() {}, load, startTracker,
-  MauTracker, LazyClient, version: () => "inert",
+  __esModule: true, default: init, init, initSync, load, startTracker, MauTracker, LazyClient, version,
 };
