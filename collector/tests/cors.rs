@@ -50,7 +50,8 @@ fn allowed_origin_is_echoed_with_credentials() {
     assert_eq!(r.header("access-control-allow-origin"), Some(APP));
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
     assert_eq!(
-        r.header("access-control-expose-headers").map(str::to_ascii_lowercase),
+        r.header("access-control-expose-headers")
+            .map(str::to_ascii_lowercase),
         Some("retry-after".into())
     );
     assert!(varies_on_origin(&r));
