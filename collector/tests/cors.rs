@@ -5,14 +5,14 @@ use common::*;
 
 const APP: &str = "https://app.example";
 
-fn start(origins: &[&str]) -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
+fn start(origins: &[&str]) -> (TestDb, Server) {
+    let db = TestDb::sqlite();
     let mut args = vec!["--admin-token", TOKEN];
     for o in origins {
         args.extend(["--allow-origin", o]);
     }
-    let server = Server::start(&dir.path().join("c.db"), &args);
-    (dir, server)
+    let server = Server::start(&db, &args);
+    (db, server)
 }
 
 fn post_from(server: &Server, origin: &str) -> Resp {

@@ -1,13 +1,11 @@
 //! Durability: a 2xx means on disk. Kill -9 right after the answer, restart, still there.
 
+#[macro_use]
 mod common;
 use common::*;
 
-#[test]
-fn kill_9_after_2xx_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
-    let mut server = Server::start(&db, &["--admin-token", TOKEN]);
+fn kill_9_after_2xx_loses_nothing(db: &TestDb) {
+    let mut server = Server::start(db, &["--admin-token", TOKEN]);
     // A batch, then single beacons, the last one killed right after its answer.
     let batch: Vec<_> = (0..50)
         .map(|i| beacon(&format!("batch-{i}"), &format!("b{i}")))
@@ -26,7 +24,7 @@ fn kill_9_after_2xx_loses_nothing() {
     assert_eq!(last.status, 200);
     server.kill9();
 
-    let server = Server::start(&db, &["--admin-token", TOKEN]);
+    let server = Server::start(db, &["--admin-token", TOKEN]);
     let month = server.month();
     let s = server
         .get_admin(&format!("/v1/months/{month}/summary"))
@@ -52,13 +50,7 @@ fn kill_9_after_2xx_loses_nothing() {
 
     // The CLI reads the same file after the server is gone.
     let out = cli(&[
-        "export",
-        "--month",
-        &month,
-        "--format",
-        "csv",
-        "--db",
-        db.to_str().unwrap(),
+        "export", "--month", &month, "--format", "csv", "--db", &db.arg,
     ]);
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout)
@@ -66,14 +58,11 @@ fn kill_9_after_2xx_loses_nothing() {
         .contains("last-before-crash,"));
 }
 
-#[test]
-fn kill_9_under_concurrent_load_keeps_every_acknowledged_beacon() {
+fn kill_9_under_concurrent_load_keeps_every_acknowledged_beacon(db: &TestDb) {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
-    let mut server = Server::start(&db, &["--admin-token", TOKEN]);
+    let mut server = Server::start(db, &["--admin-token", TOKEN]);
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let count = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -113,7 +102,7 @@ fn kill_9_under_concurrent_load_keeps_every_acknowledged_beacon() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 300, "only {} acknowledged", acked.len());
 
-    let server = Server::start(&db, &["--admin-token", TOKEN]);
+    let server = Server::start(db, &["--admin-token", TOKEN]);
     let month = server.month();
     let body = server
         .get_admin(&format!("/v1/months/{month}/identities?format=ndjson"))
@@ -135,3 +124,8 @@ fn kill_9_under_concurrent_load_keeps_every_acknowledged_beacon() {
         &lost[..lost.len().min(5)]
     );
 }
+
+both_backends!(
+    kill_9_after_2xx_loses_nothing,
+    kill_9_under_concurrent_load_keeps_every_acknowledged_beacon,
+);

@@ -1,10 +1,16 @@
-//! Shared helpers: run the real binary on a free loopback port and talk HTTP to it.
+//! Shared helpers: a database of either backend, the real binary on a free loopback
+//! port, and HTTP to it.
 #![allow(dead_code)]
+
+#[macro_use]
+mod db;
+pub use db::*;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mau-collector");
@@ -14,36 +20,48 @@ pub const TOKEN: &str = "test-admin-token";
 pub struct Server {
     child: Option<Child>,
     pub url: String,
-    pub db: PathBuf,
+    /// The `--db` value.
+    pub db: String,
     log: PathBuf,
     agent: ureq::Agent,
 }
 
+/// Starts `serve` on 127.0.0.1:0 with `db` and `extra` flags; the child, its log, and the
+/// first stdout line (or what came instead).
+pub fn spawn_serve(db: &TestDb, extra: &[&str]) -> (Child, PathBuf, String) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let log = db
+        .dir
+        .path()
+        .join(format!("server-{}.log", N.fetch_add(1, Ordering::SeqCst)));
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", &db.arg])
+        .args(extra)
+        .env_remove("MAU_COLLECTOR_ADMIN_TOKEN")
+        .env_remove("MAU_COLLECTOR_ALLOW_ORIGIN")
+        .env_remove("MAU_COLLECTOR_STATIC_DIR")
+        .env_remove("MAU_COLLECTOR_DB")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn mau-collector");
+    // The first stdout line names the port the OS picked.
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    (child, log, line)
+}
+
 impl Server {
     /// Starts `serve` on 127.0.0.1:0 with `db`, plus `extra` flags; waits for /healthz.
-    pub fn start(db: &Path, extra: &[&str]) -> Server {
-        let log = db.with_extension("log");
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .args(extra)
-            .env_remove("MAU_COLLECTOR_ADMIN_TOKEN")
-            .env_remove("MAU_COLLECTOR_ALLOW_ORIGIN")
-            .env_remove("MAU_COLLECTOR_STATIC_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn mau-collector");
-        // The first stdout line names the port the OS picked.
-        let mut line = String::new();
-        let stdout = child.stdout.take().unwrap();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+    pub fn start(db: &TestDb, extra: &[&str]) -> Server {
+        let (child, log, line) = spawn_serve(db, extra);
         let mut server = Server {
             url: line
                 .trim()
@@ -51,7 +69,7 @@ impl Server {
                 .unwrap_or("")
                 .to_owned(),
             child: Some(child),
-            db: db.to_owned(),
+            db: db.arg.clone(),
             log,
             agent: ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(30))
