@@ -250,3 +250,151 @@ pub fn cli(args: &[&str]) -> Output {
         .output()
         .expect("run mau-collector")
 }
+
+/// What a load run saw: every event_id answered 2xx, and the failures by kind.
+#[derive(Debug, Default)]
+pub struct LoadOutcome {
+    pub acked: Vec<String>,
+    /// 503 answers that carried Retry-After (the database away or busy).
+    pub unavailable: usize,
+    /// Anything else that was not a 2xx: status or transport error, one line each.
+    pub failures: Vec<String>,
+}
+
+/// Concurrent keep-alive clients posting single beacons, bounded in count; client `t`
+/// posts to `urls[t % urls.len()]` the events `event_id(t, i)` (identity = event_id).
+pub struct Load {
+    count: std::sync::Arc<AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<LoadOutcome>>,
+}
+
+impl Load {
+    /// With `retry_503`, a client retries a 503 (as the SDK does, faster) until
+    /// `retry_for` has passed; otherwise it stops at its first failure.
+    pub fn start(
+        urls: &[String],
+        clients: usize,
+        per_client: usize,
+        event_id: fn(usize, usize) -> String,
+        retry_503: Option<Duration>,
+    ) -> Load {
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..clients)
+            .map(|t| {
+                let url = format!("{}/v1/beacons", urls[t % urls.len()]);
+                let (count, stop) = (count.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let agent = ureq::AgentBuilder::new()
+                        .timeout(Duration::from_secs(20))
+                        .build();
+                    let mut out = LoadOutcome::default();
+                    'events: for i in 0..per_client {
+                        let id = event_id(t, i);
+                        let body = beacon(&id, &id).to_string();
+                        let started = Instant::now();
+                        loop {
+                            if stop.load(Ordering::SeqCst) {
+                                break 'events;
+                            }
+                            match agent.post(&url).send_string(&body) {
+                                Ok(r) if r.status() == 200 => {
+                                    out.acked.push(id);
+                                    count.fetch_add(1, Ordering::SeqCst);
+                                    break;
+                                }
+                                Err(ureq::Error::Status(503, r))
+                                    if r.header("retry-after").is_some() =>
+                                {
+                                    out.unavailable += 1;
+                                    match retry_503 {
+                                        Some(limit) if started.elapsed() < limit => {
+                                            std::thread::sleep(Duration::from_millis(100));
+                                        }
+                                        _ => break 'events,
+                                    }
+                                }
+                                Ok(r) => {
+                                    out.failures.push(format!("{id}: status {}", r.status()));
+                                    break 'events;
+                                }
+                                Err(e) => {
+                                    out.failures.push(format!("{id}: {e}"));
+                                    break 'events;
+                                }
+                            }
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        Load {
+            count,
+            stop,
+            threads,
+        }
+    }
+
+    /// Waits until `n` beacons were acknowledged in all (or every client is done).
+    pub fn wait_for(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.count.load(Ordering::SeqCst) < n
+            && !self.threads.iter().all(|t| t.is_finished())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    pub fn acked_so_far(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Stops the clients (each finishes its current request) and gathers what they saw.
+    pub fn finish(self) -> LoadOutcome {
+        self.stop.store(true, Ordering::SeqCst);
+        self.join()
+    }
+
+    /// Lets every client run to its end.
+    pub fn join(self) -> LoadOutcome {
+        let mut all = LoadOutcome::default();
+        for t in self.threads {
+            let o = t.join().unwrap();
+            all.acked.extend(o.acked);
+            all.unavailable += o.unavailable;
+            all.failures.extend(o.failures);
+        }
+        all
+    }
+}
+
+/// The identities of the server's only month, read through the NDJSON export.
+pub fn stored_identities(server: &Server) -> std::collections::HashSet<String> {
+    let month = server.month();
+    let r = server.get_admin(&format!("/v1/months/{month}/identities?format=ndjson"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["identity"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Panics naming a few acknowledged beacons that are not stored.
+pub fn assert_none_lost(acked: &[String], stored: &std::collections::HashSet<String>) {
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged beacons lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
