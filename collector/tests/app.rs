@@ -69,7 +69,10 @@ fn concurrent_requests_in_process(db: &TestDb) {
         });
         for (status, body) in futures_util::future::join_all(posts).await {
             assert_eq!(status, StatusCode::OK, "{body}");
-            assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["accepted"], 60);
+            assert_eq!(
+                serde_json::from_str::<Value>(&body).unwrap()["accepted"],
+                60
+            );
         }
         let (_, months) = call(&router, get("/v1/months")).await;
         let months: Value = serde_json::from_str(&months).unwrap();
@@ -105,7 +108,10 @@ fn unreachable_postgres_is_unavailable() {
         let db: Db = "postgres://mau@127.0.0.1:1/mau".parse().unwrap();
         match Store::open(&db, &Options::default()).await {
             Err(e @ StoreError::Unavailable(_)) => {
-                assert!(e.to_string().starts_with("the database is unavailable"), "{e}")
+                assert!(
+                    e.to_string().starts_with("the database is unavailable"),
+                    "{e}"
+                )
             }
             Err(e) => panic!("unexpected error: {e}"),
             Ok(_) => panic!("opened a database that is not there"),

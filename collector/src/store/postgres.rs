@@ -19,8 +19,8 @@ use tokio_postgres::NoTls;
 /// Any number that no other application of the database would pick for its lock.
 const MIGRATION_LOCK: i64 = 0x6d61_755f_6265_6163; // "mau_beac"
 
-/// Inserts a whole group with one statement (one round trip): new events, then their
-/// identities' counts. Rows come sorted by event_id and identities are upserted in key
+/// Inserts a whole group with one statement, which PostgreSQL runs as one transaction (one
+/// round trip): new events, then their identities' counts. Rows come sorted by event_id and identities are upserted in key
 /// order, so two instances' transactions take their locks in the same order.
 const INSERT_GROUP: &str = "
 WITH new AS (
@@ -283,11 +283,11 @@ async fn writer(pool: Pool, mut rx: mpsc::Receiver<WriteJob>) {
 
 /// A lock conflict aborts the whole transaction, so trying again is safe; after that,
 /// the clients retry. A failed connection is dropped rather than returned to the pool.
-async fn commit_with_retry(mut conn: Object, jobs: &[WriteJob]) -> Result<(), StoreError> {
+async fn commit_with_retry(conn: Object, jobs: &[WriteJob]) -> Result<(), StoreError> {
     let mut tries = 0;
     loop {
         tries += 1;
-        match commit(&mut conn, jobs).await {
+        match commit(&conn, jobs).await {
             Ok(()) => return Ok(()),
             Err(e) => {
                 let conflict = e.code().is_some_and(|c| c.code().starts_with("40"));
@@ -304,7 +304,7 @@ async fn commit_with_retry(mut conn: Object, jobs: &[WriteJob]) -> Result<(), St
     }
 }
 
-async fn commit(conn: &mut Object, jobs: &[WriteJob]) -> Result<(), tokio_postgres::Error> {
+async fn commit(conn: &Object, jobs: &[WriteJob]) -> Result<(), tokio_postgres::Error> {
     let mut records: Vec<_> = jobs.iter().flat_map(|j| &j.records).collect();
     records.sort_by(|a, b| a.beacon.event_id.cmp(&b.beacon.event_id));
     let col = |f: &dyn Fn(&crate::wire::Record) -> String| -> Vec<String> {
@@ -326,9 +326,9 @@ async fn commit(conn: &mut Object, jobs: &[WriteJob]) -> Result<(), tokio_postgr
         .iter()
         .map(|r| r.beacon.client_version.clone())
         .collect();
-    let t = conn.transaction().await?;
-    let stmt = t.prepare_cached(INSERT_GROUP).await?;
-    t.execute(
+    // One statement is one transaction: a single round trip, atomic, durable on return.
+    let stmt = conn.prepare_cached(INSERT_GROUP).await?;
+    conn.execute(
         &stmt,
         &[
             &event_id,
@@ -347,5 +347,5 @@ async fn commit(conn: &mut Object, jobs: &[WriteJob]) -> Result<(), tokio_postgr
         ],
     )
     .await?;
-    t.commit().await
+    Ok(())
 }
