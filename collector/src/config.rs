@@ -24,10 +24,18 @@ pub struct Cli {
         hide_env_values = true,
         default_value = "mau-collector.db"
     )]
-    pub db: Db,
+    pub db: String,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The database to use. Parsed here rather than by clap, whose error would repeat the
+    /// value, and with it a password in the URL.
+    pub fn db(&self) -> Result<Db, String> {
+        self.db.parse()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,7 +147,7 @@ mod tests {
             "x.db",
         ])
         .unwrap();
-        assert_eq!(cli.db, Db::Sqlite(PathBuf::from("x.db")));
+        assert_eq!(cli.db(), Ok(Db::Sqlite(PathBuf::from("x.db"))));
         let pg = Cli::try_parse_from([
             "mau-collector",
             "--db",
@@ -149,7 +157,22 @@ mod tests {
             "2026-11",
         ])
         .unwrap();
-        assert!(matches!(pg.db, Db::Postgres(_)));
+        assert!(matches!(pg.db(), Ok(Db::Postgres(_))));
+        let bad = Cli::try_parse_from([
+            "mau-collector",
+            "--db",
+            "postgres://u:hunter2@h:x/d",
+            "report",
+            "--month",
+            "2026-11",
+        ])
+        .unwrap()
+        .db();
+        let err = format!("{bad:?}");
+        assert!(
+            err.contains("bad PostgreSQL URL") && !err.contains("hunter2"),
+            "{err}"
+        );
         assert!(matches!(
             cli.command,
             Command::Export {

@@ -22,13 +22,20 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    let db = match cli.db() {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("mau-collector: --db: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
-        Command::Serve(args) => runtime(true).and_then(|rt| rt.block_on(serve(&cli.db, args))),
+        Command::Serve(args) => runtime(true).and_then(|rt| rt.block_on(serve(&db, args))),
         Command::Export { month, format } => {
-            runtime(false).and_then(|rt| rt.block_on(export_cmd(&cli.db, month, format)))
+            runtime(false).and_then(|rt| rt.block_on(export_cmd(&db, month, format)))
         }
         Command::Report { month, billed } => {
-            runtime(false).and_then(|rt| rt.block_on(report_cmd(&cli.db, month, billed)))
+            runtime(false).and_then(|rt| rt.block_on(report_cmd(&db, month, billed)))
         }
     };
     match result {

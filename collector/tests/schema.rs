@@ -74,3 +74,33 @@ fn cli_refuses_a_file_that_is_not_a_collector_database() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not a mau-collector database"), "{err}");
 }
+
+/// A file made by mau-collector 0.1 (the tables, no version table) is version 1: the CLI
+/// reads it as is, and `serve` records the version without touching the data.
+#[test]
+fn a_database_from_0_1_is_adopted() {
+    let db = TestDb::sqlite();
+    db.execute(
+        "CREATE TABLE events (event_id TEXT PRIMARY KEY, identity TEXT NOT NULL,
+            month TEXT NOT NULL, client_month TEXT NOT NULL, occurred_at TEXT NOT NULL,
+            sent_at TEXT NOT NULL, received_at TEXT NOT NULL, event_at TEXT NOT NULL,
+            attempt INTEGER NOT NULL, dedupe TEXT NOT NULL, sdk_name TEXT NOT NULL,
+            sdk_version TEXT NOT NULL, client_version TEXT) WITHOUT ROWID;
+         CREATE TABLE identities (month TEXT NOT NULL, identity TEXT NOT NULL,
+            first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, connects INTEGER NOT NULL,
+            PRIMARY KEY (month, identity)) WITHOUT ROWID;
+         INSERT INTO identities VALUES ('2026-10', 'old-friend', '2026-10-01T00:00:00.000Z',
+            '2026-10-02T00:00:00.000Z', 2);",
+    );
+    let out = cli(&["report", "--month", "2026-10", "--db", &db.arg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Unique identities: 1"));
+    let server = Server::start(&db, &["--admin-token", TOKEN]);
+    let s = server.get_admin("/v1/months/2026-10/summary").json();
+    assert_eq!(s["connects"], 2, "{s}");
+    assert_eq!(db.scalar("SELECT max(version) FROM schema_version"), 1);
+}
