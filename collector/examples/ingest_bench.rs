@@ -18,6 +18,7 @@
 //!
 //! Knobs (environment): BENCH_PG_URL (an admin URL; without it PostgreSQL is skipped),
 //! BENCH_SECONDS (4), BENCH_RUNS (3), BENCH_CLIENTS ("1,16,64"), BENCH_DB ("sqlite,postgres"),
+//! BENCH_PG_POOL (the collector's `--db-pool`, 16),
 //! MAU_COLLECTOR_BIN (a collector binary instead of building one). Loopback only; every
 //! run stops by itself.
 
@@ -70,7 +71,7 @@ struct Collector {
 }
 
 impl Collector {
-    fn start(bin: &Path, db: &str, strace_out: Option<&Path>) -> Collector {
+    fn start(bin: &Path, db: &str, pool: &str, strace_out: Option<&Path>) -> Collector {
         let mut cmd = match strace_out {
             Some(out) => {
                 let mut c = Command::new("strace");
@@ -91,7 +92,7 @@ impl Collector {
         };
         let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", TOKEN])
-            .args(["--db", db, "--db-pool", "16"])
+            .args(["--db", db, "--db-pool", pool])
             .env("MAU_COLLECTOR_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -301,6 +302,8 @@ struct Row {
     /// Beacons stored over the span the sync counts cover.
     synced_beacons: usize,
     bytes_per_identity: f64,
+    /// The machine's 1-minute load average after the row (other work competes for the CPU).
+    load: String,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -358,7 +361,8 @@ fn measure(
             (format!("{base}/{name}"), Some(admin))
         }
     };
-    let collector = Collector::start(bin, &db, strace.then_some(strace_out.as_path()));
+    let pool = knob("BENCH_PG_POOL", "16");
+    let collector = Collector::start(bin, &db, &pool, strace.then_some(strace_out.as_path()));
     let url = collector.url.clone();
     let ready = Instant::now();
     while ureq::get(&format!("{url}/healthz")).call().is_err() {
@@ -451,6 +455,10 @@ fn measure(
         }
     };
     row.bytes_per_identity = bytes / identities.max(1.0);
+    row.load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default();
     if let Some(a) = admin {
         a.exec(&format!(
             "DROP DATABASE IF EXISTS mau_bench_{clients} WITH (FORCE)"
@@ -511,8 +519,8 @@ fn main() {
     }
 
     println!();
-    println!("| backend | clients | ingest/s (median) | /healthz/s (median) | ratio | p50 ms | p99 ms | CPU cores: collector / PostgreSQL / load | syncs | beacons per commit | bytes per identity-month |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|");
+    println!("| backend | clients | ingest/s (median) | /healthz/s (median) | ratio | p50 ms | p99 ms | CPU cores: collector / PostgreSQL / load generator | syncs | beacons per commit | bytes per identity-month | load avg |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|");
     for r in &rows {
         let syncs = match r.syncs {
             Some((n, s)) if n > 0.0 => format!(
@@ -536,7 +544,7 @@ fn main() {
             _ => "-".into(),
         };
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.1}% | {:.2} | {:.2} | {:.2} / {:.2} / {:.2} | {} | {} | {:.0} |{}",
+            "| {} | {} | {:.0} | {:.0} | {:.1}% | {:.2} | {:.2} | {:.2} / {:.2} / {:.2} | {} | {} | {:.0} | {} |{}",
             r.backend,
             r.clients,
             r.ingest,
@@ -550,6 +558,7 @@ fn main() {
             syncs,
             per_commit,
             r.bytes_per_identity,
+            r.load,
             if r.failed > 0 {
                 format!(" {} failed", r.failed)
             } else {

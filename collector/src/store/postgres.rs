@@ -2,9 +2,9 @@
 //!
 //! Several collector instances may share one database: `event_id` is the primary key of
 //! `events` and the insert ignores conflicts, so concurrent deliveries of one event are
-//! stored once whichever instance takes them. The writer takes a connection from the pool
-//! first and then folds in every request that queued meanwhile, so commits overlap (up to
-//! the pool size) and grow with load. A commit answers only after PostgreSQL reports it
+//! stored once whichever instance takes them. The writer takes a commit slot and a
+//! connection first and then folds in every request that queued meanwhile, so a few commits
+//! overlap and each grows with load. A commit answers only after PostgreSQL reports it
 //! durable (`synchronous_commit` as the server has it, `on` by default).
 
 use super::schema;
@@ -12,9 +12,14 @@ use super::{settle, IdentityRow, Options, StoreError, Summary, WriteJob, EXPORT_
 use crate::month::Month;
 use crate::wire::format_time;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_postgres::NoTls;
+
+/// Most group commits in flight per instance. More only splits the queue into smaller
+/// transactions, which cost PostgreSQL more CPU per beacon (docs/collector-bench.md).
+const MAX_COMMITS: usize = 4;
 
 /// Any number that no other application of the database would pick for its lock.
 const MIGRATION_LOCK: i64 = 0x6d61_755f_6265_6163; // "mau_beac"
@@ -257,10 +262,14 @@ async fn version(conn: &Object) -> Result<i64, StoreError> {
     Ok(v)
 }
 
-/// Takes a connection, then everything queued meanwhile, and commits it in a task of its
-/// own, so the next group can start on another connection.
+/// Takes a commit slot and a connection, then everything queued meanwhile, and commits it
+/// in a task of its own, so the next group can start on another connection.
 async fn writer(pool: Pool, mut rx: mpsc::Receiver<WriteJob>) {
+    let slots = Arc::new(Semaphore::new(MAX_COMMITS));
     while let Some(first) = rx.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return; // never closed
+        };
         let conn = pool.get().await;
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -273,6 +282,7 @@ async fn writer(pool: Pool, mut rx: mpsc::Receiver<WriteJob>) {
             Err(e) => settle(jobs, Err(e.into())),
             Ok(conn) => {
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let result = commit_with_retry(conn, &jobs).await;
                     settle(jobs, result);
                 });
