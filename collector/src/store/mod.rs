@@ -4,6 +4,10 @@
 //! Both promise the same: `insert` returns only after the commit is durable; an `event_id`
 //! is stored once (a unique key and an insert that ignores conflicts); concurrent requests
 //! share one transaction (group commit); exports stream in bounded batches.
+//!
+//! A new kind of record (say, a log of issued tokens) is a migration in `schema`, a method
+//! on `Store`, and its statement in each backend; writes that must be acknowledged only
+//! after the commit go through the same group writer (its job type gains a variant).
 
 mod postgres;
 pub mod schema;

@@ -215,6 +215,9 @@ async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
     let t = conn.transaction().await?;
     t.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
+    // No "already exists, skipping" notices in the log at every start.
+    t.batch_execute("SET LOCAL client_min_messages = warning")
+        .await?;
     t.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_version (
             version    BIGINT PRIMARY KEY,
