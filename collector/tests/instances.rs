@@ -17,7 +17,7 @@ fn two_instances_store_each_concurrent_delivery_once() {
         6,
         300,
         |t, i| format!("pair{}-{i}", t / 2),
-        None,
+        Some(Duration::from_secs(30)), // a 503 is retried, as the SDK would
     )
     .join();
     assert!(out.failures.is_empty(), "{:?}", out.failures);
@@ -44,7 +44,7 @@ fn kill_9_of_one_instance_under_load_loses_no_acknowledged_beacon() {
         8,
         1500,
         |t, i| format!("c{t}-{i}"),
-        None,
+        Some(Duration::from_secs(30)),
     );
     load.wait_for(600);
     a.kill9();
