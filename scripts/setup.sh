@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing mau-beacon needs, only what is missing; safe to rerun.
 # Rust wasm target, wasm-bindgen-cli 0.2.130 (must equal the crate's pinned wasm-bindgen),
-# wasm-pack, Debian's Chromium + chromedriver, and the npm dev dependencies.
+# wasm-pack, Debian's Chromium + chromedriver, Debian's PostgreSQL, and the npm dev dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -25,6 +25,15 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+# PostgreSQL server binaries for the collector's throwaway test cluster (scripts/pg.sh);
+# no service is used: the package's own cluster may stay stopped.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  say "installing PostgreSQL (Debian package)"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql >/dev/null
 fi
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat node_modules/.setup-lock 2>/dev/null)" != "$lock_sum" ]; then

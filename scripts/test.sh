@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then
-#   1. native unit tests of the pure logic and the collector (cargo test),
+#   1. native unit tests of the pure logic and the collector (cargo test; the collector's
+#      against both SQLite and a throwaway PostgreSQL cluster from scripts/pg.sh),
 #   2. the SDK in headless Chromium against a real HTTP receiver (wasm-pack test),
 #   3. end-to-end tests in Chromium: npm package, script tag, real Conversations client,
 #      collector and demo (node --test).
@@ -10,8 +11,14 @@ bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 say() { printf '\033[1m[test]\033[0m %s\n' "$*"; }
 
-say "native tests (cargo test)"
+say "native tests (cargo test), the collector's against SQLite and a throwaway PostgreSQL"
+pg_dir=$(mktemp -d)
+trap 'bash scripts/pg.sh stop "$pg_dir" immediate 2>/dev/null || true; rm -rf "$pg_dir"' EXIT
+MAU_TEST_PG_URL=$(bash scripts/pg.sh start "$pg_dir")
+export MAU_TEST_PG_URL
 cargo test --workspace --quiet
+bash scripts/pg.sh stop "$pg_dir" && rm -rf "$pg_dir" && trap - EXIT
+unset MAU_TEST_PG_URL
 
 say "building the npm package"
 bash scripts/build.sh

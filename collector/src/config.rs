@@ -1,6 +1,8 @@
 //! Command line and environment configuration.
 
 use crate::export::Format;
+use crate::month::Month;
+use crate::store::Db;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,18 +12,30 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "mau-collector", version, about)]
 pub struct Cli {
-    /// SQLite database file (created by `serve` if missing).
+    /// Where beacons are stored: a SQLite file (created by `serve` if missing), or a
+    /// PostgreSQL database as `postgres://user[:password]@host:port/dbname` (or
+    /// `postgresql://`). Put a URL with a password in the env var, not the flag, which
+    /// shows in the process list.
     #[arg(
         long,
         global = true,
-        value_name = "PATH",
+        value_name = "PATH|URL",
         env = "MAU_COLLECTOR_DB",
+        hide_env_values = true,
         default_value = "mau-collector.db"
     )]
-    pub db: PathBuf,
+    pub db: String,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The database to use. Parsed here rather than by clap, whose error would repeat the
+    /// value, and with it a password in the URL.
+    pub fn db(&self) -> Result<Db, String> {
+        self.db.parse()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,7 +46,7 @@ pub enum Command {
     Export {
         /// The UTC month, YYYY-MM.
         #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
-        month: crate::wire::Month,
+        month: Month,
         /// Output format.
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
@@ -41,7 +55,7 @@ pub enum Command {
     Report {
         /// The UTC month, YYYY-MM.
         #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
-        month: crate::wire::Month,
+        month: Month,
         /// The MAU count on the Twilio bill for that month.
         #[arg(long, value_name = "N")]
         billed: Option<u64>,
@@ -93,10 +107,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "MAU_COLLECTOR_MAX_EXPORTS", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_exports: u32,
+
+    /// PostgreSQL: most connections this instance opens (commits run in parallel up to it).
+    #[arg(long, value_name = "N", env = "MAU_COLLECTOR_DB_POOL", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool: u32,
+
+    /// PostgreSQL: longest wait for a free or new connection, in milliseconds; past it,
+    /// requests get 503 + Retry-After.
+    #[arg(long, value_name = "MS", env = "MAU_COLLECTOR_DB_WAIT_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub db_wait_ms: u64,
 }
 
-fn parse_month(s: &str) -> Result<crate::wire::Month, String> {
-    crate::wire::Month::parse(s).ok_or_else(|| format!("{s:?} is not a month like 2026-11"))
+fn parse_month(s: &str) -> Result<Month, String> {
+    Month::parse(s).ok_or_else(|| format!("{s:?} is not a month like 2026-11"))
 }
 
 #[cfg(test)]
@@ -122,7 +147,32 @@ mod tests {
             "x.db",
         ])
         .unwrap();
-        assert_eq!(cli.db, PathBuf::from("x.db"));
+        assert_eq!(cli.db(), Ok(Db::Sqlite(PathBuf::from("x.db"))));
+        let pg = Cli::try_parse_from([
+            "mau-collector",
+            "--db",
+            "postgresql://mau@127.0.0.1:5432/mau",
+            "report",
+            "--month",
+            "2026-11",
+        ])
+        .unwrap();
+        assert!(matches!(pg.db(), Ok(Db::Postgres(_))));
+        let bad = Cli::try_parse_from([
+            "mau-collector",
+            "--db",
+            "postgres://u:hunter2@h:x/d",
+            "report",
+            "--month",
+            "2026-11",
+        ])
+        .unwrap()
+        .db();
+        let err = format!("{bad:?}");
+        assert!(
+            err.contains("bad PostgreSQL URL") && !err.contains("hunter2"),
+            "{err}"
+        );
         assert!(matches!(
             cli.command,
             Command::Export {

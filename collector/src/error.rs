@@ -3,6 +3,7 @@
 //! All errors answer with a JSON body `{"error": "<what went wrong>", "code": "<stable code>"}`,
 //! plus `field` and `index` when one beacon field is at fault.
 
+use crate::store::StoreError;
 use crate::wire::WireError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +27,8 @@ pub enum ApiError {
     ReadsDisabled,
     #[error("the collector is busy; retry later")]
     Overloaded,
+    #[error("the database is unavailable; retry later")]
+    Unavailable(String),
     #[error("storage error")]
     Storage(String),
     #[error("{0}")]
@@ -46,7 +49,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::ReadsDisabled => StatusCode::FORBIDDEN,
-            ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -61,6 +64,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::ReadsDisabled => "reads_disabled",
             ApiError::Overloaded => "overloaded",
+            ApiError::Unavailable(_) => "storage_unavailable",
             ApiError::Storage(_) => "storage_error",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound => "not_found",
@@ -97,14 +101,16 @@ pub struct ErrorBody {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Storage(detail) = &self {
-            // The detail goes to the log only: it may hold paths.
-            tracing::error!(%detail, "storage error");
+        match &self {
+            // The detail goes to the log only: it may hold paths or host names.
+            ApiError::Storage(detail) => tracing::error!(%detail, "storage error"),
+            ApiError::Unavailable(detail) => tracing::warn!(%detail, "database unavailable"),
+            _ => {}
         }
         let mut resp = (self.status(), Json(self.body())).into_response();
         let headers = resp.headers_mut();
         match self {
-            ApiError::Overloaded | ApiError::Storage(_) => {
+            ApiError::Overloaded | ApiError::Unavailable(_) | ApiError::Storage(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
             ApiError::Unauthorized => {
@@ -116,9 +122,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        ApiError::Storage(e.to_string())
+/// A database that is away or busy is a 503 the client retries; anything else is a 500.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Busy => ApiError::Overloaded,
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            other => ApiError::Storage(other.to_string()),
+        }
     }
 }
 
@@ -131,6 +142,15 @@ mod tests {
         let r = ApiError::Overloaded.into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        let r = ApiError::from(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(r.code(), "storage_unavailable");
+        let r = r.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            ApiError::from(StoreError::Busy).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 
     #[test]

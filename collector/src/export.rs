@@ -1,11 +1,11 @@
 //! Export of a month's identities (JSON array, NDJSON or CSV) and the billing report.
 //!
-//! Writers take any `io::Write` and are fed one row at a time, so the CLI (stdout) and
-//! the HTTP endpoint (a chunked body) share the same code and never hold a whole month.
+//! Rows arrive in bounded batches from the store and are encoded batch by batch, so the
+//! CLI (stdout) and the HTTP endpoint (a chunked body) share the code and never hold a
+//! whole month.
 
-use crate::store::{self, IdentityRow, Summary};
-use crate::wire::Month;
-use rusqlite::Connection;
+use crate::month::Month;
+use crate::store::{IdentityRow, Store, StoreError, Summary};
 use std::io::{self, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,8 +39,8 @@ impl Format {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("write: {0}")]
     Io(#[from] io::Error),
     #[error("csv: {0}")]
@@ -49,49 +49,87 @@ pub enum ExportError {
     Json(#[from] serde_json::Error),
 }
 
-/// Writes every identity of `month` to `out`; returns how many.
-pub fn write_identities<W: Write>(
-    conn: &Connection,
-    month: Month,
+/// Turns batches of rows into bytes of one format: `start`, then `rows` per batch, then
+/// `finish`. Pure, so the CLI and the HTTP body share it and it is tested alone.
+pub struct Encoder {
     format: Format,
-    out: W,
-) -> Result<u64, ExportError> {
-    match format {
-        Format::Csv => {
-            let mut w = csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(out);
-            // Written by hand so an empty month still gets its header row.
-            w.write_record(["identity", "first_seen", "last_seen", "connects"])?;
-            let n = store::for_each_identity(conn, month, |r: IdentityRow| {
-                w.serialize(&r).map_err(ExportError::from)
-            })?;
-            w.flush()?;
-            Ok(n)
-        }
-        Format::Json => {
-            let mut out = out;
-            out.write_all(b"[")?;
-            let mut first = true;
-            let n = store::for_each_identity(conn, month, |r: IdentityRow| {
-                out.write_all(if first { b"\n" } else { b",\n" })?;
-                first = false;
-                serde_json::to_writer(&mut out, &r).map_err(ExportError::from)
-            })?;
-            out.write_all(if n == 0 { b"]\n" } else { b"\n]\n" })?;
-            out.flush()?;
-            Ok(n)
-        }
-        Format::Ndjson => {
-            let mut out = out;
-            let n = store::for_each_identity(conn, month, |r: IdentityRow| {
-                serde_json::to_writer(&mut out, &r)?;
-                out.write_all(b"\n").map_err(ExportError::from)
-            })?;
-            out.flush()?;
-            Ok(n)
+    rows: u64,
+}
+
+impl Encoder {
+    pub fn new(format: Format) -> Encoder {
+        Encoder { format, rows: 0 }
+    }
+
+    /// Rows encoded so far.
+    pub fn count(&self) -> u64 {
+        self.rows
+    }
+
+    /// What comes before the first row (an empty month still gets its CSV header).
+    pub fn start(&self) -> Vec<u8> {
+        match self.format {
+            Format::Csv => b"identity,first_seen,last_seen,connects\n".to_vec(),
+            Format::Json => b"[".to_vec(),
+            Format::Ndjson => Vec::new(),
         }
     }
+
+    pub fn rows(&mut self, batch: &[IdentityRow]) -> Result<Vec<u8>, ExportError> {
+        let mut out = Vec::with_capacity(batch.len() * 96);
+        match self.format {
+            Format::Csv => {
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(&mut out);
+                for r in batch {
+                    w.serialize(r)?;
+                }
+                w.flush()?;
+            }
+            Format::Json => {
+                for (i, r) in batch.iter().enumerate() {
+                    let first = self.rows == 0 && i == 0;
+                    out.extend_from_slice(if first { b"\n" } else { b",\n" });
+                    serde_json::to_writer(&mut out, r)?;
+                }
+            }
+            Format::Ndjson => {
+                for r in batch {
+                    serde_json::to_writer(&mut out, r)?;
+                    out.push(b'\n');
+                }
+            }
+        }
+        self.rows += batch.len() as u64;
+        Ok(out)
+    }
+
+    pub fn finish(&self) -> Vec<u8> {
+        match (self.format, self.rows) {
+            (Format::Json, 0) => b"]\n".to_vec(),
+            (Format::Json, _) => b"\n]\n".to_vec(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Writes every identity of `month` to `out` (the CLI); returns how many.
+pub async fn write_identities<W: Write>(
+    store: &Store,
+    month: Month,
+    format: Format,
+    mut out: W,
+) -> Result<u64, ExportError> {
+    let mut rows = store.identities(month).await?;
+    let mut enc = Encoder::new(format);
+    out.write_all(&enc.start())?;
+    while let Some(batch) = rows.next().await {
+        out.write_all(&enc.rows(&batch?)?)?;
+    }
+    out.write_all(&enc.finish())?;
+    out.flush()?;
+    Ok(enc.count())
 }
 
 /// The human report: counts, and the gap against what Twilio billed when known.
@@ -147,6 +185,47 @@ mod tests {
         assert!(report_text(&summary(5), Some(3)).contains("2 more than Twilio billed"));
         assert!(report_text(&summary(5), Some(5)).contains("the counts match"));
         assert!(!report_text(&summary(5), None).contains("Twilio"));
+    }
+
+    fn row(identity: &str) -> IdentityRow {
+        IdentityRow {
+            identity: identity.into(),
+            first_seen: "2026-11-01T00:00:01.000Z".into(),
+            last_seen: "2026-11-02T00:00:01.000Z".into(),
+            connects: 2,
+        }
+    }
+
+    fn encode(format: Format, batches: &[Vec<IdentityRow>]) -> String {
+        let mut enc = Encoder::new(format);
+        let mut out = enc.start();
+        for b in batches {
+            out.extend(enc.rows(b).unwrap());
+        }
+        out.extend(enc.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn batches_join_into_one_document() {
+        let batches = [vec![row("a"), row("b, \"c\"")], vec![], vec![row("d")]];
+        let json = encode(Format::Json, &batches);
+        let v: Vec<IdentityRow> = serde_json::from_str::<Vec<serde_json::Value>>(&json)
+            .unwrap()
+            .into_iter()
+            .map(|v| row(v["identity"].as_str().unwrap()))
+            .collect();
+        assert_eq!(v.len(), 3, "{json}");
+        assert_eq!(encode(Format::Json, &[]), "[]\n");
+        let csv = encode(Format::Csv, &batches);
+        assert_eq!(csv.lines().count(), 4, "{csv}");
+        assert!(csv.contains("\"b, \"\"c\"\"\""), "{csv}");
+        assert_eq!(
+            encode(Format::Csv, &[]),
+            "identity,first_seen,last_seen,connects\n"
+        );
+        assert_eq!(encode(Format::Ndjson, &batches).lines().count(), 3);
+        assert_eq!(encode(Format::Ndjson, &[]), "");
     }
 
     #[test]

@@ -1,18 +1,13 @@
-//! mau-collector: the reference collector for mau-beacon.
-
-mod config;
-mod error;
-mod export;
-mod http;
-mod store;
-mod wire;
+//! mau-collector: the reference collector for mau-beacon (the command line).
 
 use clap::Parser;
-use config::{Cli, Command, ServeArgs};
+use mau_collector::config::{Cli, Command, ServeArgs};
+use mau_collector::store::{Db, Options, Store};
+use mau_collector::{app, export, month::Month, AppState, Origins};
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -27,10 +22,21 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    let db = match cli.db() {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("mau-collector: --db: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
-        Command::Serve(args) => serve(&cli.db, args),
-        Command::Export { month, format } => export_cmd(&cli.db, month, format),
-        Command::Report { month, billed } => report_cmd(&cli.db, month, billed),
+        Command::Serve(args) => runtime(true).and_then(|rt| rt.block_on(serve(&db, args))),
+        Command::Export { month, format } => {
+            runtime(false).and_then(|rt| rt.block_on(export_cmd(&db, month, format)))
+        }
+        Command::Report { month, billed } => {
+            runtime(false).and_then(|rt| rt.block_on(report_cmd(&db, month, billed)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -41,36 +47,44 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(db: &Path, args: ServeArgs) -> Result<(), BoxError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        let store = store::Store::open(db, args.queue as usize)?;
-        let origins = http::Origins::from_config(&args.allow_origins);
-        if args.admin_token.is_none() {
-            tracing::warn!("no admin token: read endpoints are closed");
-        }
-        let state = http::AppState {
-            db_path: store.path().to_owned(),
-            store,
-            admin_token: args.admin_token.filter(|t| !t.is_empty()),
-            origins,
-            exports: Arc::new(tokio::sync::Semaphore::new(args.max_exports as usize)),
-        };
-        let app = http::router(state, args.static_dir.clone());
-        let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let addr = listener.local_addr()?;
-        // One line on stdout, so scripts and tests can learn a port picked with :0.
-        println!("listening on http://{addr}");
-        std::io::stdout().flush()?;
-        tracing::info!(%addr, db = %db.display(), static_dir = ?args.static_dir, "collector started");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        tracing::info!("collector stopped");
-        Ok(())
-    })
+fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, BoxError> {
+    let mut b = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    Ok(b.enable_all().build()?)
+}
+
+async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
+    let opts = Options {
+        queue: args.queue as usize,
+        pool_size: args.db_pool as usize,
+        pool_wait: Duration::from_millis(args.db_wait_ms),
+    };
+    let store = Store::open(db, &opts).await?;
+    if args.admin_token.is_none() {
+        tracing::warn!("no admin token: read endpoints are closed");
+    }
+    let state = AppState {
+        store,
+        admin_token: args.admin_token.filter(|t| !t.is_empty()),
+        origins: Origins::from_config(&args.allow_origins),
+        exports: Arc::new(tokio::sync::Semaphore::new(args.max_exports as usize)),
+        static_dir: args.static_dir.clone(),
+    };
+    let backend = state.store.backend();
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    // One line on stdout, so scripts and tests can learn a port picked with :0.
+    println!("listening on http://{addr}");
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, %db, backend, static_dir = ?args.static_dir, "collector started");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("collector stopped");
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -91,27 +105,16 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-fn open_existing(db: &Path) -> Result<rusqlite::Connection, BoxError> {
-    if !db.exists() {
-        return Err(format!("no database at {}", db.display()).into());
-    }
-    let conn = store::open_reader(db)?;
-    if !store::check_schema(&conn)? {
-        return Err(format!("{} is not a mau-collector database", db.display()).into());
-    }
-    Ok(conn)
-}
-
-fn export_cmd(db: &Path, month: wire::Month, format: export::Format) -> Result<(), BoxError> {
-    let conn = open_existing(db)?;
+async fn export_cmd(db: &Db, month: Month, format: export::Format) -> Result<(), BoxError> {
+    let store = Store::open_existing(db).await?;
     let stdout = std::io::stdout().lock();
-    export::write_identities(&conn, month, format, std::io::BufWriter::new(stdout))?;
+    export::write_identities(&store, month, format, std::io::BufWriter::new(stdout)).await?;
     Ok(())
 }
 
-fn report_cmd(db: &Path, month: wire::Month, billed: Option<u64>) -> Result<(), BoxError> {
-    let conn = open_existing(db)?;
-    let summary = store::summary(&conn, month)?;
+async fn report_cmd(db: &Db, month: Month, billed: Option<u64>) -> Result<(), BoxError> {
+    let store = Store::open_existing(db).await?;
+    let summary = store.summary(month).await?;
     print!("{}", export::report_text(&summary, billed));
     Ok(())
 }

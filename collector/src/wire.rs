@@ -3,8 +3,8 @@
 //! Fields are read from a `serde_json::Value` by hand rather than through a derived
 //! struct, so that every error names the field at fault in plain words.
 
+pub use crate::month::Month;
 use serde_json::{Map, Value};
-use std::fmt;
 use time::format_description::well_known::Rfc3339;
 use time::macros::{datetime, format_description};
 use time::{Duration, OffsetDateTime, UtcOffset};
@@ -59,43 +59,6 @@ fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) 
         field,
         message: message.into(),
         index: None,
-    }
-}
-
-/// A UTC calendar month, `YYYY-MM`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Month {
-    pub year: i32,
-    pub month: u8,
-}
-
-impl Month {
-    /// Parses exactly `YYYY-MM` with a month from 01 to 12.
-    pub fn parse(s: &str) -> Option<Month> {
-        let b = s.as_bytes();
-        if b.len() != 7 || b[4] != b'-' {
-            return None;
-        }
-        if !b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit) {
-            return None;
-        }
-        let year: i32 = s[..4].parse().ok()?;
-        let month: u8 = s[5..].parse().ok()?;
-        (1..=12).contains(&month).then_some(Month { year, month })
-    }
-
-    pub fn of(t: OffsetDateTime) -> Month {
-        let t = t.to_offset(UtcOffset::UTC);
-        Month {
-            year: t.year(),
-            month: u8::from(t.month()),
-        }
-    }
-}
-
-impl fmt::Display for Month {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
     }
 }
 

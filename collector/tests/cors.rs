@@ -5,14 +5,14 @@ use common::*;
 
 const APP: &str = "https://app.example";
 
-fn start(origins: &[&str]) -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
+fn start(origins: &[&str]) -> (TestDb, Server) {
+    let db = TestDb::sqlite();
     let mut args = vec!["--admin-token", TOKEN];
     for o in origins {
         args.extend(["--allow-origin", o]);
     }
-    let server = Server::start(&dir.path().join("c.db"), &args);
-    (dir, server)
+    let server = Server::start(&db, &args);
+    (db, server)
 }
 
 fn post_from(server: &Server, origin: &str) -> Resp {
@@ -50,7 +50,8 @@ fn allowed_origin_is_echoed_with_credentials() {
     assert_eq!(r.header("access-control-allow-origin"), Some(APP));
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
     assert_eq!(
-        r.header("access-control-expose-headers").map(str::to_ascii_lowercase),
+        r.header("access-control-expose-headers")
+            .map(str::to_ascii_lowercase),
         Some("retry-after".into())
     );
     assert!(varies_on_origin(&r));

@@ -1,13 +1,11 @@
 //! Durability: a 2xx means on disk. Kill -9 right after the answer, restart, still there.
 
+#[macro_use]
 mod common;
 use common::*;
 
-#[test]
-fn kill_9_after_2xx_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
-    let mut server = Server::start(&db, &["--admin-token", TOKEN]);
+fn kill_9_after_2xx_loses_nothing(db: &TestDb) {
+    let mut server = Server::start(db, &["--admin-token", TOKEN]);
     // A batch, then single beacons, the last one killed right after its answer.
     let batch: Vec<_> = (0..50)
         .map(|i| beacon(&format!("batch-{i}"), &format!("b{i}")))
@@ -26,7 +24,7 @@ fn kill_9_after_2xx_loses_nothing() {
     assert_eq!(last.status, 200);
     server.kill9();
 
-    let server = Server::start(&db, &["--admin-token", TOKEN]);
+    let server = Server::start(db, &["--admin-token", TOKEN]);
     let month = server.month();
     let s = server
         .get_admin(&format!("/v1/months/{month}/summary"))
@@ -52,13 +50,7 @@ fn kill_9_after_2xx_loses_nothing() {
 
     // The CLI reads the same file after the server is gone.
     let out = cli(&[
-        "export",
-        "--month",
-        &month,
-        "--format",
-        "csv",
-        "--db",
-        db.to_str().unwrap(),
+        "export", "--month", &month, "--format", "csv", "--db", &db.arg,
     ]);
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout)
@@ -66,72 +58,31 @@ fn kill_9_after_2xx_loses_nothing() {
         .contains("last-before-crash,"));
 }
 
-#[test]
-fn kill_9_under_concurrent_load_keeps_every_acknowledged_beacon() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
-
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
-    let mut server = Server::start(&db, &["--admin-token", TOKEN]);
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let count = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let url = format!("{}/v1/beacons", server.url);
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let (acked, count, stop, url) =
-                (acked.clone(), count.clone(), stop.clone(), url.clone());
-            std::thread::spawn(move || {
-                let agent = ureq::agent();
-                // Bounded: at most 2,000 posts per thread, stopping at the first failure.
-                for i in 0..2000 {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let id = format!("t{t}-{i}");
-                    match agent.post(&url).send_string(&beacon(&id, &id).to_string()) {
-                        Ok(r) if r.status() == 200 => {
-                            acked.lock().unwrap().push(id);
-                            count.fetch_add(1, Ordering::SeqCst);
-                        }
-                        _ => break,
-                    }
-                }
-            })
-        })
-        .collect();
-    // Kill while the clients are still sending.
-    while count.load(Ordering::SeqCst) < 300 && !threads.iter().all(|t| t.is_finished()) {
-        std::thread::yield_now();
-    }
-    server.kill9();
-    stop.store(true, Ordering::SeqCst);
-    for t in threads {
-        t.join().unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 300, "only {} acknowledged", acked.len());
-
-    let server = Server::start(&db, &["--admin-token", TOKEN]);
-    let month = server.month();
-    let body = server
-        .get_admin(&format!("/v1/months/{month}/identities?format=ndjson"))
-        .body;
-    let stored: std::collections::HashSet<String> = body
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["identity"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged beacons lost, e.g. {:?}",
-        lost.len(),
-        &lost[..lost.len().min(5)]
+fn kill_9_under_concurrent_load_keeps_every_acknowledged_beacon(db: &TestDb) {
+    let mut server = Server::start(db, &["--admin-token", TOKEN]);
+    // Bounded: 4 clients, at most 2,000 posts each, each stopping at its first failure.
+    let load = Load::start(
+        std::slice::from_ref(&server.url),
+        4,
+        2000,
+        |t, i| format!("t{t}-{i}"),
+        None,
     );
+    // Kill while the clients are still sending.
+    load.wait_for(300);
+    server.kill9();
+    let out = load.finish();
+    assert!(
+        out.acked.len() >= 300,
+        "only {} acknowledged",
+        out.acked.len()
+    );
+
+    let server = Server::start(db, &["--admin-token", TOKEN]);
+    assert_none_lost(&out.acked, &stored_identities(&server));
 }
+
+both_backends!(
+    kill_9_after_2xx_loses_nothing,
+    kill_9_under_concurrent_load_keeps_every_acknowledged_beacon,
+);

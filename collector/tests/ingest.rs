@@ -1,18 +1,16 @@
 //! POST /v1/beacons over real HTTP: storage, idempotency and every kind of bad input.
 
+#[macro_use]
 mod common;
 use common::*;
 use serde_json::{json, Value};
 
-fn start() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("c.db"), &["--admin-token", TOKEN]);
-    (dir, server)
+fn start(db: &TestDb) -> Server {
+    Server::start(db, &["--admin-token", TOKEN])
 }
 
-#[test]
-fn stores_a_beacon_and_counts_repeats_once() {
-    let (_dir, server) = start();
+fn stores_a_beacon_and_counts_repeats_once(db: &TestDb) {
+    let server = start(db);
     let body = beacon("alice@example.com", "5f0c3c9e2b7a4d1e8f6a0b1c2d3e4f50").to_string();
     let first = server.post(&body);
     assert_eq!(first.status, 200, "{}", first.body);
@@ -42,9 +40,8 @@ fn stores_a_beacon_and_counts_repeats_once() {
     assert!(s["first_seen"].as_str().unwrap() <= s["last_seen"].as_str().unwrap());
 }
 
-#[test]
-fn takes_an_array_whatever_the_content_type() {
-    let (_dir, server) = start();
+fn takes_an_array_whatever_the_content_type(db: &TestDb) {
+    let server = start(db);
     let batch = json!([
         beacon("a", "e1"),
         beacon("b", "e2"),
@@ -179,9 +176,8 @@ fn bad_inputs() -> Vec<(&'static str, String, u16, &'static str, &'static str)> 
     ]
 }
 
-#[test]
-fn bad_input_is_a_4xx_with_a_json_error_and_stores_nothing() {
-    let (_dir, mut server) = start();
+fn bad_input_is_a_4xx_with_a_json_error_and_stores_nothing(db: &TestDb) {
+    let mut server = start(db);
     for (name, body, status, code, field) in bad_inputs() {
         let r = server.post(&body);
         assert_eq!(r.status, status, "{name}: {}", r.body);
@@ -228,7 +224,8 @@ fn bad_input_is_a_4xx_with_a_json_error_and_stores_nothing() {
 
 #[test]
 fn oversized_body_without_content_length_is_413() {
-    let (_dir, mut server) = start();
+    let db = TestDb::sqlite();
+    let mut server = start(&db);
     // A chunked upload: the limit must hold while reading, not only on Content-Length.
     let big = vec![b' '; 80 * 1024];
     let r = server
@@ -245,7 +242,8 @@ fn oversized_body_without_content_length_is_413() {
 
 #[test]
 fn unknown_paths_and_methods_are_json_errors() {
-    let (_dir, mut server) = start();
+    let db = TestDb::sqlite();
+    let mut server = start(&db);
     let r = send(server.request("GET", "/nope"), None);
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["code"], "not_found");
@@ -254,3 +252,9 @@ fn unknown_paths_and_methods_are_json_errors() {
     assert_eq!(r.json()["code"], "method_not_allowed");
     server.assert_alive();
 }
+
+both_backends!(
+    stores_a_beacon_and_counts_repeats_once,
+    takes_an_array_whatever_the_content_type,
+    bad_input_is_a_4xx_with_a_json_error_and_stores_nothing,
+);

@@ -1,16 +1,17 @@
 //! Team-only reads (auth, JSON/CSV export over HTTP), the CLI export and report, and the
 //! static folder.
 
+#[macro_use]
 mod common;
 use common::*;
 use serde_json::{json, Value};
 
 /// A collector with three identities: "alice" (2 connects), "bob, \"the\" builder" (1),
 /// and "carol\nnewline" (1): names that need CSV quoting.
-fn seeded(dir: &tempfile::TempDir, extra: &[&str]) -> Server {
+fn seeded(db: &TestDb, extra: &[&str]) -> Server {
     let mut args = vec!["--admin-token", TOKEN];
     args.extend_from_slice(extra);
-    let server = Server::start(&dir.path().join("c.db"), &args);
+    let server = Server::start(db, &args);
     let batch = json!([
         beacon("alice", "e1"),
         beacon("bob, \"the\" builder", "e2"),
@@ -22,10 +23,8 @@ fn seeded(dir: &tempfile::TempDir, extra: &[&str]) -> Server {
     server
 }
 
-#[test]
-fn reads_need_the_admin_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = seeded(&dir, &[]);
+fn reads_need_the_admin_token(db: &TestDb) {
+    let server = seeded(db, &[]);
     let month = server.month();
     for path in [
         "/v1/months".to_owned(),
@@ -54,10 +53,8 @@ fn reads_need_the_admin_token() {
     }
 }
 
-#[test]
-fn reads_are_closed_without_a_configured_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("c.db"), &[]);
+fn reads_are_closed_without_a_configured_token(db: &TestDb) {
+    let server = Server::start(db, &[]);
     assert_eq!(server.post(&beacon("a", "e").to_string()).status, 200);
     let r = server.get_admin("/v1/months");
     assert_eq!(r.status, 403);
@@ -72,10 +69,8 @@ fn expected_rows() -> Vec<(String, i64)> {
     ]
 }
 
-#[test]
-fn identities_as_json_ndjson_and_csv() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = seeded(&dir, &[]);
+fn identities_as_json_ndjson_and_csv(db: &TestDb) {
+    let server = seeded(db, &[]);
     let month = server.month();
     let path = format!("/v1/months/{month}/identities");
 
@@ -155,18 +150,16 @@ fn assert_csv(text: &str) {
     assert!(text.contains("\"bob, \"\"the\"\" builder\""), "{text}");
 }
 
-#[test]
-fn cli_export_and_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = seeded(&dir, &[]);
+fn cli_export_and_report(db: &TestDb) {
+    let server = seeded(db, &[]);
     let month = server.month();
-    let db = server.db.to_str().unwrap().to_owned();
+    let dbs = db.arg.as_str();
     let http_json = server
         .get_admin(&format!("/v1/months/{month}/identities"))
         .body;
 
     // The CLI reads while the server runs (WAL readers do not block the writer).
-    let out = cli(&["export", "--month", &month, "--format", "csv", "--db", &db]);
+    let out = cli(&["export", "--month", &month, "--format", "csv", "--db", dbs]);
     assert!(
         out.status.success(),
         "{}",
@@ -174,11 +167,11 @@ fn cli_export_and_report() {
     );
     assert_csv(&String::from_utf8(out.stdout).unwrap());
 
-    let out = cli(&["--db", &db, "export", "--month", &month, "--format", "json"]);
+    let out = cli(&["--db", dbs, "export", "--month", &month, "--format", "json"]);
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).unwrap(), http_json);
 
-    let out = cli(&["report", "--month", &month, "--billed", "5", "--db", &db]);
+    let out = cli(&["report", "--month", &month, "--billed", "5", "--db", dbs]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("Unique identities: 3"), "{text}");
@@ -190,11 +183,11 @@ fn cli_export_and_report() {
         "{text}"
     );
 
-    let out = cli(&["report", "--month", &month, "--db", &db]);
+    let out = cli(&["report", "--month", &month, "--db", dbs]);
     assert!(!String::from_utf8(out.stdout).unwrap().contains("Twilio"));
 
     // Errors are plain and non-zero.
-    let missing = dir.path().join("missing.db");
+    let missing = db.dir.path().join("missing.db");
     let out = cli(&[
         "report",
         "--month",
@@ -204,18 +197,18 @@ fn cli_export_and_report() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no database"));
-    let out = cli(&["export", "--month", "2026-13", "--db", &db]);
+    let out = cli(&["export", "--month", "2026-13", "--db", dbs]);
     assert!(!out.status.success());
 }
 
 #[test]
 fn serves_a_static_folder_at_the_root() {
-    let dir = tempfile::tempdir().unwrap();
-    let site = dir.path().join("site");
+    let db = TestDb::sqlite();
+    let site = db.dir.path().join("site");
     std::fs::create_dir(&site).unwrap();
     std::fs::write(site.join("index.html"), "<h1>demo</h1>").unwrap();
     std::fs::write(site.join("app.js"), "console.log(1)").unwrap();
-    let server = seeded(&dir, &["--static-dir", site.to_str().unwrap()]);
+    let server = seeded(&db, &["--static-dir", site.to_str().unwrap()]);
     let index = send(server.request("GET", "/"), None);
     assert_eq!((index.status, index.body.as_str()), (200, "<h1>demo</h1>"));
     assert!(index
@@ -232,10 +225,8 @@ fn serves_a_static_folder_at_the_root() {
     );
 }
 
-#[test]
-fn large_month_streams_in_many_chunks() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("c.db"), &["--admin-token", TOKEN]);
+fn large_month_streams_in_many_chunks(db: &TestDb) {
+    let server = Server::start(db, &["--admin-token", TOKEN]);
     // 5,000 identities (~600 KB of JSON: many 32 KiB chunks), in 50 arrays of 100.
     for b in 0..50 {
         let batch: Vec<Value> = (0..100)
@@ -263,3 +254,11 @@ fn large_month_streams_in_many_chunks() {
         .body;
     assert_eq!(csv.lines().count(), 5001);
 }
+
+both_backends!(
+    reads_need_the_admin_token,
+    reads_are_closed_without_a_configured_token,
+    identities_as_json_ndjson_and_csv,
+    cli_export_and_report,
+    large_month_streams_in_many_chunks,
+);

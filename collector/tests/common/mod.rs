@@ -1,10 +1,16 @@
-//! Shared helpers: run the real binary on a free loopback port and talk HTTP to it.
+//! Shared helpers: a database of either backend, the real binary on a free loopback
+//! port, and HTTP to it.
 #![allow(dead_code)]
+
+#[macro_use]
+mod db;
+pub use db::*;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mau-collector");
@@ -14,36 +20,48 @@ pub const TOKEN: &str = "test-admin-token";
 pub struct Server {
     child: Option<Child>,
     pub url: String,
-    pub db: PathBuf,
+    /// The `--db` value.
+    pub db: String,
     log: PathBuf,
     agent: ureq::Agent,
 }
 
+/// Starts `serve` on 127.0.0.1:0 with `db` and `extra` flags; the child, its log, and the
+/// first stdout line (or what came instead).
+pub fn spawn_serve(db: &TestDb, extra: &[&str]) -> (Child, PathBuf, String) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let log = db
+        .dir
+        .path()
+        .join(format!("server-{}.log", N.fetch_add(1, Ordering::SeqCst)));
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", &db.arg])
+        .args(extra)
+        .env_remove("MAU_COLLECTOR_ADMIN_TOKEN")
+        .env_remove("MAU_COLLECTOR_ALLOW_ORIGIN")
+        .env_remove("MAU_COLLECTOR_STATIC_DIR")
+        .env_remove("MAU_COLLECTOR_DB")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn mau-collector");
+    // The first stdout line names the port the OS picked.
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    (child, log, line)
+}
+
 impl Server {
     /// Starts `serve` on 127.0.0.1:0 with `db`, plus `extra` flags; waits for /healthz.
-    pub fn start(db: &Path, extra: &[&str]) -> Server {
-        let log = db.with_extension("log");
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .args(extra)
-            .env_remove("MAU_COLLECTOR_ADMIN_TOKEN")
-            .env_remove("MAU_COLLECTOR_ALLOW_ORIGIN")
-            .env_remove("MAU_COLLECTOR_STATIC_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn mau-collector");
-        // The first stdout line names the port the OS picked.
-        let mut line = String::new();
-        let stdout = child.stdout.take().unwrap();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+    pub fn start(db: &TestDb, extra: &[&str]) -> Server {
+        let (child, log, line) = spawn_serve(db, extra);
         let mut server = Server {
             url: line
                 .trim()
@@ -51,7 +69,7 @@ impl Server {
                 .unwrap_or("")
                 .to_owned(),
             child: Some(child),
-            db: db.to_owned(),
+            db: db.arg.clone(),
             log,
             agent: ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(30))
@@ -231,4 +249,152 @@ pub fn cli(args: &[&str]) -> Output {
         .env_remove("MAU_COLLECTOR_DB")
         .output()
         .expect("run mau-collector")
+}
+
+/// What a load run saw: every event_id answered 2xx, and the failures by kind.
+#[derive(Debug, Default)]
+pub struct LoadOutcome {
+    pub acked: Vec<String>,
+    /// 503 answers that carried Retry-After (the database away or busy).
+    pub unavailable: usize,
+    /// Anything else that was not a 2xx: status or transport error, one line each.
+    pub failures: Vec<String>,
+}
+
+/// Concurrent keep-alive clients posting single beacons, bounded in count; client `t`
+/// posts to `urls[t % urls.len()]` the events `event_id(t, i)` (identity = event_id).
+pub struct Load {
+    count: std::sync::Arc<AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<LoadOutcome>>,
+}
+
+impl Load {
+    /// With `retry_503`, a client retries a 503 (as the SDK does, faster) until
+    /// `retry_for` has passed; otherwise it stops at its first failure.
+    pub fn start(
+        urls: &[String],
+        clients: usize,
+        per_client: usize,
+        event_id: fn(usize, usize) -> String,
+        retry_503: Option<Duration>,
+    ) -> Load {
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..clients)
+            .map(|t| {
+                let url = format!("{}/v1/beacons", urls[t % urls.len()]);
+                let (count, stop) = (count.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let agent = ureq::AgentBuilder::new()
+                        .timeout(Duration::from_secs(20))
+                        .build();
+                    let mut out = LoadOutcome::default();
+                    'events: for i in 0..per_client {
+                        let id = event_id(t, i);
+                        let body = beacon(&id, &id).to_string();
+                        let started = Instant::now();
+                        loop {
+                            if stop.load(Ordering::SeqCst) {
+                                break 'events;
+                            }
+                            match agent.post(&url).send_string(&body) {
+                                Ok(r) if r.status() == 200 => {
+                                    out.acked.push(id);
+                                    count.fetch_add(1, Ordering::SeqCst);
+                                    break;
+                                }
+                                Err(ureq::Error::Status(503, r))
+                                    if r.header("retry-after").is_some() =>
+                                {
+                                    out.unavailable += 1;
+                                    match retry_503 {
+                                        Some(limit) if started.elapsed() < limit => {
+                                            std::thread::sleep(Duration::from_millis(100));
+                                        }
+                                        _ => break 'events,
+                                    }
+                                }
+                                Ok(r) => {
+                                    out.failures.push(format!("{id}: status {}", r.status()));
+                                    break 'events;
+                                }
+                                Err(e) => {
+                                    out.failures.push(format!("{id}: {e}"));
+                                    break 'events;
+                                }
+                            }
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        Load {
+            count,
+            stop,
+            threads,
+        }
+    }
+
+    /// Waits until `n` beacons were acknowledged in all (or every client is done).
+    pub fn wait_for(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.count.load(Ordering::SeqCst) < n
+            && !self.threads.iter().all(|t| t.is_finished())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    pub fn acked_so_far(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Stops the clients (each finishes its current request) and gathers what they saw.
+    pub fn finish(self) -> LoadOutcome {
+        self.stop.store(true, Ordering::SeqCst);
+        self.join()
+    }
+
+    /// Lets every client run to its end.
+    pub fn join(self) -> LoadOutcome {
+        let mut all = LoadOutcome::default();
+        for t in self.threads {
+            let o = t.join().unwrap();
+            all.acked.extend(o.acked);
+            all.unavailable += o.unavailable;
+            all.failures.extend(o.failures);
+        }
+        all
+    }
+}
+
+/// The identities of the server's only month, read through the NDJSON export.
+pub fn stored_identities(server: &Server) -> std::collections::HashSet<String> {
+    let month = server.month();
+    let r = server.get_admin(&format!("/v1/months/{month}/identities?format=ndjson"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["identity"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Panics naming a few acknowledged beacons that are not stored.
+pub fn assert_none_lost(acked: &[String], stored: &std::collections::HashSet<String>) {
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged beacons lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
 }

@@ -1,0 +1,38 @@
+//! The admin token for team-only reads.
+
+use super::AppState;
+use crate::error::ApiError;
+use axum::http::{header, HeaderMap};
+
+/// Team-only reads need `Authorization: Bearer <admin token>`.
+pub fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = app.admin_token.as_deref() else {
+        return Err(ApiError::ReadsDisabled);
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Compares without an early exit, so timing does not leak how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_check() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+    }
+}

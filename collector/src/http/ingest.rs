@@ -1,0 +1,74 @@
+//! POST /v1/beacons: parse, store, and answer only after the commit.
+
+use super::App;
+use crate::error::ApiError;
+use crate::wire::{self, MAX_BODY_BYTES};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use time::OffsetDateTime;
+
+/// Takes one beacon or an array, whatever the Content-Type (browsers send text/plain).
+pub async fn ingest(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let received_at = OffsetDateTime::now_utc();
+    let bytes = read_body(body, &headers).await?;
+    let records = wire::parse_body(&bytes, received_at)?;
+    let n = records.len();
+    app.store.insert(records).await?;
+    tracing::debug!(beacons = n, "stored");
+    // The same answer for a first delivery and a repeat, so retries are harmless.
+    Ok(Json(Accepted {
+        ok: true,
+        accepted: n,
+    })
+    .into_response())
+}
+
+#[derive(serde::Serialize)]
+struct Accepted {
+    ok: bool,
+    accepted: usize,
+}
+
+/// Past this, an over-limit body is not read to its end: the connection is just closed.
+const MAX_DRAIN_BYTES: usize = 1024 * 1024;
+
+/// Reads the body up to `MAX_BODY_BYTES`. An over-limit body is still read (and thrown
+/// away) up to `MAX_DRAIN_BYTES`, so the client gets to see the 413 instead of a reset.
+async fn read_body(mut body: Body, headers: &HeaderMap) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = ApiError::BodyTooLarge {
+        limit: MAX_BODY_BYTES,
+    };
+    if declared.is_some_and(|n| n > MAX_DRAIN_BYTES as u64) {
+        return Err(too_large);
+    }
+    let mut buf = Vec::with_capacity(declared.unwrap_or(1024).min(MAX_BODY_BYTES as u64) as usize);
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::BodyRead)?;
+        if let Some(data) = frame.data_ref() {
+            seen += data.len();
+            if seen > MAX_DRAIN_BYTES {
+                break;
+            }
+            if seen <= MAX_BODY_BYTES {
+                buf.extend_from_slice(data);
+            }
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(too_large);
+    }
+    Ok(Bytes::from(buf))
+}

@@ -1,0 +1,114 @@
+//! HTTP: the router and its state, CORS and the optional static folder; the handlers
+//! live in one module per concern.
+
+mod auth;
+mod ingest;
+mod reads;
+
+use crate::error::ApiError;
+use crate::store::Store;
+use axum::http::{header, HeaderValue, Method};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// Which browser origins get CORS headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    /// Any origin; the request's Origin is echoed (`*` cannot go with credentials).
+    Any,
+    /// Only these (exact, case-insensitive; empty means same-origin only).
+    List(Vec<String>),
+}
+
+impl Origins {
+    pub fn from_config(values: &[String]) -> Origins {
+        if values.iter().any(|v| v.trim() == "*") {
+            return Origins::Any;
+        }
+        let list = values
+            .iter()
+            .map(|v| v.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+            .collect();
+        Origins::List(list)
+    }
+
+    fn allows(&self, origin: &str) -> bool {
+        match self {
+            Origins::Any => true,
+            Origins::List(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
+        }
+    }
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub store: Store,
+    pub admin_token: Option<String>,
+    pub origins: Origins,
+    /// Bounds concurrent exports: each holds a database connection or a blocking thread.
+    pub exports: Arc<Semaphore>,
+    /// Files served at `/` when set (e.g. the demo page).
+    pub static_dir: Option<PathBuf>,
+}
+
+type App = Arc<AppState>;
+
+/// The whole HTTP service: routes, JSON errors, CORS.
+pub fn app(state: AppState) -> Router {
+    let static_dir = state.static_dir.clone();
+    let state = Arc::new(state);
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/beacons", post(ingest::ingest))
+        .route("/v1/months", get(reads::list_months))
+        .route("/v1/months/{month}/summary", get(reads::month_summary))
+        .route("/v1/months/{month}/identities", get(reads::identities))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    let api = match static_dir {
+        Some(dir) => api.fallback_service(tower_http::services::ServeDir::new(dir)),
+        None => api.fallback(|| async { ApiError::NotFound }),
+    };
+    api.layer(cors(&state.origins)).with_state(state)
+}
+
+/// A constant answer: tells a load balancer the process serves (and is the ceiling the
+/// benchmark compares ingest with).
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// CORS for configured origins (tower-http). Credentials are allowed (browsers send beacons
+/// with them), so the allowed Origin is echoed rather than answered with `*`; other origins
+/// get no CORS headers and the browser keeps the answer from the page.
+fn cors(origins: &Origins) -> CorsLayer {
+    let origins = origins.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| origins.allows(o))
+        }))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_config() {
+        assert_eq!(Origins::from_config(&["*".into()]), Origins::Any);
+        let o = Origins::from_config(&["https://App.example/".into()]);
+        assert!(o.allows("https://app.example"));
+        assert!(!o.allows("https://evil.example"));
+        assert!(!Origins::from_config(&[]).allows("https://app.example"));
+    }
+}

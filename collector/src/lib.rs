@@ -1,0 +1,12 @@
+//! mau-collector as a library: the HTTP service (`app`), its storage and the wire format,
+//! so tests can drive the service in process and the binary stays a thin command line.
+
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod http;
+pub mod month;
+pub mod store;
+pub mod wire;
+
+pub use http::{app, AppState, Origins};

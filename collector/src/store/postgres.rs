@@ -1,0 +1,364 @@
+//! PostgreSQL: a pool of connections, group commit in one statement, cursor exports.
+//!
+//! Several collector instances may share one database: `event_id` is the primary key of
+//! `events` and the insert ignores conflicts, so concurrent deliveries of one event are
+//! stored once whichever instance takes them. The writer takes a commit slot and a
+//! connection first and then folds in every request that queued meanwhile, so a few commits
+//! overlap and each grows with load. A commit answers only after PostgreSQL reports it
+//! durable (`synchronous_commit` as the server has it, `on` by default).
+
+use super::schema;
+use super::{settle, IdentityRow, Options, StoreError, Summary, WriteJob, EXPORT_BATCH, MAX_GROUP};
+use crate::month::Month;
+use crate::wire::format_time;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_postgres::NoTls;
+
+/// Most group commits in flight per instance. More only splits the queue into smaller
+/// transactions, which cost PostgreSQL more CPU per beacon (docs/collector-bench.md).
+const MAX_COMMITS: usize = 4;
+
+/// Any number that no other application of the database would pick for its lock.
+const MIGRATION_LOCK: i64 = 0x6d61_755f_6265_6163; // "mau_beac"
+
+/// Inserts a whole group with one statement, which PostgreSQL runs as one transaction (one
+/// round trip): new events, then their identities' counts. Rows come sorted by event_id and identities are upserted in key
+/// order, so two instances' transactions take their locks in the same order.
+const INSERT_GROUP: &str = "
+WITH new AS (
+    INSERT INTO events (event_id, identity, month, client_month, occurred_at, sent_at,
+                        received_at, event_at, attempt, dedupe, sdk_name, sdk_version,
+                        client_version)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[],
+                         $11::text[], $12::text[], $13::text[])
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING month, identity, event_at
+)
+INSERT INTO identities (month, identity, first_seen, last_seen, connects)
+SELECT month, identity, min(event_at), max(event_at), count(*) FROM new
+GROUP BY month, identity ORDER BY month, identity
+ON CONFLICT (month, identity) DO UPDATE SET
+    first_seen = least(identities.first_seen, excluded.first_seen),
+    last_seen = greatest(identities.last_seen, excluded.last_seen),
+    connects = identities.connects + excluded.connects";
+
+const SUMMARY: &str = "SELECT count(*), coalesce(sum(connects), 0)::int8, min(first_seen),
+    max(last_seen) FROM identities WHERE month = $1";
+const MONTHS: &str = "SELECT month, count(*), sum(connects)::int8, min(first_seen),
+    max(last_seen) FROM identities GROUP BY month ORDER BY month DESC";
+const IDENTITIES: &str = "SELECT identity, first_seen, last_seen, connects FROM identities
+    WHERE month = $1 ORDER BY identity";
+
+/// Transient failures (server gone, restarting, out of connections, a lock conflict) are
+/// `Unavailable`: the client is told to retry. Anything else is a real error.
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        let transient = match e.code() {
+            None => true, // I/O, closed connection, timeout
+            Some(c) => ["08", "53", "57P", "40"]
+                .iter()
+                .any(|p| c.code().starts_with(p)),
+        };
+        let msg = match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        };
+        if transient {
+            StoreError::Unavailable(msg)
+        } else {
+            StoreError::Backend(msg)
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> StoreError {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PgStore {
+    pub(super) writer: Option<mpsc::Sender<WriteJob>>,
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Connects; with `write`, migrates and starts the writer, else only checks the version.
+    pub async fn open(url: &str, opts: &Options, write: bool) -> Result<PgStore, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(opts.pool_wait);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("mau-collector");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(opts.pool_size.max(1))
+            .wait_timeout(Some(opts.pool_wait))
+            .create_timeout(Some(opts.pool_wait))
+            .recycle_timeout(Some(opts.pool_wait))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let mut conn = pool.get().await?;
+        let writer = if write {
+            migrate(&mut conn).await?;
+            let (tx, rx) = mpsc::channel(opts.queue.max(1));
+            tokio::spawn(writer(pool.clone(), rx));
+            Some(tx)
+        } else {
+            let current = version(&conn).await?;
+            schema::check_current(current, "the database")?;
+            None
+        };
+        Ok(PgStore { writer, pool })
+    }
+
+    pub async fn summary(&self, month: Month) -> Result<Summary, StoreError> {
+        let conn = self.pool.get().await?;
+        let month = month.to_string();
+        let stmt = conn.prepare_cached(SUMMARY).await?;
+        let r = conn.query_one(&stmt, &[&month]).await?;
+        Ok(Summary {
+            month,
+            unique_identities: r.try_get(0)?,
+            connects: r.try_get(1)?,
+            first_seen: r.try_get(2)?,
+            last_seen: r.try_get(3)?,
+        })
+    }
+
+    pub async fn months(&self) -> Result<Vec<Summary>, StoreError> {
+        let conn = self.pool.get().await?;
+        let stmt = conn.prepare_cached(MONTHS).await?;
+        conn.query(&stmt, &[])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Summary {
+                    month: r.try_get(0)?,
+                    unique_identities: r.try_get(1)?,
+                    connects: r.try_get(2)?,
+                    first_seen: r.try_get(3)?,
+                    last_seen: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Reads through a server-side cursor (a portal in a read-only transaction), fetching
+    /// `EXPORT_BATCH` rows at a time, only as fast as the receiver takes them.
+    pub fn identities(&self, month: Month, tx: mpsc::Sender<Result<Vec<IdentityRow>, StoreError>>) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            if let Err(e) = send_identities(&pool, month, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+    }
+}
+
+async fn send_identities(
+    pool: &Pool,
+    month: Month,
+    tx: &mpsc::Sender<Result<Vec<IdentityRow>, StoreError>>,
+) -> Result<(), StoreError> {
+    let mut conn = pool.get().await?;
+    let t = conn.build_transaction().read_only(true).start().await?;
+    let stmt = t.prepare_cached(IDENTITIES).await?;
+    let portal = t.bind(&stmt, &[&month.to_string()]).await?;
+    loop {
+        let rows = t.query_portal(&portal, EXPORT_BATCH as i32).await?;
+        let last = rows.len() < EXPORT_BATCH;
+        let batch = rows
+            .iter()
+            .map(|r| {
+                Ok(IdentityRow {
+                    identity: r.try_get(0)?,
+                    first_seen: r.try_get(1)?,
+                    last_seen: r.try_get(2)?,
+                    connects: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+        if !batch.is_empty() && tx.send(Ok(batch)).await.is_err() {
+            break; // the reader went away
+        }
+        if last {
+            break;
+        }
+    }
+    t.commit().await?;
+    Ok(())
+}
+
+/// Applies pending migrations in one transaction holding an advisory lock, so instances
+/// starting together wait for each other instead of racing.
+async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
+    let t = conn.transaction().await?;
+    t.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    // No "already exists, skipping" notices in the log at every start.
+    t.batch_execute("SET LOCAL client_min_messages = warning")
+        .await?;
+    t.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version    BIGINT PRIMARY KEY,
+            name       TEXT NOT NULL,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )",
+    )
+    .await?;
+    let current: i64 = t
+        .query_one(
+            "SELECT coalesce(max(version), 0)::int8 FROM schema_version",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    for m in schema::pending(current)? {
+        t.batch_execute(m.postgres).await?;
+        t.execute(
+            "INSERT INTO schema_version (version, name) VALUES ($1, $2)",
+            &[&m.version, &m.name],
+        )
+        .await?;
+        tracing::info!(version = m.version, name = m.name, "migration applied");
+    }
+    t.commit().await?;
+    Ok(())
+}
+
+/// The version of an existing database, without writing.
+async fn version(conn: &Object) -> Result<i64, StoreError> {
+    let exists: bool = conn
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?;
+    if !exists {
+        return Err(StoreError::Foreign("the PostgreSQL database".into()));
+    }
+    let v: i64 = conn
+        .query_one(
+            "SELECT coalesce(max(version), 0)::int8 FROM schema_version",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(v)
+}
+
+/// Takes a commit slot and a connection, then everything queued meanwhile, and commits it
+/// in a task of its own, so the next group can start on another connection.
+async fn writer(pool: Pool, mut rx: mpsc::Receiver<WriteJob>) {
+    let slots = Arc::new(Semaphore::new(MAX_COMMITS));
+    while let Some(first) = rx.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return; // never closed
+        };
+        let conn = pool.get().await;
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        match conn {
+            Err(e) => settle(jobs, Err(e.into())),
+            Ok(conn) => {
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let result = commit_with_retry(conn, &jobs).await;
+                    settle(jobs, result);
+                });
+            }
+        }
+    }
+}
+
+/// A lock conflict aborts the whole transaction, so trying again is safe; after that,
+/// the clients retry. A failed connection is dropped rather than returned to the pool.
+async fn commit_with_retry(conn: Object, jobs: &[WriteJob]) -> Result<(), StoreError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match commit(&conn, jobs).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let conflict = e.code().is_some_and(|c| c.code().starts_with("40"));
+                if conflict && tries < 3 {
+                    tokio::time::sleep(Duration::from_millis(5 * tries)).await;
+                    continue;
+                }
+                if conn.is_closed() || e.code().is_none() {
+                    let _ = Object::take(conn);
+                }
+                return Err(e.into());
+            }
+        }
+    }
+}
+
+async fn commit(conn: &Object, jobs: &[WriteJob]) -> Result<(), tokio_postgres::Error> {
+    let mut records: Vec<_> = jobs.iter().flat_map(|j| &j.records).collect();
+    records.sort_by(|a, b| a.beacon.event_id.cmp(&b.beacon.event_id));
+    let col = |f: &dyn Fn(&crate::wire::Record) -> String| -> Vec<String> {
+        records.iter().map(|r| f(r)).collect()
+    };
+    let event_id = col(&|r| r.beacon.event_id.clone());
+    let identity = col(&|r| r.beacon.identity.clone());
+    let month = col(&|r| r.month.to_string());
+    let client_month = col(&|r| r.beacon.client_month.to_string());
+    let occurred_at = col(&|r| format_time(r.beacon.occurred_at));
+    let sent_at = col(&|r| format_time(r.beacon.sent_at));
+    let received_at = col(&|r| format_time(r.received_at));
+    let event_at = col(&|r| format_time(r.event_at));
+    let attempt: Vec<i64> = records.iter().map(|r| r.beacon.attempt.into()).collect();
+    let dedupe = col(&|r| r.beacon.dedupe.clone());
+    let sdk_name = col(&|r| r.beacon.sdk_name.clone());
+    let sdk_version = col(&|r| r.beacon.sdk_version.clone());
+    let client_version: Vec<Option<String>> = records
+        .iter()
+        .map(|r| r.beacon.client_version.clone())
+        .collect();
+    // One statement is one transaction: a single round trip, atomic, durable on return.
+    let stmt = conn.prepare_cached(INSERT_GROUP).await?;
+    conn.execute(
+        &stmt,
+        &[
+            &event_id,
+            &identity,
+            &month,
+            &client_month,
+            &occurred_at,
+            &sent_at,
+            &received_at,
+            &event_at,
+            &attempt,
+            &dedupe,
+            &sdk_name,
+            &sdk_version,
+            &client_version,
+        ],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The versioned schema: numbered migrations for both backends, and the version rules.
+//!
+//! Each backend applies the missing migrations at start-up inside one transaction that
+//! first takes a lock (PostgreSQL: `pg_advisory_xact_lock`; SQLite: `BEGIN IMMEDIATE`),
+//! so instances starting at once apply each migration exactly once. Applied versions are
+//! rows of `schema_version`. A database with a version this build does not know is refused.
+
+use super::StoreError;
+
+/// One step of the schema, written for each backend.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// All migrations, oldest first; versions are 1, 2, 3... with no gaps.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "beacon events and monthly identities",
+    // `IF NOT EXISTS` adopts a database made by mau-collector 0.1 (same tables, no version).
+    sqlite: "
+CREATE TABLE IF NOT EXISTS events (
+    event_id       TEXT PRIMARY KEY,
+    identity       TEXT NOT NULL,
+    month          TEXT NOT NULL,  -- UTC month of event_at (what counts)
+    client_month   TEXT NOT NULL,  -- the device's month field, kept for audit
+    occurred_at    TEXT NOT NULL,  -- device clock
+    sent_at        TEXT NOT NULL,  -- device clock, of the attempt that got stored
+    received_at    TEXT NOT NULL,  -- collector clock
+    event_at       TEXT NOT NULL,  -- received_at - (sent_at - occurred_at)
+    attempt        INTEGER NOT NULL,
+    dedupe         TEXT NOT NULL,
+    sdk_name       TEXT NOT NULL,
+    sdk_version    TEXT NOT NULL,
+    client_version TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identities (
+    month      TEXT NOT NULL,
+    identity   TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen  TEXT NOT NULL,
+    connects   INTEGER NOT NULL,
+    PRIMARY KEY (month, identity)
+) WITHOUT ROWID;
+",
+    // Times are the same fixed-width UTC strings as on SQLite (they sort as time and cast
+    // with ::timestamptz); COLLATE "C" gives SQLite's byte order, so exports are identical.
+    postgres: r#"
+CREATE TABLE events (
+    event_id       TEXT COLLATE "C" PRIMARY KEY,
+    identity       TEXT COLLATE "C" NOT NULL,
+    month          TEXT COLLATE "C" NOT NULL,
+    client_month   TEXT NOT NULL,
+    occurred_at    TEXT NOT NULL,
+    sent_at        TEXT NOT NULL,
+    received_at    TEXT NOT NULL,
+    event_at       TEXT COLLATE "C" NOT NULL,
+    attempt        BIGINT NOT NULL,
+    dedupe         TEXT NOT NULL,
+    sdk_name       TEXT NOT NULL,
+    sdk_version    TEXT NOT NULL,
+    client_version TEXT
+);
+CREATE TABLE identities (
+    month      TEXT COLLATE "C" NOT NULL,
+    identity   TEXT COLLATE "C" NOT NULL,
+    first_seen TEXT COLLATE "C" NOT NULL,
+    last_seen  TEXT COLLATE "C" NOT NULL,
+    connects   BIGINT NOT NULL,
+    PRIMARY KEY (month, identity)
+);
+"#,
+}];
+
+/// The newest schema version this build knows.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// The migrations to apply on a database at `current`; a newer database is refused.
+pub fn pending(current: i64) -> Result<&'static [Migration], StoreError> {
+    if current > latest() {
+        return Err(StoreError::NewerSchema {
+            found: current,
+            known: latest(),
+        });
+    }
+    let applied = MIGRATIONS
+        .iter()
+        .take_while(|m| m.version <= current)
+        .count();
+    Ok(&MIGRATIONS[applied..])
+}
+
+/// For readers that must not migrate (the CLI): the database must be exactly current.
+pub fn check_current(current: i64, what: &str) -> Result<(), StoreError> {
+    if !pending(current)?.is_empty() {
+        return Err(StoreError::OlderSchema {
+            found: current,
+            known: latest(),
+            what: what.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn pending_and_refusal() {
+        assert_eq!(pending(0).unwrap().len(), MIGRATIONS.len());
+        assert!(pending(latest()).unwrap().is_empty());
+        let err = pending(latest() + 1).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("newer than this mau-collector knows"),
+            "{err}"
+        );
+        assert!(check_current(latest(), "x").is_ok());
+        assert!(matches!(
+            check_current(0, "x"),
+            Err(StoreError::OlderSchema { .. })
+        ));
+    }
+}

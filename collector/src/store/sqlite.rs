@@ -1,0 +1,301 @@
+//! SQLite: one writer thread with group commit, and short-lived read connections.
+//!
+//! Durability: WAL with `synchronous=FULL`, so a commit is fsynced before the writer
+//! answers. Requests that arrive while a commit is in flight are gathered into the next
+//! transaction (group commit), which keeps the fsync count low under load.
+
+use super::schema::{self, MIGRATIONS};
+use super::{settle, IdentityRow, Options, StoreError, Summary, WriteJob, EXPORT_BATCH, MAX_GROUP};
+use crate::month::Month;
+use crate::wire::format_time;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const INSERT_EVENT: &str = "INSERT INTO events
+    (event_id, identity, month, client_month, occurred_at, sent_at, received_at, event_at,
+     attempt, dedupe, sdk_name, sdk_version, client_version)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+    ON CONFLICT (event_id) DO NOTHING";
+
+const UPSERT_IDENTITY: &str =
+    "INSERT INTO identities (month, identity, first_seen, last_seen, connects)
+    VALUES (?1, ?2, ?3, ?3, 1)
+    ON CONFLICT (month, identity) DO UPDATE SET
+        first_seen = min(first_seen, excluded.first_seen),
+        last_seen = max(last_seen, excluded.last_seen),
+        connects = connects + 1";
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(super) writer: Option<mpsc::Sender<WriteJob>>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    pub async fn open(path: PathBuf, opts: &Options) -> Result<SqliteStore, StoreError> {
+        let p = path.clone();
+        let conn = blocking(move || {
+            let mut conn = Connection::open(&p)?;
+            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await?;
+        let (tx, rx) = mpsc::channel::<WriteJob>(opts.queue.max(1));
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            writer: Some(tx),
+            path,
+        })
+    }
+
+    pub async fn open_existing(path: PathBuf) -> Result<SqliteStore, StoreError> {
+        let p = path.clone();
+        blocking(move || {
+            if !p.exists() {
+                return Err(StoreError::Missing(p.display().to_string()));
+            }
+            let conn = open_reader(&p)?;
+            schema::check_current(version(&conn)?, &p.display().to_string())
+        })
+        .await?;
+        Ok(SqliteStore { writer: None, path })
+    }
+
+    pub async fn summary(&self, month: Month) -> Result<Summary, StoreError> {
+        self.read(move |c| summary(c, month)).await
+    }
+
+    pub async fn months(&self) -> Result<Vec<Summary>, StoreError> {
+        self.read(months).await
+    }
+
+    /// Reads on a blocking thread, sending batches until the receiver goes away.
+    pub fn identities(&self, month: Month, tx: mpsc::Sender<Result<Vec<IdentityRow>, StoreError>>) {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = open_reader(&path)
+                .map_err(StoreError::from)
+                .and_then(|c| send_identities(&c, month, &tx));
+            if let Err(e) = result {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+    }
+
+    /// Runs a short read on a blocking thread with its own connection.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let path = self.path.clone();
+        blocking(move || Ok(f(&open_reader(&path)?)?)).await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+}
+
+/// Applies pending migrations; `BEGIN IMMEDIATE` takes the write lock before reading the
+/// version, so two processes cannot both apply the same step.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )",
+    )?;
+    let current: i64 = tx.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?;
+    for m in schema::pending(current)? {
+        tx.execute_batch(m.sqlite)?;
+        tx.execute(
+            "INSERT INTO schema_version (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![
+                m.version,
+                m.name,
+                format_time(time::OffsetDateTime::now_utc())
+            ],
+        )?;
+        tracing::info!(version = m.version, name = m.name, "migration applied");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The schema version of an existing database, without writing. A mau-collector 0.1 file
+/// (tables, no version table) has exactly the tables of version 1.
+fn version(conn: &Connection) -> Result<i64, StoreError> {
+    let has = |table: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|o| o.is_some())
+    };
+    if has("schema_version")? {
+        Ok(conn.query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )?)
+    } else if has("identities")? && has("events")? {
+        Ok(MIGRATIONS[0].version)
+    } else {
+        let path = conn.path().unwrap_or("the file").to_owned();
+        Err(StoreError::Foreign(path))
+    }
+}
+
+fn writer(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = write_group(&mut conn, &jobs).map_err(StoreError::from);
+        settle(jobs, result);
+    }
+}
+
+fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+        let mut upsert = tx.prepare_cached(UPSERT_IDENTITY)?;
+        for r in jobs.iter().flat_map(|j| &j.records) {
+            let b = &r.beacon;
+            let month = r.month.to_string();
+            let event_at = format_time(r.event_at);
+            let inserted = insert.execute(params![
+                b.event_id,
+                b.identity,
+                month,
+                b.client_month.to_string(),
+                format_time(b.occurred_at),
+                format_time(b.sent_at),
+                format_time(r.received_at),
+                event_at,
+                b.attempt,
+                b.dedupe,
+                b.sdk_name,
+                b.sdk_version,
+                b.client_version,
+            ])?;
+            // A known event_id is a retry: counted once.
+            if inserted == 1 {
+                upsert.execute(params![month, b.identity, event_at])?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// Opens an existing database for reading (fails if it does not exist).
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    // Read-write flags (without CREATE) so a WAL database opens even when its -shm
+    // file is missing; query_only keeps this connection from writing.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+const SUMMARY: &str = "SELECT count(*), coalesce(sum(connects), 0), min(first_seen), max(last_seen)
+    FROM identities WHERE month = ?1";
+const MONTHS: &str = "SELECT month, count(*), sum(connects), min(first_seen), max(last_seen)
+    FROM identities GROUP BY month ORDER BY month DESC";
+const IDENTITIES: &str = "SELECT identity, first_seen, last_seen, connects FROM identities
+    WHERE month = ?1 ORDER BY identity";
+
+fn summary(conn: &Connection, month: Month) -> rusqlite::Result<Summary> {
+    let month = month.to_string();
+    conn.query_row(SUMMARY, [&month], |r| {
+        Ok(Summary {
+            month: month.clone(),
+            unique_identities: r.get(0)?,
+            connects: r.get(1)?,
+            first_seen: r.get(2)?,
+            last_seen: r.get(3)?,
+        })
+    })
+}
+
+fn months(conn: &Connection) -> rusqlite::Result<Vec<Summary>> {
+    let mut stmt = conn.prepare(MONTHS)?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Summary {
+            month: r.get(0)?,
+            unique_identities: r.get(1)?,
+            connects: r.get(2)?,
+            first_seen: r.get(3)?,
+            last_seen: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Walks the month's rows with one statement, sending a batch every `EXPORT_BATCH` rows.
+fn send_identities(
+    conn: &Connection,
+    month: Month,
+    tx: &mpsc::Sender<Result<Vec<IdentityRow>, StoreError>>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(IDENTITIES)?;
+    let mut rows = stmt.query([month.to_string()])?;
+    let mut batch = Vec::with_capacity(EXPORT_BATCH);
+    while let Some(r) = rows.next()? {
+        batch.push(IdentityRow {
+            identity: r.get(0)?,
+            first_seen: r.get(1)?,
+            last_seen: r.get(2)?,
+            connects: r.get(3)?,
+        });
+        if batch.len() == EXPORT_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(EXPORT_BATCH));
+            if tx.blocking_send(Ok(full)).is_err() {
+                return Ok(()); // the reader went away
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(Ok(batch));
+    }
+    Ok(())
+}
