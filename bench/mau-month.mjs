@@ -65,20 +65,21 @@ const srv = await start({
   },
   httpRoutes: [{
     method: "POST",
-    path: "/collect",
-    handler: (_req, res, body) => {
-      try { beaconed.add(`${currentStrategy}\n${JSON.parse(body.toString()).identity}`); } catch {}
+    path: /^\/collect\/\w+$/,
+    handler: (req, res, body) => {
+      const strategy = new URL(req.url, "http://x").pathname.split("/")[2];
+      try { beaconed.add(`${strategy}\n${JSON.parse(body.toString()).identity}`); } catch {}
       res.writeHead(204);
       res.end();
     },
   }],
 });
-let currentStrategy = "";
 const browser = await launchBrowser();
 const results = {};
-for (const strategy of STRATEGIES) {
-  currentStrategy = strategy;
-  const context = await browser.newContext(); // one browser for the whole month; profiles swapped per identity
+// The four months run side by side, each in its own browser context (one browser profile
+// swapped per identity, see bench/mau-page.js); they share nothing but the collector.
+await Promise.all(STRATEGIES.map(async (strategy) => {
+  const context = await browser.newContext();
   const page = await context.newPage();
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(e.message));
@@ -90,7 +91,7 @@ for (const strategy of STRATEGIES) {
   }, [strategy, views, identities, tokens]);
   results[strategy] = { ...r, seconds: (Date.now() - t0) / 1000, pageErrors };
   await context.close();
-}
+}));
 await browser.close();
 await srv.close();
 

@@ -55,7 +55,7 @@ export async function simulate(strategy, views, identities, tokens) {
     for (const [k, v] of profiles.get(who) ?? []) localStorage.setItem(k, v);
     waitingClient = null;
 
-    const tracker = new MauTracker({ collectorUrl: "/collect", onError });
+    const tracker = new MauTracker({ collectorUrl: `/collect/${strategy}`, onError });
     const lazy = new LazyClient({
       createClient,
       getToken: () => tokens[who],
