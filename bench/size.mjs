@@ -130,30 +130,32 @@ try {
   ]);
   const namedSections = sections(fs.readFileSync(named));
   const items = JSON.parse(execFileSync(twiggy, ["top", "-n", "100000", "--format", "json", named], { maxBuffer: 1 << 28 }).toString());
+  const exported = new Set(items.filter((it) => /^export "/.test(it.name)).map((it) => it.name.slice(8, -1)));
+  const shipped = items.filter((it) => !isNameSection(it.name));
   const groups = new Map();
-  for (const it of items) {
-    const g = group(it.name);
+  for (const it of shipped) {
+    const g = group(it.name, exported);
     const cur = groups.get(g) ?? { bytes: 0, n: 0 };
     cur.bytes += it.shallow_size;
     cur.n += 1;
     groups.set(g, cur);
   }
-  const total = items.reduce((s, it) => s + it.shallow_size, 0);
+  const total = shipped.reduce((s, it) => s + it.shallow_size, 0);
   printTable(
     "SIZE: what takes the wasm's bytes (twiggy top, grouped by crate / kind)",
-    ["group", "items", "bytes", "% of items"],
+    ["group", "items", "bytes", "% of wasm"],
     [...groups].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 20).map(([g, v]) => [g, v.n, v.bytes, ((100 * v.bytes) / total).toFixed(1)]),
     [
       "Group = first `crate::` in the item's name (for `<A as B>::f`, A's crate); `{{closure}}` items of the SDK",
-      "crate (its async state machines and callbacks) are counted apart; the name section itself is excluded.",
+      "crate (its async state machines and callbacks) are counted apart; the name section is left out (not shipped).",
       `Named copy: code section ${namedSections.code} B, data ${namedSections.data ?? 0} B; shipped: code ${shippedSections.code} B, data ${shippedSections.data ?? 0} B` +
         (namedSections.code === shippedSections.code ? " (same code: the breakdown is the shipped file's)." : " (DIFFERENT: the build's wasm-opt flags changed; read the breakdown as approximate)."),
     ],
   );
   printTable(
     "SIZE: the 15 largest items (twiggy top)",
-    ["item", "bytes", "%"],
-    items.filter((it) => !isNameSection(it.name)).slice(0, 15).map((it) => [shorten(it.name), it.shallow_size, it.shallow_size_percent.toFixed(1)]),
+    ["item", "bytes", "% of wasm"],
+    shipped.slice(0, 15).map((it) => [shorten(it.name), it.shallow_size, ((100 * it.shallow_size) / total).toFixed(1)]),
   );
 } catch (e) {
   console.log(`\nSIZE: twiggy breakdown unavailable: ${e.message.split("\n")[0]}`);
@@ -161,24 +163,30 @@ try {
 fs.rmSync(tmp, { recursive: true, force: true });
 
 function isNameSection(name) {
-  return /^"?name"?\b|custom section 'name'|"name" section/.test(name) || name === "name";
+  return /names" subsection$/.test(name) || /custom section '?name'?$/.test(name);
 }
 
-function group(name) {
-  if (isNameSection(name) || /\bname\b.*section|section.*\bname\b/.test(name)) return "(name section: not shipped)";
-  if (/^data\[/.test(name)) return "data segments (strings, tables)";
+/** The bucket an item's bytes go to; `exported` holds the wasm's export names. */
+function group(name, exported) {
+  if (isNameSection(name)) return "(name section: not shipped)";
+  if (/^data segment|^data\[/.test(name)) return "data segments (strings, tables)";
   if (/^import /.test(name)) return "imports (JS functions the wasm calls)";
-  if (/^export /.test(name)) return "exports";
+  if (/^export /.test(name)) return "exports (names)";
+  if (/^custom section/.test(name)) return "custom sections";
   if (/^(type|table|elem|global|memory)\[/.test(name) || /^(table|elem|type)/.test(name)) return "types, tables, globals";
   if (/^code\[/.test(name)) return "(unnamed functions)";
-  if (/^(__wbindgen|__wbg_|__externref|__wasm_bindgen)/.test(name)) return "wasm_bindgen (generated shims)";
-  const m = name.replace(/^</, "").match(/([A-Za-z_][A-Za-z0-9_]*)::/);
-  if (!m) return "other";
+  if (exported.has(/ shim$/.test(name) ? name.split(" ")[0] : name)) return "API entry points (exports, code inlined)";
+  if (/^(__wbindgen|__wbg_|__externref|__wasm_bindgen)/.test(name)) return "wasm_bindgen (generated)";
+  if (/^(mem(cpy|set|cmp|move)|__rust_)/.test(name)) return "compiler builtins, allocator glue";
+  const plain = name.replace(/\[[0-9a-f]{8,}\]/g, "").replace(/^</, "");
+  const m = plain.match(/([A-Za-z_][A-Za-z0-9_]*)::/);
+  if (!m) return `other: ${name}`.slice(0, 42);
+  if (m[1] === "__rustc") return "compiler builtins, allocator glue";
   if (m[1] === "mau_beacon" && name.includes("{{closure}}")) return "mau_beacon: {{closure}} (async, callbacks)";
   return m[1];
 }
 
 function shorten(name) {
-  const s = name.replace(/::h[0-9a-f]{16}/g, "");
+  const s = name.replace(/::h[0-9a-f]{16}/g, "").replace(/\[[0-9a-f]{8,}\]/g, "");
   return s.length > 90 ? `${s.slice(0, 87)}...` : s;
 }
