@@ -10,7 +10,7 @@ import { median, printTable, quantile } from "./table.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
-const SETTLE_MS = 300; // after a connect: long enough for the beacon's round trip on loopback
+const SETTLE_MS = 200; // after a connect: long enough for the beacon's round trip on loopback
 const REAL_CLIENT = "3.0.1";
 
 const srv = await start({
@@ -73,7 +73,7 @@ async function standInRun(withSdk, i) {
     window.__client = new window.__fake.FakeClient(identity);
     window.__client.on("connectionStateChanged", (s) => { window.__appState = s; }); // the app's own listener
     if (window.__tracker) window.__watch = window.__tracker.watch(window.__client, { token });
-    await new Promise((r) => setTimeout(r, 100)); // start-up work (the outbox's first flush) done
+    await new Promise((r) => setTimeout(r, 50)); // start-up work (the outbox's first flush) done
   }, [identity, makeToken({ identity })]);
   const before = await mainThread(p.cdp);
   const out = await p.page.evaluate(async (settle) => {

@@ -16,4 +16,6 @@ command -v twiggy >/dev/null || cargo install twiggy --version 0.8.0 --locked --
 echo "mau-beacon benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 node bench/size.mjs
 node bench/page-cost.mjs
+# The simulation first proves its counting on a month small enough to count by hand.
+node --test --test-reporter=dot bench/ >/dev/null || { echo "bench: the MAU simulation's self-check failed (node --test bench/)" >&2; exit 1; }
 node bench/mau-month.mjs
