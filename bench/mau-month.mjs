@@ -9,9 +9,9 @@ const SEED = env("BENCH_SEED", 9);
 const VIEWS = env("BENCH_VIEWS", 10_000);
 const IDENTITIES = env("BENCH_IDENTITIES", 2_000);
 const OPEN_RATE = env("BENCH_OPEN_RATE", 0.15);
-// Twilio's list price for Conversations as published on twilio.com/conversations/pricing:
-// USD 0.05 per monthly active user, the first 200 MAU of a month free. Parameters, as
-// prices change and contracts differ.
+// The price is a parameter: USD 0.05 per monthly active user is an assumed list price, not
+// checked against Twilio's pricing page from here; the 200 free MAU of a month are from the
+// reference notes. Prices change and contracts differ.
 const PRICE = env("BENCH_PRICE_PER_MAU_USD", 0.05);
 const FREE = env("BENCH_FREE_MAU", 200);
 
@@ -59,8 +59,8 @@ printTable(
       r.beacons, expected[s], r.seconds.toFixed(0)];
   }),
   [
-    `Price: USD ${PRICE} per MAU, first ${FREE} MAU free (parameters; default: Twilio's published Conversations list price,`,
-    "  twilio.com/conversations/pricing; BENCH_PRICE_PER_MAU_USD / BENCH_FREE_MAU to change). Without the free tier: eager " +
+    `Price: USD ${PRICE} per MAU, first ${FREE} MAU free (parameters; the default price is assumed, not verified: check`,
+    "  Twilio's Conversations pricing and your contract; BENCH_PRICE_PER_MAU_USD / BENCH_FREE_MAU to change). Without the free tier: eager " +
       `USD ${(eager * PRICE).toFixed(2)}; ` + STRATEGIES.slice(1).map((s) => `${s} USD ${(results[s].mau * PRICE).toFixed(2)}`).join("; ") + ".",
     "MAUs billed: identities whose client (made by the counting createClient) emitted \"connected\" at least once.",
     "Expected MAUs: from the schedule alone (eager: identities with a view; the others: identities with a view that opens chat).",
