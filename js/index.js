@@ -105,6 +105,7 @@ export function startTracker(config) {
     },
     flush: () => ready.then(() => (tracker ? tracker.flush() : undefined)),
     stats: () => (tracker ? tracker.stats() : undefined),
-    isCountedThisMonth: (identity) => (tracker ? tracker.isCountedThisMonth(identity) : false),
+    // A non-string (e.g. `user?.identity` before sign-in) would throw in the glue.
+    isCountedThisMonth: (identity) => (tracker && typeof identity === "string" ? tracker.isCountedThisMonth(identity) : false),
   };
 }

@@ -23,10 +23,15 @@ const stats = () => ({
   pending: 0, delivered: 0, dropped: 0, dropReasons: {}, connectsSeen: 0,
   queued: 0, deduped: 0, retries: 0, storage: "memory",
 });
-const stoppable = () => {
-  let stopped = false;
-  return { stop: () => void (stopped = true), free() {}, get stopped() { return stopped; } };
-};
+class Watch {
+  constructor() { this.stopped = false; }
+  stop() { this.stopped = true; }
+  free() {}
+}
+class Trigger extends Watch {
+  get done() { return false; }
+}
+const stoppable = () => new Watch();
 
 class MauTracker {
   constructor(config) {
@@ -56,8 +61,8 @@ class LazyClient {
     });
     return this.client;
   }
-  connectOn() { return Object.assign(stoppable(), { done: false }); }
-  connectWhenVisible() { return Object.assign(stoppable(), { done: false }); }
+  connectOn() { return new Trigger(); }
+  connectWhenVisible() { return new Trigger(); }
   replaceClient(client) { this.client = Promise.resolve(client); }
   shutdown() {
     this.state = "closed";
@@ -94,5 +99,5 @@ const version = () => "inert";
 // Plain `name,` entries only, so Node's ESM loader sees every name (`import { startTracker }
 // from "mau-beacon"` under server rendering).
 module.exports = {
-  __esModule: true, default: init, init, initSync, load, startTracker, MauTracker, LazyClient, version,
+  __esModule: true, default: init, init, initSync, load, startTracker, MauTracker, LazyClient, Watch, Trigger, version,
 };

@@ -6,9 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
-[ -n "$bin" ] || bin=$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/x)")
-[ -x "$bin/initdb" ] || { echo "PostgreSQL is missing: run bash scripts/setup.sh first" >&2; exit 1; }
+bin=$(bash scripts/pg.sh bin)
 pg_dir=$(mktemp -d)
 trap 'bash scripts/pg.sh stop "$pg_dir" immediate 2>/dev/null || true; rm -rf "$pg_dir"' EXIT
 echo "this disk, one 8 kB write + sync, serial (pg_test_fsync):"

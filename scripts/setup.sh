@@ -19,21 +19,26 @@ if ! command -v wasm-pack >/dev/null; then
   say "installing wasm-pack"
   cargo install wasm-pack --locked
 fi
+# Debian packages, one apt-get update for all that is missing.
+apt_missing=()
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  say "installing Chromium and chromedriver (Debian packages)"
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt_missing+=(chromium chromium-driver)
 fi
-# PostgreSQL server binaries for the collector's throwaway test cluster (scripts/pg.sh);
-# no service is used: the package's own cluster may stay stopped.
+# PostgreSQL server binaries for the collector's throwaway test cluster (scripts/pg.sh).
+# No service is used, so the package is told not to create (and start) its own cluster.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
-  say "installing PostgreSQL (Debian package)"
+  apt_missing+=(postgresql)
+fi
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${apt_missing[*]}"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  if [[ " ${apt_missing[*]} " == *" postgresql "* ]]; then
+    $sudo_cmd mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $sudo_cmd tee /etc/postgresql-common/createcluster.d/mau-beacon.conf >/dev/null
+  fi
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat node_modules/.setup-lock 2>/dev/null)" != "$lock_sum" ]; then

@@ -17,7 +17,9 @@ trap 'bash scripts/pg.sh stop "$pg_dir" immediate 2>/dev/null || true; rm -rf "$
 MAU_TEST_PG_URL=$(bash scripts/pg.sh start "$pg_dir")
 export MAU_TEST_PG_URL
 cargo test --workspace --quiet
-bash scripts/pg.sh stop "$pg_dir" && rm -rf "$pg_dir" && trap - EXIT
+bash scripts/pg.sh stop "$pg_dir"
+rm -rf "$pg_dir"
+trap - EXIT
 unset MAU_TEST_PG_URL
 
 say "building the npm package"

@@ -43,8 +43,8 @@ const node = (args) => execFileSync(process.execPath, args, { cwd: appDir, encod
 
 test("Node gets the inert build through import and require", () => {
   // Named imports, as server-rendered code writes them.
-  const esm = 'import { version, startTracker, LazyClient } from "mau-beacon"; console.log(version(), typeof startTracker, typeof LazyClient)';
-  assert.equal(node(["--input-type=module", "-e", esm]), "inert function function");
+  const esm = 'import { version, startTracker, LazyClient, MauTracker, Watch, Trigger } from "mau-beacon"; console.log(version(), [startTracker, LazyClient, MauTracker, Watch, Trigger].map((f) => typeof f).join())';
+  assert.equal(node(["--input-type=module", "-e", esm]), "inert function,function,function,function,function");
   assert.equal(node(["-e", 'console.log(require("mau-beacon").version())']), "inert");
 });
 
