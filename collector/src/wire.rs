@@ -320,12 +320,26 @@ fn string_in<'a>(
             field,
             format!("missing field {field}"),
         )),
-        Some(Value::String(s)) => Ok(s),
+        Some(Value::String(s)) => no_nul(s, field),
         Some(_) => Err(wrong_type(field, "a string")),
     }
 }
 
+/// PostgreSQL's text cannot hold a NUL character: refusing it here keeps the two backends
+/// alike, and keeps one such beacon from failing the whole group it would be committed in.
+fn no_nul<'a>(s: &'a str, field: &'static str) -> Result<&'a str, WireError> {
+    if s.contains('\0') {
+        return Err(invalid(
+            "nul_character",
+            field,
+            format!("{field} contains a NUL character"),
+        ));
+    }
+    Ok(s)
+}
+
 fn short(s: &str, field: &'static str) -> Result<String, WireError> {
+    let s = no_nul(s, field)?;
     if s.is_empty() || s.chars().count() > MAX_SHORT_CHARS {
         return Err(invalid(
             "bad_field",

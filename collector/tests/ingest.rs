@@ -124,6 +124,20 @@ fn bad_inputs() -> Vec<(&'static str, String, u16, &'static str, &'static str)> 
             "identity",
         ),
         (
+            "a NUL in the identity (PostgreSQL's text cannot hold one)",
+            with("identity", json!("a\u{0}b")),
+            400,
+            "nul_character",
+            "identity",
+        ),
+        (
+            "a NUL in client_version",
+            with("client_version", json!("3.0.1\u{0}")),
+            400,
+            "nul_character",
+            "client_version",
+        ),
+        (
             "over-long identity",
             with("identity", json!("i".repeat(257))),
             400,

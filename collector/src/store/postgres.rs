@@ -22,6 +22,11 @@ use tokio_postgres::NoTls;
 const MAX_COMMITS: usize = 4;
 
 /// Any number that no other application of the database would pick for its lock.
+/// Longest a group commit may take before its connection is given up as dead: a server
+/// that vanished without closing the socket (a failover, a partition) would otherwise hold
+/// the writer until the kernel notices, hours later. The group is answered 503; its
+/// clients retry, and `event_id` makes the retry safe whether or not it committed.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 const MIGRATION_LOCK: i64 = 0x6d61_755f_6265_6163; // "mau_beac"
 
 /// Inserts a whole group with one statement, which PostgreSQL runs as one transaction (one
@@ -58,8 +63,15 @@ const IDENTITIES: &str = "SELECT identity, first_seen, last_seen, connects FROM 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> StoreError {
         let transient = match e.code() {
-            None => true, // I/O, closed connection, timeout
-            Some(c) => ["08", "53", "57P", "40"]
+            // I/O, a closed connection, a timeout; not a type conversion (a bug: 500).
+            None => {
+                e.is_closed()
+                    || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+                    || e.to_string().starts_with("timeout waiting for server")
+            }
+            // connection, resources, shutdown, conflicts; a cancelled statement; a standby
+            // that took writes' place after a failover (read-only transaction).
+            Some(c) => ["08", "53", "57P", "40", "57014", "25006"]
                 .iter()
                 .any(|p| c.code().starts_with(p)),
         };
@@ -99,6 +111,9 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(opts.pool_wait);
         }
+        // Notice a peer that vanished without closing the socket in seconds, not hours.
+        config.keepalives_idle(Duration::from_secs(15));
+        config.tcp_user_timeout(COMMIT_TIMEOUT);
         if config.get_application_name().is_none() {
             config.application_name("mau-collector");
         }
@@ -218,14 +233,22 @@ async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
     // No "already exists, skipping" notices in the log at every start.
     t.batch_execute("SET LOCAL client_min_messages = warning")
         .await?;
-    t.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (
+    // Created only when missing: PostgreSQL checks CREATE rights even for IF NOT EXISTS, and
+    // a role without them must still be able to start on a migrated database.
+    let exists: bool = t
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?;
+    if !exists {
+        t.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
             version    BIGINT PRIMARY KEY,
             name       TEXT NOT NULL,
             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
         )",
-    )
-    .await?;
+        )
+        .await?;
+    }
     let current: i64 = t
         .query_one(
             "SELECT coalesce(max(version), 0)::int8 FROM schema_version",
@@ -300,7 +323,17 @@ async fn commit_with_retry(conn: Object, jobs: &[WriteJob]) -> Result<(), StoreE
     let mut tries = 0;
     loop {
         tries += 1;
-        match commit(&conn, jobs).await {
+        let outcome = match tokio::time::timeout(COMMIT_TIMEOUT, commit(&conn, jobs)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let _ = Object::take(conn);
+                return Err(StoreError::Unavailable(format!(
+                    "the database did not answer a commit within {} s",
+                    COMMIT_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        match outcome {
             Ok(()) => return Ok(()),
             Err(e) => {
                 let conflict = e.code().is_some_and(|c| c.code().starts_with("40"));
