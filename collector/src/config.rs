@@ -83,6 +83,31 @@ pub struct ServeArgs {
     )]
     pub admin_token: Option<String>,
 
+    /// Bearer secret for `POST /v1/tokens`, the token-issuance log your backend writes.
+    /// Distinct from the admin token. Without one, the endpoint answers 403.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MAU_COLLECTOR_INGEST_TOKEN",
+        hide_env_values = true
+    )]
+    pub ingest_token: Option<String>,
+
+    /// Twilio account auth token, to check `X-Twilio-Signature` on webhooks and Event
+    /// Streams deliveries. Without one, those endpoints answer 403.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TWILIO_AUTH_TOKEN",
+        hide_env_values = true
+    )]
+    pub twilio_auth_token: Option<String>,
+
+    /// The collector's base URL as Twilio calls it, e.g. https://app.example.com/t (what
+    /// the signature covers). Default: from the Host and X-Forwarded-Proto headers.
+    #[arg(long, value_name = "URL", env = "MAU_COLLECTOR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Origin allowed to call the collector from a browser, e.g. https://app.example.com.
     /// Repeat the flag (or comma-separate in the env var) for several; `*` allows any
     /// origin (echoed back, since credentials are allowed). Default: same-origin only.

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// A JSON array of {identity, first_seen, last_seen, connects}.
+    /// A JSON array of {identity, subject_kind, sources, first_seen, last_seen, connects}.
     Json,
     /// One such JSON object per line.
     Ndjson,
@@ -69,7 +69,9 @@ impl Encoder {
     /// What comes before the first row (an empty month still gets its CSV header).
     pub fn start(&self) -> Vec<u8> {
         match self.format {
-            Format::Csv => b"identity,first_seen,last_seen,connects\n".to_vec(),
+            Format::Csv => {
+                b"identity,subject_kind,sources,first_seen,last_seen,connects\n".to_vec()
+            }
             Format::Json => b"[".to_vec(),
             Format::Ndjson => Vec::new(),
         }
@@ -190,6 +192,8 @@ mod tests {
     fn row(identity: &str) -> IdentityRow {
         IdentityRow {
             identity: identity.into(),
+            subject_kind: "identity".into(),
+            sources: "sdk_connect;webhook:onMessageAdded".into(),
             first_seen: "2026-11-01T00:00:01.000Z".into(),
             last_seen: "2026-11-02T00:00:01.000Z".into(),
             connects: 2,
@@ -222,7 +226,7 @@ mod tests {
         assert!(csv.contains("\"b, \"\"c\"\"\""), "{csv}");
         assert_eq!(
             encode(Format::Csv, &[]),
-            "identity,first_seen,last_seen,connects\n"
+            "identity,subject_kind,sources,first_seen,last_seen,connects\n"
         );
         assert_eq!(encode(Format::Ndjson, &batches).lines().count(), 3);
         assert_eq!(encode(Format::Ndjson, &[]), "");

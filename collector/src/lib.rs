@@ -7,6 +7,8 @@ pub mod export;
 pub mod http;
 pub mod month;
 pub mod store;
+pub mod tokens;
+pub mod twilio;
 pub mod wire;
 
 pub use http::{app, AppState, Origins};

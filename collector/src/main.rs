@@ -67,11 +67,14 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         tracing::warn!("no admin token: read endpoints are closed");
     }
     let state = AppState {
-        store,
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
         origins: Origins::from_config(&args.allow_origins),
         exports: Arc::new(tokio::sync::Semaphore::new(args.max_exports as usize)),
         static_dir: args.static_dir.clone(),
+        ingest_token: args.ingest_token.filter(|t| !t.is_empty()),
+        twilio_auth_token: args.twilio_auth_token.filter(|t| !t.is_empty()),
+        public_url: args.public_url.filter(|u| !u.is_empty()),
+        ..AppState::new(store)
     };
     let backend = state.store.backend();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

@@ -1,0 +1,5 @@
+//! Twilio's side of the audit: signed webhooks and Event Streams, and (from the command
+//! line) the REST API: participant aggregation and the billed count from Usage Records.
+
+pub mod signature;
+pub mod webhook;
