@@ -51,15 +51,25 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
     },
-    /// Print a month's counts, and the gap against Twilio's billed count.
+    /// Print a month's reconciliation: subjects per source, tokens, and the gap against
+    /// Twilio's billed count.
     Report {
         /// The UTC month, YYYY-MM.
         #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
         month: Month,
-        /// The MAU count on the Twilio bill for that month.
+        /// The MAU count on the Twilio bill for that month, typed by hand.
         #[arg(long, value_name = "N")]
         billed: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! mau-collector: the reference collector for mau-beacon (the command line).
 
 use clap::Parser;
-use mau_collector::config::{Cli, Command, ServeArgs};
+use mau_collector::config::{Cli, Command, ReportFormat, ServeArgs};
+use mau_collector::reconcile::{self, Billed};
 use mau_collector::store::{Db, Options, Store};
 use mau_collector::{app, export, month::Month, AppState, Origins};
 use std::io::{IsTerminal, Write};
@@ -34,9 +35,11 @@ fn main() -> ExitCode {
         Command::Export { month, format } => {
             runtime(false).and_then(|rt| rt.block_on(export_cmd(&db, month, format)))
         }
-        Command::Report { month, billed } => {
-            runtime(false).and_then(|rt| rt.block_on(report_cmd(&db, month, billed)))
-        }
+        Command::Report {
+            month,
+            billed,
+            format,
+        } => runtime(false).and_then(|rt| rt.block_on(report_cmd(&db, month, billed, format))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -115,9 +118,21 @@ async fn export_cmd(db: &Db, month: Month, format: export::Format) -> Result<(),
     Ok(())
 }
 
-async fn report_cmd(db: &Db, month: Month, billed: Option<u64>) -> Result<(), BoxError> {
+async fn report_cmd(
+    db: &Db,
+    month: Month,
+    billed: Option<u64>,
+    format: ReportFormat,
+) -> Result<(), BoxError> {
     let store = Store::open_existing(db).await?;
-    let summary = store.summary(month).await?;
-    print!("{}", export::report_text(&summary, billed));
+    let billed = billed.map(|count| Billed {
+        count,
+        from: "typed".into(),
+    });
+    let report = export::report(&store, month, billed, Vec::new()).await?;
+    match format {
+        ReportFormat::Text => print!("{}", reconcile::text(&report)),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
     Ok(())
 }

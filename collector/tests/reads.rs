@@ -186,17 +186,20 @@ fn cli_export_and_report(db: &TestDb) {
     let out = cli(&["report", "--month", &month, "--billed", "5", "--db", dbs]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Unique identities: 3"), "{text}");
-    assert!(text.contains("Connects: 4"), "{text}");
     assert!(
-        text.contains(
-            "Twilio billed 5, collector saw 3 unique identities: 2 not seen by the collector"
-        ),
+        text.contains("Subjects seen:              3 (3 chat identities, 0 channel addresses)"),
+        "{text}"
+    );
+    assert!(text.contains("SDK connects:               4"), "{text}");
+    assert!(
+        text.contains("Unexplained:                2 billed but not seen by any source"),
         "{text}"
     );
 
     let out = cli(&["report", "--month", &month, "--db", dbs]);
-    assert!(!String::from_utf8(out.stdout).unwrap().contains("Twilio"));
+    assert!(!String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("Unexplained"));
 
     // Errors are plain and non-zero.
     let missing = db.dir.path().join("missing.db");

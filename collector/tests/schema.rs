@@ -109,5 +109,6 @@ fn a_database_from_0_1_is_adopted() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Unique identities: 1"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("Subjects seen:              1 (1 chat identities"));
 }

@@ -14,18 +14,17 @@ const AUTH: &str = "twilio-test-auth-token";
 const PUBLIC: &str = "https://collector.example.com/t";
 
 /// A collector taking Twilio's calls at the public URL `PUBLIC`.
-fn twilio_server(db: &TestDb) -> Server {
-    Server::start(
-        db,
-        &[
-            "--admin-token",
-            TOKEN,
-            "--twilio-auth-token",
-            AUTH,
-            "--public-url",
-            PUBLIC,
-        ],
-    )
+fn twilio_server(db: &TestDb, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--admin-token",
+        TOKEN,
+        "--twilio-auth-token",
+        AUTH,
+        "--public-url",
+        PUBLIC,
+    ];
+    args.extend_from_slice(extra);
+    Server::start(db, &args)
 }
 
 fn form(params: &[(&str, &str)]) -> String {
@@ -146,7 +145,7 @@ fn export(server: &Server) -> Vec<(String, String, String)> {
 }
 
 fn webhooks_record_each_subject_with_its_event(db: &TestDb) {
-    let server = twilio_server(db);
+    let server = twilio_server(db, &[]);
     let common = [("AccountSid", "AC00000000000000000000000000000000")];
     let hooks: Vec<Vec<(&str, &str)>> = vec![
         vec![
@@ -266,7 +265,7 @@ fn bad_signatures_are_refused_counted_and_not_stored(db: &TestDb) {
     );
     drop(off);
 
-    let server = twilio_server(db);
+    let server = twilio_server(db, &[]);
     let unsigned = send(
         server.request("POST", "/v1/twilio/conversations"),
         Some(&form(&params)),
@@ -338,7 +337,7 @@ fn deliver(server: &Server, body: &str) -> Resp {
 }
 
 fn event_streams_redeliveries_count_once(db: &TestDb) {
-    let server = twilio_server(db);
+    let server = twilio_server(db, &[]);
     let now = now_iso();
     let batch = json!([
         {"specversion": "1.0", "id": "EZ0001", "type": "com.twilio.conversations.message.added",
@@ -405,7 +404,133 @@ fn event_streams_redeliveries_count_once(db: &TestDb) {
     );
 }
 
+/// A fixture month through the real endpoints: SDK beacons, the token log, webhooks and
+/// Event Streams; then the report's figures from the CLI and over HTTP.
+fn reconciliation_figures_of_a_fixture_month(db: &TestDb) {
+    let server = twilio_server(db, &["--ingest-token", INGEST]);
+    let beacons = json!([
+        beacon("alice", "b1"),
+        beacon("alice", "b2"),
+        beacon("bob", "b3"),
+        beacon("carol", "b4")
+    ]);
+    assert_eq!(server.post(&beacons.to_string()).status, 200);
+    let issued = now_iso();
+    let tokens = json!([
+        {"identity": "alice", "issued_at": issued, "token_id": "k1"},
+        {"identity": "alice", "issued_at": issued, "token_id": "k2"},
+        {"identity": "bob", "issued_at": issued},
+        {"identity": "zoe", "issued_at": issued},
+    ]);
+    assert_eq!(post_tokens(&server, Some(INGEST), &tokens).status, 200);
+    for h in [
+        vec![
+            ("EventType", "onMessageAdded"),
+            ("ClientIdentity", "alice"),
+            ("Author", "alice"),
+        ],
+        vec![("EventType", "onMessageAdded"), ("Author", "+14155550100")],
+        vec![("EventType", "onParticipantAdded"), ("Identity", "dave")],
+    ] {
+        assert_eq!(webhook(&server, &h, &hook_url()).status, 200);
+    }
+    let events = json!([
+        {"id": "EZ1", "type": "com.twilio.conversations.participant.added", "time": issued,
+         "data": {"identity": "erin"}},
+        {"id": "EZ2", "type": "com.twilio.conversations.message.added", "time": issued,
+         "data": {"author": "+14155550100"}},
+    ]);
+    assert_eq!(deliver(&server, &events.to_string()).status, 200);
+
+    let month = mau_collector::month::Month::of(time::OffsetDateTime::now_utc()).to_string();
+    let out = cli(&[
+        "report", "--month", &month, "--billed", "9", "--format", "json", "--db", &db.arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let http = server.get_admin(&format!("/v1/months/{month}/report?billed=9"));
+    assert_eq!(http.status, 200, "{}", http.body);
+    assert_eq!(http.json(), r, "CLI and HTTP give the same report");
+    assert_eq!(
+        (
+            r["seen"].clone(),
+            r["identities"].clone(),
+            r["addresses"].clone()
+        ),
+        (json!(6), json!(5), json!(1))
+    );
+    assert_eq!(r["billed"], json!({"count": 9, "from": "typed"}));
+    assert_eq!(r["unexplained"], 3);
+    assert_eq!(r["connects"], 4);
+    assert_eq!(
+        r["by_source"],
+        json!({
+            "event_stream:message.added": 1, "event_stream:participant.added": 1,
+            "sdk_connect": 3, "webhook:onMessageAdded": 2, "webhook:onParticipantAdded": 1
+        })
+    );
+    assert_eq!(
+        r["overlaps"],
+        json!([
+            {"sources": "sdk_connect", "subjects": 2},
+            {"sources": "event_stream", "subjects": 1},
+            {"sources": "event_stream+webhook", "subjects": 1},
+            {"sources": "sdk_connect+webhook", "subjects": 1},
+            {"sources": "webhook", "subjects": 1},
+        ])
+    );
+    assert_eq!(r["tokens_issued"], 4);
+    assert_eq!(r["token_identities"], 3);
+    assert_eq!(r["tokens_never_connected"], json!(["zoe"]));
+    assert_eq!(r["connected_without_token"], json!(["carol"]));
+    let last_day = r["days"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last_day["total"], 6, "{last_day}");
+    assert_eq!(last_day["by_source"]["sdk_connect"], 3, "{last_day}");
+
+    let text = cli(&[
+        "report", "--month", &month, "--billed", "9", "--db", &db.arg,
+    ]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    eprintln!("{text}");
+    assert!(
+        text.contains("Subjects seen:              6 (5 chat identities, 1 channel addresses)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Unexplained:                3 billed but not seen by any source"),
+        "{text}"
+    );
+
+    let rows = export(&server);
+    assert!(
+        rows.contains(&(
+            "alice".into(),
+            "identity".into(),
+            "sdk_connect;webhook:onMessageAdded".into()
+        )),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&(
+            "+14155550100".into(),
+            "address".into(),
+            "event_stream:message.added;webhook:onMessageAdded".into()
+        )),
+        "{rows:?}"
+    );
+    let bad = server.get_admin(&format!("/v1/months/{month}/report?billed=lots"));
+    assert_eq!(
+        (bad.status, bad.json()["code"].clone()),
+        (400, json!("bad_request"))
+    );
+}
+
 both_backends!(
+    reconciliation_figures_of_a_fixture_month,
     token_log_needs_its_bearer_and_is_idempotent,
     webhooks_record_each_subject_with_its_event,
     bad_signatures_are_refused_counted_and_not_stored,

@@ -102,6 +102,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/months", get(reads::list_months))
         .route("/v1/months/{month}/summary", get(reads::month_summary))
         .route("/v1/months/{month}/identities", get(reads::identities))
+        .route("/v1/months/{month}/report", get(reads::report))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let api = match static_dir {
         Some(dir) => api.fallback_service(tower_http::services::ServeDir::new(dir)),
