@@ -60,9 +60,35 @@ pub enum Command {
         /// The MAU count on the Twilio bill for that month, typed by hand.
         #[arg(long, value_name = "N")]
         billed: Option<u64>,
+        /// Read the billed count from Twilio's Usage Records API (credentials from
+        /// TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN, or TWILIO_API_KEY + TWILIO_API_SECRET).
+        #[arg(long, conflicts_with = "billed")]
+        twilio: bool,
+        /// The Usage Records category that holds the Conversations MAU count.
+        #[arg(long, value_name = "CATEGORY", default_value = "pchat-users")]
+        usage_category: String,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
+    },
+    /// Read what Twilio knows (REST API).
+    Twilio {
+        #[command(subcommand)]
+        command: TwilioCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TwilioCommand {
+    /// Walk the Conversations REST API for a month (conversations, participants added,
+    /// message authors) and record every subject as source `rest_sync`. Safe to rerun.
+    Sync {
+        /// The UTC month, YYYY-MM.
+        #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+        month: Month,
+        /// A Conversation Service SID (IS…) to walk instead of the default service.
+        #[arg(long, value_name = "IS_SID")]
+        service: Option<String>,
     },
 }
 

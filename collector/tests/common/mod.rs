@@ -5,6 +5,7 @@
 #[macro_use]
 mod db;
 pub use db::*;
+pub mod fake_twilio;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
