@@ -2,6 +2,7 @@
 //! live in one module per concern.
 
 mod auth;
+mod dashboard;
 mod ingest;
 mod reads;
 mod tokens;
@@ -91,6 +92,7 @@ pub fn app(state: AppState) -> Router {
     let state = Arc::new(state);
     let api = Router::new()
         .route("/healthz", get(healthz))
+        .route("/dashboard", get(dashboard::page))
         .route("/v1/beacons", post(ingest::ingest))
         .route("/v1/tokens", post(tokens::log))
         .route(
