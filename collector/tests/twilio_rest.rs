@@ -43,6 +43,7 @@ fn sync(fake: &FakeTwilio, db: &TestDb) -> (String, String) {
 fn sync_walks_pages_waits_out_a_429_and_reruns_safely(db: &TestDb) {
     let fake = FakeTwilio::start(Month::parse(MONTH).unwrap());
     let (stdout, stderr) = sync(&fake, db);
+    eprintln!("{stderr}{stdout}"); // the sample in the README
     assert!(
         stderr.contains("twilio: 429 from /v1/Conversations?"),
         "{stderr}"
@@ -157,6 +158,7 @@ fn report_reads_the_billed_count_from_usage_records(db: &TestDb) {
         (text(&out.stdout), text(&out.stderr))
     };
     let (t, _) = report(&[]);
+    eprintln!("{t}"); // the sample in the README
     assert!(
         t.contains("Billed by Twilio:           9 (usage_records:pchat-users)"),
         "{t}"
