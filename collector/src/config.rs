@@ -51,15 +51,51 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
     },
-    /// Print a month's counts, and the gap against Twilio's billed count.
+    /// Print a month's reconciliation: subjects per source, tokens, and the gap against
+    /// Twilio's billed count.
     Report {
         /// The UTC month, YYYY-MM.
         #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
         month: Month,
-        /// The MAU count on the Twilio bill for that month.
+        /// The MAU count on the Twilio bill for that month, typed by hand.
         #[arg(long, value_name = "N")]
         billed: Option<u64>,
+        /// Read the billed count from Twilio's Usage Records API (credentials from
+        /// TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN, or TWILIO_API_KEY + TWILIO_API_SECRET).
+        #[arg(long, conflicts_with = "billed")]
+        twilio: bool,
+        /// The Usage Records category that holds the Conversations MAU count.
+        #[arg(long, value_name = "CATEGORY", default_value = "pchat-users")]
+        usage_category: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
     },
+    /// Read what Twilio knows (REST API).
+    Twilio {
+        #[command(subcommand)]
+        command: TwilioCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TwilioCommand {
+    /// Walk the Conversations REST API for a month (conversations, participants added,
+    /// message authors) and record every subject as source `rest_sync`. Safe to rerun.
+    Sync {
+        /// The UTC month, YYYY-MM.
+        #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+        month: Month,
+        /// A Conversation Service SID (IS…) to walk instead of the default service.
+        #[arg(long, value_name = "IS_SID")]
+        service: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +118,31 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+
+    /// Bearer secret for `POST /v1/tokens`, the token-issuance log your backend writes.
+    /// Distinct from the admin token. Without one, the endpoint answers 403.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MAU_COLLECTOR_INGEST_TOKEN",
+        hide_env_values = true
+    )]
+    pub ingest_token: Option<String>,
+
+    /// Twilio account auth token, to check `X-Twilio-Signature` on webhooks and Event
+    /// Streams deliveries. Without one, those endpoints answer 403.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TWILIO_AUTH_TOKEN",
+        hide_env_values = true
+    )]
+    pub twilio_auth_token: Option<String>,
+
+    /// The collector's base URL as Twilio calls it, e.g. https://app.example.com/t (what
+    /// the signature covers). Default: from the Host and X-Forwarded-Proto headers.
+    #[arg(long, value_name = "URL", env = "MAU_COLLECTOR_PUBLIC_URL")]
+    pub public_url: Option<String>,
 
     /// Origin allowed to call the collector from a browser, e.g. https://app.example.com.
     /// Repeat the flag (or comma-separate in the env var) for several; `*` allows any

@@ -25,6 +25,16 @@ pub enum ApiError {
     Unauthorized,
     #[error("reads are disabled: the collector was started without an admin token")]
     ReadsDisabled,
+    #[error("missing or wrong ingest token (send Authorization: Bearer <ingest token>)")]
+    IngestUnauthorized,
+    #[error("the token log is disabled: the collector was started without an ingest token")]
+    TokensDisabled,
+    #[error("Twilio webhooks are disabled: the collector was started without TWILIO_AUTH_TOKEN")]
+    WebhooksDisabled,
+    #[error("missing X-Twilio-Signature header")]
+    MissingSignature,
+    #[error("X-Twilio-Signature does not match this request")]
+    BadSignature,
     #[error("the collector is busy; retry later")]
     Overloaded,
     #[error("the database is unavailable; retry later")]
@@ -47,8 +57,12 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::ReadsDisabled => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized | ApiError::IngestUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::ReadsDisabled
+            | ApiError::TokensDisabled
+            | ApiError::WebhooksDisabled
+            | ApiError::MissingSignature
+            | ApiError::BadSignature => StatusCode::FORBIDDEN,
             ApiError::Overloaded | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -61,8 +75,12 @@ impl ApiError {
             ApiError::Wire(w) => w.code(),
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BodyRead => "body_unreadable",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::IngestUnauthorized => "unauthorized",
             ApiError::ReadsDisabled => "reads_disabled",
+            ApiError::TokensDisabled => "tokens_disabled",
+            ApiError::WebhooksDisabled => "webhooks_disabled",
+            ApiError::MissingSignature => "missing_signature",
+            ApiError::BadSignature => "bad_signature",
             ApiError::Overloaded => "overloaded",
             ApiError::Unavailable(_) => "storage_unavailable",
             ApiError::Storage(_) => "storage_error",
@@ -113,7 +131,7 @@ impl IntoResponse for ApiError {
             ApiError::Overloaded | ApiError::Unavailable(_) | ApiError::Storage(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
-            ApiError::Unauthorized => {
+            ApiError::Unauthorized | ApiError::IngestUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
@@ -164,7 +182,7 @@ mod tests {
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         assert_eq!(
             serde_json::to_string(&e.body()).unwrap(),
-            r#"{"error":"beacon 2: identity is 300 bytes; the limit is 256 bytes","code":"identity_too_long","field":"identity","index":2}"#
+            r#"{"error":"item 2: identity is 300 bytes; the limit is 256 bytes","code":"identity_too_long","field":"identity","index":2}"#
         );
         assert_eq!(
             serde_json::to_string(&ApiError::NotFound.body()).unwrap(),

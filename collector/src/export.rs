@@ -1,16 +1,17 @@
-//! Export of a month's identities (JSON array, NDJSON or CSV) and the billing report.
+//! Export of a month's MAU subjects (JSON array, NDJSON or CSV) and the reconciliation report.
 //!
 //! Rows arrive in bounded batches from the store and are encoded batch by batch, so the
 //! CLI (stdout) and the HTTP endpoint (a chunked body) share the code and never hold a
 //! whole month.
 
 use crate::month::Month;
-use crate::store::{IdentityRow, Store, StoreError, Summary};
+use crate::reconcile::{self, Billed, Report, UsageRow};
+use crate::store::{IdentityRow, Store, StoreError};
 use std::io::{self, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// A JSON array of {identity, first_seen, last_seen, connects}.
+    /// A JSON array of {identity, subject_kind, sources, first_seen, last_seen, connects}.
     Json,
     /// One such JSON object per line.
     Ndjson,
@@ -69,7 +70,9 @@ impl Encoder {
     /// What comes before the first row (an empty month still gets its CSV header).
     pub fn start(&self) -> Vec<u8> {
         match self.format {
-            Format::Csv => b"identity,first_seen,last_seen,connects\n".to_vec(),
+            Format::Csv => {
+                b"identity,subject_kind,sources,first_seen,last_seen,connects\n".to_vec()
+            }
             Format::Json => b"[".to_vec(),
             Format::Ndjson => Vec::new(),
         }
@@ -132,64 +135,33 @@ pub async fn write_identities<W: Write>(
     Ok(enc.count())
 }
 
-/// The human report: counts, and the gap against what Twilio billed when known.
-pub fn report_text(s: &Summary, billed: Option<u64>) -> String {
-    let mut text = format!(
-        "Month {} (UTC, by corrected event time)\n\
-         Unique identities: {}\n\
-         Connects: {}\n\
-         First seen: {}\n\
-         Last seen: {}\n",
-        s.month,
-        s.unique_identities,
-        s.connects,
-        s.first_seen.as_deref().unwrap_or("-"),
-        s.last_seen.as_deref().unwrap_or("-"),
-    );
-    if let Some(billed) = billed {
-        let seen = u64::try_from(s.unique_identities).unwrap_or(0);
-        let verdict = match billed.cmp(&seen) {
-            std::cmp::Ordering::Greater => {
-                format!("{} not seen by the collector", billed - seen)
-            }
-            std::cmp::Ordering::Less => {
-                format!("{} more than Twilio billed", seen - billed)
-            }
-            std::cmp::Ordering::Equal => "the counts match".to_owned(),
-        };
-        text.push_str(&format!(
-            "Twilio billed {billed}, collector saw {seen} unique identities: {verdict}\n"
-        ));
-    }
-    text
+/// The month's reconciliation report, read from the store.
+pub async fn report(
+    store: &Store,
+    month: Month,
+    billed: Option<Billed>,
+    usage_records: Vec<UsageRow>,
+) -> Result<Report, StoreError> {
+    let activity = store.activity(month).await?;
+    let tokens = store.tokens(month).await?;
+    Ok(reconcile::build(
+        &month.to_string(),
+        &activity,
+        &tokens,
+        billed,
+        usage_records,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn summary(n: i64) -> Summary {
-        Summary {
-            month: "2026-11".into(),
-            unique_identities: n,
-            connects: n * 2,
-            first_seen: Some("2026-11-01T00:00:01.000Z".into()),
-            last_seen: Some("2026-11-30T23:59:59.000Z".into()),
-        }
-    }
-
-    #[test]
-    fn report_states_the_gap() {
-        let t = report_text(&summary(117), Some(120));
-        assert!(t.contains("Twilio billed 120, collector saw 117 unique identities: 3 not seen by the collector"), "{t}");
-        assert!(report_text(&summary(5), Some(3)).contains("2 more than Twilio billed"));
-        assert!(report_text(&summary(5), Some(5)).contains("the counts match"));
-        assert!(!report_text(&summary(5), None).contains("Twilio"));
-    }
-
     fn row(identity: &str) -> IdentityRow {
         IdentityRow {
             identity: identity.into(),
+            subject_kind: "identity".into(),
+            sources: "sdk_connect;webhook:onMessageAdded".into(),
             first_seen: "2026-11-01T00:00:01.000Z".into(),
             last_seen: "2026-11-02T00:00:01.000Z".into(),
             connects: 2,
@@ -222,7 +194,7 @@ mod tests {
         assert!(csv.contains("\"b, \"\"c\"\"\""), "{csv}");
         assert_eq!(
             encode(Format::Csv, &[]),
-            "identity,first_seen,last_seen,connects\n"
+            "identity,subject_kind,sources,first_seen,last_seen,connects\n"
         );
         assert_eq!(encode(Format::Ndjson, &batches).lines().count(), 3);
         assert_eq!(encode(Format::Ndjson, &[]), "");

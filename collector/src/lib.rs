@@ -6,7 +6,10 @@ pub mod error;
 pub mod export;
 pub mod http;
 pub mod month;
+pub mod reconcile;
 pub mod store;
+pub mod tokens;
+pub mod twilio;
 pub mod wire;
 
 pub use http::{app, AppState, Origins};

@@ -1,8 +1,10 @@
 //! mau-collector: the reference collector for mau-beacon (the command line).
 
 use clap::Parser;
-use mau_collector::config::{Cli, Command, ServeArgs};
+use mau_collector::config::{Cli, Command, ReportFormat, ServeArgs, TwilioCommand};
+use mau_collector::reconcile::{self, Billed};
 use mau_collector::store::{Db, Options, Store};
+use mau_collector::twilio::{rest, sync};
 use mau_collector::{app, export, month::Month, AppState, Origins};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -34,9 +36,23 @@ fn main() -> ExitCode {
         Command::Export { month, format } => {
             runtime(false).and_then(|rt| rt.block_on(export_cmd(&db, month, format)))
         }
-        Command::Report { month, billed } => {
-            runtime(false).and_then(|rt| rt.block_on(report_cmd(&db, month, billed)))
+        Command::Report {
+            month,
+            billed,
+            twilio,
+            usage_category,
+            format,
+        } => {
+            let billed = match (twilio, billed) {
+                (true, _) => BilledFrom::Twilio(usage_category),
+                (false, Some(n)) => BilledFrom::Typed(n),
+                (false, None) => BilledFrom::Unknown,
+            };
+            runtime(false).and_then(|rt| rt.block_on(report_cmd(&db, month, billed, format)))
         }
+        Command::Twilio {
+            command: TwilioCommand::Sync { month, service },
+        } => runtime(false).and_then(|rt| rt.block_on(sync_cmd(&db, month, service))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,11 +83,14 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         tracing::warn!("no admin token: read endpoints are closed");
     }
     let state = AppState {
-        store,
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
         origins: Origins::from_config(&args.allow_origins),
         exports: Arc::new(tokio::sync::Semaphore::new(args.max_exports as usize)),
         static_dir: args.static_dir.clone(),
+        ingest_token: args.ingest_token.filter(|t| !t.is_empty()),
+        twilio_auth_token: args.twilio_auth_token.filter(|t| !t.is_empty()),
+        public_url: args.public_url.filter(|u| !u.is_empty()),
+        ..AppState::new(store)
     };
     let backend = state.store.backend();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -112,9 +131,100 @@ async fn export_cmd(db: &Db, month: Month, format: export::Format) -> Result<(),
     Ok(())
 }
 
-async fn report_cmd(db: &Db, month: Month, billed: Option<u64>) -> Result<(), BoxError> {
+/// Where the report's billed count comes from.
+enum BilledFrom {
+    Unknown,
+    Typed(u64),
+    /// Usage Records, this category.
+    Twilio(String),
+}
+
+async fn report_cmd(
+    db: &Db,
+    month: Month,
+    billed: BilledFrom,
+    format: ReportFormat,
+) -> Result<(), BoxError> {
     let store = Store::open_existing(db).await?;
-    let summary = store.summary(month).await?;
-    print!("{}", export::report_text(&summary, billed));
+    let (billed, usage) = match billed {
+        BilledFrom::Unknown => (None, Vec::new()),
+        BilledFrom::Typed(count) => (
+            Some(Billed {
+                count,
+                from: "typed".into(),
+            }),
+            Vec::new(),
+        ),
+        BilledFrom::Twilio(category) => {
+            let client = rest::Client::from_env()?;
+            let rows = tokio::task::spawn_blocking(move || client.usage_records(month)).await??;
+            let billed = rows
+                .iter()
+                .find(|r| r.category == category)
+                .and_then(|r| r.count.parse::<f64>().ok())
+                .map(|n| Billed {
+                    count: n.round() as u64,
+                    from: format!("usage_records:{category}"),
+                });
+            if billed.is_none() {
+                let found: Vec<&str> = rows.iter().map(|r| r.category.as_str()).collect();
+                eprintln!(
+                    "mau-collector: no Usage Records row with category {category} for {month} \
+                     (conversations*/pchat* rows found: {}); pick one with --usage-category",
+                    if found.is_empty() {
+                        "none".into()
+                    } else {
+                        found.join(", ")
+                    }
+                );
+            }
+            (billed, rows)
+        }
+    };
+    let report = export::report(&store, month, billed, usage).await?;
+    match format {
+        ReportFormat::Text => print!("{}", reconcile::text(&report)),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(())
+}
+
+async fn sync_cmd(db: &Db, month: Month, service: Option<String>) -> Result<(), BoxError> {
+    let client = rest::Client::from_env()?;
+    let store = Store::open(db, &Options::default()).await?;
+    let terminal = std::io::stderr().is_terminal();
+    let mut last = std::time::Instant::now();
+    let totals = sync::run(&client, &store, month, service.as_deref(), |t| {
+        // A line at most every second (rewritten in place on a terminal).
+        if last.elapsed() >= Duration::from_secs(1) {
+            last = std::time::Instant::now();
+            if terminal {
+                eprint!("\r{}", t.progress());
+            } else {
+                eprintln!("{}", t.progress());
+            }
+        }
+    })
+    .await?;
+    if terminal {
+        eprintln!("\r{}", totals.progress());
+    } else {
+        eprintln!("{}", totals.progress());
+    }
+    let waits = client
+        .rate_limited
+        .load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "twilio sync {month}: {} conversations, {} participants added and {} messages in the month \
+         ({} pages, {waits} rate-limit waits); {} subjects recorded as rest_sync ({} chat \
+         identities, {} channel addresses). Safe to rerun.",
+        totals.conversations,
+        totals.participants,
+        totals.messages,
+        totals.pages,
+        totals.identities.len() + totals.addresses.len(),
+        totals.identities.len(),
+        totals.addresses.len(),
+    );
     Ok(())
 }

@@ -24,14 +24,14 @@ const MAX_SHORT_CHARS: usize = 64;
 pub enum WireError {
     #[error("malformed JSON: {0}")]
     Json(String),
-    #[error("the body must be a beacon object or an array of beacon objects")]
+    #[error("the body must be a JSON object or an array of objects")]
     NotAnObject,
     #[error("the array is empty")]
     EmptyBatch,
     #[error("the array holds {len} beacons; the limit is {max}")]
     BatchTooLarge { len: usize, max: usize },
     /// One beacon is invalid; `index` is its position when the body was an array.
-    #[error("{}{message}", index.map(|i| format!("beacon {i}: ")).unwrap_or_default())]
+    #[error("{}{message}", index.map(|i| format!("item {i}: ")).unwrap_or_default())]
     Invalid {
         code: &'static str,
         field: &'static str,
@@ -41,6 +41,24 @@ pub enum WireError {
 }
 
 impl WireError {
+    /// The same error, naming the position of the item at fault in an array body.
+    pub(crate) fn at(self, i: usize) -> WireError {
+        match self {
+            WireError::Invalid {
+                code,
+                field,
+                message,
+                ..
+            } => WireError::Invalid {
+                code,
+                field,
+                message,
+                index: Some(i),
+            },
+            other => other,
+        }
+    }
+
     /// A stable machine-readable code for the JSON error body.
     pub fn code(&self) -> &'static str {
         match self {
@@ -53,7 +71,11 @@ impl WireError {
     }
 }
 
-fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> WireError {
+pub(crate) fn invalid(
+    code: &'static str,
+    field: &'static str,
+    message: impl Into<String>,
+) -> WireError {
     WireError::Invalid {
         code,
         field,
@@ -123,9 +145,18 @@ pub fn derive_event_time(
 
 /// Parses a body (one beacon object or an array of them) into records, all or nothing.
 pub fn parse_body(body: &[u8], received_at: OffsetDateTime) -> Result<Vec<Record>, WireError> {
+    parse_items(body, |obj| parse_record(obj, received_at))
+}
+
+/// Parses one JSON object or an array of 1 to `MAX_BATCH` of them, all or nothing; an
+/// error in an array item names its index.
+pub(crate) fn parse_items<T>(
+    body: &[u8],
+    parse: impl Fn(&Map<String, Value>) -> Result<T, WireError>,
+) -> Result<Vec<T>, WireError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
     match value {
-        Value::Object(obj) => Ok(vec![parse_record(&obj, received_at)?]),
+        Value::Object(obj) => Ok(vec![parse(&obj)?]),
         Value::Array(items) => {
             if items.is_empty() {
                 return Err(WireError::EmptyBatch);
@@ -143,23 +174,10 @@ pub fn parse_body(body: &[u8], received_at: OffsetDateTime) -> Result<Vec<Record
                     let obj = item.as_object().ok_or_else(|| WireError::Invalid {
                         code: "not_an_object",
                         field: "",
-                        message: "must be a beacon object".into(),
+                        message: "must be an object".into(),
                         index: Some(i),
                     })?;
-                    parse_record(obj, received_at).map_err(|e| match e {
-                        WireError::Invalid {
-                            code,
-                            field,
-                            message,
-                            ..
-                        } => WireError::Invalid {
-                            code,
-                            field,
-                            message,
-                            index: Some(i),
-                        },
-                        other => other,
-                    })
+                    parse(obj).map_err(|e| e.at(i))
                 })
                 .collect()
         }
@@ -205,20 +223,7 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
         ));
     }
 
-    let identity = string(obj, "identity")?;
-    if identity.is_empty() {
-        return Err(invalid("bad_identity", "identity", "identity is empty"));
-    }
-    if identity.len() > MAX_IDENTITY_BYTES {
-        return Err(invalid(
-            "identity_too_long",
-            "identity",
-            format!(
-                "identity is {} bytes; the limit is {MAX_IDENTITY_BYTES} bytes",
-                identity.len()
-            ),
-        ));
-    }
+    let identity = identity(obj)?;
 
     let event_id = string(obj, "event_id")?;
     let n = event_id.chars().count();
@@ -289,7 +294,29 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
     })
 }
 
-fn required<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, WireError> {
+/// The `identity` field: 1 to `MAX_IDENTITY_BYTES` bytes, kept exactly as sent.
+pub(crate) fn identity(obj: &Map<String, Value>) -> Result<&str, WireError> {
+    let identity = string(obj, "identity")?;
+    if identity.is_empty() {
+        return Err(invalid("bad_identity", "identity", "identity is empty"));
+    }
+    if identity.len() > MAX_IDENTITY_BYTES {
+        return Err(invalid(
+            "identity_too_long",
+            "identity",
+            format!(
+                "identity is {} bytes; the limit is {MAX_IDENTITY_BYTES} bytes",
+                identity.len()
+            ),
+        ));
+    }
+    Ok(identity)
+}
+
+pub(crate) fn required<'a>(
+    obj: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a Value, WireError> {
     match obj.get(field) {
         None | Some(Value::Null) => Err(invalid(
             "missing_field",
@@ -300,16 +327,19 @@ fn required<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a 
     }
 }
 
-fn wrong_type(field: &'static str, expected: &str) -> WireError {
+pub(crate) fn wrong_type(field: &'static str, expected: &str) -> WireError {
     invalid("wrong_type", field, format!("{field} must be {expected}"))
 }
 
-fn string<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, WireError> {
+pub(crate) fn string<'a>(
+    obj: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a str, WireError> {
     string_in(obj, field, field)
 }
 
 /// Reads `key` from `obj`, naming it `field` in errors (for nested fields).
-fn string_in<'a>(
+pub(crate) fn string_in<'a>(
     obj: &'a Map<String, Value>,
     field: &'static str,
     key: &str,
@@ -327,7 +357,7 @@ fn string_in<'a>(
 
 /// PostgreSQL's text cannot hold a NUL character: refusing it here keeps the two backends
 /// alike, and keeps one such beacon from failing the whole group it would be committed in.
-fn no_nul<'a>(s: &'a str, field: &'static str) -> Result<&'a str, WireError> {
+pub(crate) fn no_nul<'a>(s: &'a str, field: &'static str) -> Result<&'a str, WireError> {
     if s.contains('\0') {
         return Err(invalid(
             "nul_character",

@@ -15,11 +15,11 @@ use tower::ServiceExt;
 async fn state(db: &TestDb) -> AppState {
     let db: Db = db.arg.parse().unwrap();
     AppState {
-        store: Store::open(&db, &Options::default()).await.unwrap(),
         admin_token: Some(TOKEN.into()),
         origins: Origins::from_config(&[]),
         exports: Arc::new(tokio::sync::Semaphore::new(2)),
         static_dir: None,
+        ..AppState::new(Store::open(&db, &Options::default()).await.unwrap())
     }
 }
 

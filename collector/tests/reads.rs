@@ -90,7 +90,9 @@ fn identities_as_json_ndjson_and_csv(db: &TestDb) {
     assert_eq!(got, expected_rows());
     for r in &rows {
         let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
-        assert_eq!(keys.len(), 4, "{r}");
+        assert_eq!(keys.len(), 6, "{r}");
+        assert_eq!(r["subject_kind"], "identity");
+        assert_eq!(r["sources"], "sdk_connect");
         assert!(r["first_seen"].as_str().unwrap().ends_with('Z'));
     }
 
@@ -130,20 +132,30 @@ fn identities_as_json_ndjson_and_csv(db: &TestDb) {
     let empty = server.get_admin("/v1/months/1999-01/identities");
     assert_eq!(empty.json(), json!([]));
     let empty_csv = server.get_admin("/v1/months/1999-01/identities?format=csv");
-    assert_eq!(empty_csv.body, "identity,first_seen,last_seen,connects\n");
+    assert_eq!(
+        empty_csv.body,
+        "identity,subject_kind,sources,first_seen,last_seen,connects\n"
+    );
 }
 
 fn assert_csv(text: &str) {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     assert_eq!(
         reader.headers().unwrap(),
-        vec!["identity", "first_seen", "last_seen", "connects"]
+        vec![
+            "identity",
+            "subject_kind",
+            "sources",
+            "first_seen",
+            "last_seen",
+            "connects"
+        ]
     );
     let got: Vec<(String, i64)> = reader
         .records()
         .map(|r| {
             let r = r.unwrap();
-            (r[0].to_owned(), r[3].parse().unwrap())
+            (r[0].to_owned(), r[5].parse().unwrap())
         })
         .collect();
     assert_eq!(got, expected_rows());
@@ -174,17 +186,20 @@ fn cli_export_and_report(db: &TestDb) {
     let out = cli(&["report", "--month", &month, "--billed", "5", "--db", dbs]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Unique identities: 3"), "{text}");
-    assert!(text.contains("Connects: 4"), "{text}");
     assert!(
-        text.contains(
-            "Twilio billed 5, collector saw 3 unique identities: 2 not seen by the collector"
-        ),
+        text.contains("Subjects seen:              3 (3 chat identities, 0 channel addresses)"),
+        "{text}"
+    );
+    assert!(text.contains("SDK connects:               4"), "{text}");
+    assert!(
+        text.contains("Unexplained:                2 billed but not seen by any source"),
         "{text}"
     );
 
     let out = cli(&["report", "--month", &month, "--db", dbs]);
-    assert!(!String::from_utf8(out.stdout).unwrap().contains("Twilio"));
+    assert!(!String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("Unexplained"));
 
     // Errors are plain and non-zero.
     let missing = db.dir.path().join("missing.db");

@@ -16,11 +16,11 @@ export function buildCollector() {
  * Starts `mau-collector serve`; resolves once it listens.
  * @returns {{url: string, port: number, adminToken: string, stop: (signal?: string) => Promise<void>}}
  */
-export function startCollector({ db, listen = "127.0.0.1:0", adminToken = "test-admin-token", staticDir, allowOrigin = "*" }) {
+export function startCollector({ db, listen = "127.0.0.1:0", adminToken = "test-admin-token", staticDir, allowOrigin = "*", env = {} }) {
   const args = ["--db", db, "serve", "--listen", listen, "--allow-origin", allowOrigin];
   if (staticDir) args.push("--static-dir", staticDir);
   const child = spawn(BIN, args, {
-    env: { ...process.env, MAU_COLLECTOR_ADMIN_TOKEN: adminToken, MAU_COLLECTOR_LOG: "warn" },
+    env: { ...process.env, MAU_COLLECTOR_ADMIN_TOKEN: adminToken, MAU_COLLECTOR_LOG: "warn", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise((resolve) => child.on("exit", resolve));

@@ -9,6 +9,18 @@ pub fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = app.admin_token.as_deref() else {
         return Err(ApiError::ReadsDisabled);
     };
+    bearer(headers, expected)
+}
+
+/// The token log needs `Authorization: Bearer <ingest token>`.
+pub fn authorize_ingest(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = app.ingest_token.as_deref() else {
+        return Err(ApiError::TokensDisabled);
+    };
+    bearer(headers, expected).map_err(|_| ApiError::IngestUnauthorized)
+}
+
+fn bearer(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -22,17 +34,6 @@ pub fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Compares without an early exit, so timing does not leak how much of a guess was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_check() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-    }
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }

@@ -17,7 +17,7 @@ pub async fn ingest(
     body: Body,
 ) -> Result<Response, ApiError> {
     let received_at = OffsetDateTime::now_utc();
-    let bytes = read_body(body, &headers).await?;
+    let bytes = read_body(body, &headers, MAX_BODY_BYTES).await?;
     let records = wire::parse_body(&bytes, received_at)?;
     let n = records.len();
     app.store.insert(records).await?;
@@ -39,21 +39,23 @@ struct Accepted {
 /// Past this, an over-limit body is not read to its end: the connection is just closed.
 const MAX_DRAIN_BYTES: usize = 1024 * 1024;
 
-/// Reads the body up to `MAX_BODY_BYTES`. An over-limit body is still read (and thrown
+/// Reads the body up to `limit` bytes. An over-limit body is still read (and thrown
 /// away) up to `MAX_DRAIN_BYTES`, so the client gets to see the 413 instead of a reset.
-async fn read_body(mut body: Body, headers: &HeaderMap) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(
+    mut body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let too_large = ApiError::BodyTooLarge {
-        limit: MAX_BODY_BYTES,
-    };
+    let too_large = ApiError::BodyTooLarge { limit };
     if declared.is_some_and(|n| n > MAX_DRAIN_BYTES as u64) {
         return Err(too_large);
     }
-    let mut buf = Vec::with_capacity(declared.unwrap_or(1024).min(MAX_BODY_BYTES as u64) as usize);
+    let mut buf = Vec::with_capacity(declared.unwrap_or(1024).min(limit as u64) as usize);
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| ApiError::BodyRead)?;
@@ -62,12 +64,12 @@ async fn read_body(mut body: Body, headers: &HeaderMap) -> Result<Bytes, ApiErro
             if seen > MAX_DRAIN_BYTES {
                 break;
             }
-            if seen <= MAX_BODY_BYTES {
+            if seen <= limit {
                 buf.extend_from_slice(data);
             }
         }
     }
-    if seen > MAX_BODY_BYTES {
+    if seen > limit {
         return Err(too_large);
     }
     Ok(Bytes::from(buf))

@@ -2,8 +2,11 @@
 //! live in one module per concern.
 
 mod auth;
+mod dashboard;
 mod ingest;
 mod reads;
+mod tokens;
+mod twilio;
 
 use crate::error::ApiError;
 use crate::store::Store;
@@ -55,6 +58,30 @@ pub struct AppState {
     pub exports: Arc<Semaphore>,
     /// Files served at `/` when set (e.g. the demo page).
     pub static_dir: Option<PathBuf>,
+    /// Bearer secret of the token log; without one it is closed.
+    pub ingest_token: Option<String>,
+    /// Twilio auth token for signatures; without one the Twilio endpoints are closed.
+    pub twilio_auth_token: Option<String>,
+    /// The collector's base URL as Twilio calls it.
+    pub public_url: Option<String>,
+    pub twilio: twilio::Counters,
+}
+
+impl AppState {
+    /// A state with the given store and nothing else configured.
+    pub fn new(store: Store) -> AppState {
+        AppState {
+            store,
+            admin_token: None,
+            origins: Origins::List(Vec::new()),
+            exports: Arc::new(Semaphore::new(4)),
+            static_dir: None,
+            ingest_token: None,
+            twilio_auth_token: None,
+            public_url: None,
+            twilio: twilio::Counters::default(),
+        }
+    }
 }
 
 type App = Arc<AppState>;
@@ -65,10 +92,19 @@ pub fn app(state: AppState) -> Router {
     let state = Arc::new(state);
     let api = Router::new()
         .route("/healthz", get(healthz))
+        .route("/dashboard", get(dashboard::page))
         .route("/v1/beacons", post(ingest::ingest))
+        .route("/v1/tokens", post(tokens::log))
+        .route(
+            "/v1/twilio/conversations",
+            get(twilio::conversations).post(twilio::conversations),
+        )
+        .route("/v1/twilio/events", post(twilio::events))
+        .route("/v1/twilio/status", get(twilio::status))
         .route("/v1/months", get(reads::list_months))
         .route("/v1/months/{month}/summary", get(reads::month_summary))
         .route("/v1/months/{month}/identities", get(reads::identities))
+        .route("/v1/months/{month}/report", get(reads::report))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let api = match static_dir {
         Some(dir) => api.fallback_service(tower_http::services::ServeDir::new(dir)),

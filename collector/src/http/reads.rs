@@ -5,6 +5,7 @@ use super::App;
 use crate::error::ApiError;
 use crate::export::{Encoder, Format};
 use crate::month::Month;
+use crate::reconcile::Billed;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -26,6 +27,36 @@ pub async fn month_summary(
     authorize(&app, &headers)?;
     let month = month_param(&month)?;
     Ok(Json(app.store.summary(month).await?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ReportQuery {
+    billed: Option<String>,
+}
+
+/// The month's reconciliation (admin); `?billed=N` sets Twilio's count beside it.
+pub async fn report(
+    State(app): State<App>,
+    Path(month): Path<String>,
+    Query(q): Query<ReportQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&app, &headers)?;
+    let month = month_param(&month)?;
+    let billed = match q.billed.as_deref().filter(|b| !b.is_empty()) {
+        None => None,
+        Some(b) => Some(Billed {
+            count: b
+                .parse()
+                .map_err(|_| ApiError::BadRequest(format!("billed {b:?} is not a whole number")))?,
+            from: "typed".into(),
+        }),
+    };
+    let report = crate::export::report(&app.store, month, billed, Vec::new()).await?;
+    let mut resp = Json(report).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 fn month_param(s: &str) -> Result<Month, ApiError> {

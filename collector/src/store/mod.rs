@@ -5,21 +5,23 @@
 //! is stored once (a unique key and an insert that ignores conflicts); concurrent requests
 //! share one transaction (group commit); exports stream in bounded batches.
 //!
-//! A new kind of record (say, a log of issued tokens) is a migration in `schema`, a method
-//! on `Store`, and its statement in each backend; writes that must be acknowledged only
-//! after the commit go through the same group writer (its job type gains a variant).
+//! A new kind of record is a migration in `schema`, a method on `Store`, and its statement
+//! in each backend; writes that must be acknowledged only after the commit go through the
+//! same group writer (a variant of `Write`). Beacons, the token log and server-side
+//! sightings (webhooks, Event Streams, REST sync) all do.
 
 mod postgres;
 pub mod schema;
 mod sqlite;
 
 use crate::month::Month;
-use crate::wire::Record;
+use crate::wire::{format_time, Record};
 use serde::Serialize;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
+use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most requests folded into one transaction.
@@ -134,13 +136,109 @@ impl Default for Options {
     }
 }
 
-/// One identity's line in a month.
+/// One MAU subject's line in a month, all sources merged. `identity` holds the subject
+/// (a chat identity or a channel address, see `subject_kind`): the name 0.1 exports had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IdentityRow {
     pub identity: String,
+    pub subject_kind: String,
+    /// Every source that saw it, sorted, `;`-separated: `sdk_connect;webhook:onMessageAdded`.
+    pub sources: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// SDK connect beacons (distinct `event_id`s); 0 for subjects seen only server-side.
+    pub connects: i64,
+}
+
+/// One subject seen by one source in a month (the report's input).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityRow {
+    pub subject_kind: String,
+    pub subject: String,
+    pub source: String,
     pub first_seen: String,
     pub last_seen: String,
     pub connects: i64,
+}
+
+/// The tokens logged for one identity in a month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenIdentity {
+    pub identity: String,
+    pub tokens: i64,
+    pub first_issued: String,
+    pub last_issued: String,
+}
+
+/// An access token the team's backend issued: who and when, never the token itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    /// Idempotency key: `id:<token_id>`, else `at:<identity>\n<issued_at>`.
+    pub key: String,
+    pub identity: String,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub received_at: OffsetDateTime,
+}
+
+impl TokenRecord {
+    /// The UTC month the token was issued in.
+    pub fn month(&self) -> Month {
+        Month::of(self.issued_at)
+    }
+}
+
+/// What an MAU subject is: Twilio counts chat identities and channel addresses apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    Identity,
+    Address,
+}
+
+impl SubjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Identity => "identity",
+            SubjectKind::Address => "address",
+        }
+    }
+}
+
+/// A subject seen by a server-side source at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sighting {
+    pub kind: SubjectKind,
+    pub subject: String,
+    /// `webhook:<EventType>`, `event_stream:<type>` or `rest_sync`.
+    pub source: String,
+    pub at: OffsetDateTime,
+}
+
+/// The sightings of one delivery. With a key (an Event Streams `id`, a REST resource
+/// sid), the first delivery is stored and later ones with the same key are ignored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub key: Option<String>,
+    pub sightings: Vec<Sighting>,
+}
+
+/// What one request asks the group writer to commit.
+pub(crate) enum Write {
+    Beacons(Vec<Record>),
+    Tokens(Vec<TokenRecord>),
+    Observations(Vec<Observation>),
+}
+
+/// Column values of a sighting row: month, kind, subject, source, time.
+pub(crate) fn sighting_row(s: &Sighting) -> [String; 5] {
+    [
+        Month::of(s.at).to_string(),
+        s.kind.as_str().to_owned(),
+        s.subject.clone(),
+        s.source.clone(),
+        format_time(s.at),
+    ]
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -154,24 +252,20 @@ pub struct Summary {
 
 /// A write waiting for its group's commit.
 struct WriteJob {
-    records: Vec<Record>,
+    write: Write,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
 /// Sends the jobs' records to the group writer and waits for the commit.
-async fn submit(
-    tx: &Option<mpsc::Sender<WriteJob>>,
-    records: Vec<Record>,
-) -> Result<(), StoreError> {
+async fn submit(tx: &Option<mpsc::Sender<WriteJob>>, write: Write) -> Result<(), StoreError> {
     let Some(tx) = tx else {
         return Err(StoreError::Config("this store was opened read-only".into()));
     };
     let (done, wait) = oneshot::channel();
-    tx.try_send(WriteJob { records, done })
-        .map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => StoreError::Busy,
-            mpsc::error::TrySendError::Closed(_) => StoreError::Backend("writer stopped".into()),
-        })?;
+    tx.try_send(WriteJob { write, done }).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+        mpsc::error::TrySendError::Closed(_) => StoreError::Backend("writer stopped".into()),
+    })?;
     wait.await
         .unwrap_or_else(|_| Err(StoreError::Backend("writer stopped".into())))
 }
@@ -267,9 +361,39 @@ impl Store {
 
     /// Stores the records of one request; returns once they are committed.
     pub async fn insert(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        self.write(Write::Beacons(records)).await
+    }
+
+    /// Logs issued tokens (idempotent on their key); returns once committed.
+    pub async fn log_tokens(&self, tokens: Vec<TokenRecord>) -> Result<(), StoreError> {
+        self.write(Write::Tokens(tokens)).await
+    }
+
+    /// Records server-side sightings (keyed deliveries once); returns once committed.
+    pub async fn observe(&self, observations: Vec<Observation>) -> Result<(), StoreError> {
+        self.write(Write::Observations(observations)).await
+    }
+
+    async fn write(&self, write: Write) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(s) => submit(&s.writer, records).await,
-            Store::Postgres(s) => submit(&s.writer, records).await,
+            Store::Sqlite(s) => submit(&s.writer, write).await,
+            Store::Postgres(s) => submit(&s.writer, write).await,
+        }
+    }
+
+    /// Every (subject, source) pair of a month, ordered by subject, kind, source.
+    pub async fn activity(&self, month: Month) -> Result<Vec<ActivityRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.activity(month).await,
+            Store::Postgres(s) => s.activity(month).await,
+        }
+    }
+
+    /// The identities that had tokens issued in a month, with counts.
+    pub async fn tokens(&self, month: Month) -> Result<Vec<TokenIdentity>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.tokens(month).await,
+            Store::Postgres(s) => s.tokens(month).await,
         }
     }
 
@@ -308,19 +432,20 @@ mod tests {
         let (tx, rx) = mpsc::channel(1);
         let (done, _wait) = oneshot::channel();
         tx.try_send(WriteJob {
-            records: vec![],
+            write: Write::Beacons(vec![]),
             done,
         })
         .unwrap();
         let tx = Some(tx);
-        assert!(matches!(submit(&tx, vec![]).await, Err(StoreError::Busy)));
+        let empty = || Write::Tokens(vec![]);
+        assert!(matches!(submit(&tx, empty()).await, Err(StoreError::Busy)));
         drop(rx);
         assert!(matches!(
-            submit(&tx, vec![]).await,
+            submit(&tx, empty()).await,
             Err(StoreError::Backend(_))
         ));
         assert!(matches!(
-            submit(&None, vec![]).await,
+            submit(&None, empty()).await,
             Err(StoreError::Config(_))
         ));
     }

@@ -8,7 +8,10 @@
 //! durable (`synchronous_commit` as the server has it, `on` by default).
 
 use super::schema;
-use super::{settle, IdentityRow, Options, StoreError, Summary, WriteJob, EXPORT_BATCH, MAX_GROUP};
+use super::{
+    settle, sighting_row, ActivityRow, IdentityRow, Options, StoreError, Summary, TokenIdentity,
+    Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+};
 use crate::month::Month;
 use crate::wire::format_time;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -55,8 +58,34 @@ const SUMMARY: &str = "SELECT count(*), coalesce(sum(connects), 0)::int8, min(fi
     max(last_seen) FROM identities WHERE month = $1";
 const MONTHS: &str = "SELECT month, count(*), sum(connects)::int8, min(first_seen),
     max(last_seen) FROM identities GROUP BY month ORDER BY month DESC";
-const IDENTITIES: &str = "SELECT identity, first_seen, last_seen, connects FROM identities
-    WHERE month = $1 ORDER BY identity";
+const ACTIVITY: &str = "SELECT identity, 'identity', 'sdk_connect', first_seen, last_seen, connects
+    FROM identities WHERE month = $1
+    UNION ALL
+    SELECT subject, subject_kind, source, first_seen, last_seen, 0 FROM sightings WHERE month = $1
+    ORDER BY 1, 2, 3";
+const IDENTITIES: &str = r#"SELECT subject, kind, string_agg(source, ';' ORDER BY source COLLATE "C"),
+    min(first_seen), max(last_seen), sum(connects)::int8 FROM (
+        SELECT identity AS subject, 'identity' COLLATE "C" AS kind,
+            'sdk_connect' COLLATE "C" AS source, first_seen, last_seen, connects
+            FROM identities WHERE month = $1
+        UNION ALL
+        SELECT subject, subject_kind, source, first_seen, last_seen, 0 FROM sightings
+            WHERE month = $1) AS s
+    GROUP BY subject, kind ORDER BY subject, kind"#;
+const TOKENS: &str = "SELECT identity, count(*), min(issued_at), max(issued_at) FROM tokens
+    WHERE month = $1 GROUP BY identity ORDER BY identity";
+const INSERT_TOKEN: &str = "INSERT INTO tokens
+    (token_key, identity, month, issued_at, expires_at, received_at)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_key) DO NOTHING";
+const INSERT_KEY: &str =
+    "INSERT INTO delivery_keys (key, seen_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+const UPSERT_SIGHTING: &str =
+    "INSERT INTO sightings (month, subject_kind, subject, source, first_seen, last_seen, hits)
+    VALUES ($1, $2, $3, $4, $5, $5, 1)
+    ON CONFLICT (month, subject_kind, subject, source) DO UPDATE SET
+        first_seen = least(sightings.first_seen, excluded.first_seen),
+        last_seen = greatest(sightings.last_seen, excluded.last_seen),
+        hits = sightings.hits + 1";
 
 /// Transient failures (server gone, restarting, out of connections, a lock conflict) are
 /// `Unavailable`: the client is told to retry. Anything else is a real error.
@@ -178,6 +207,42 @@ impl PgStore {
             .collect()
     }
 
+    pub async fn activity(&self, month: Month) -> Result<Vec<ActivityRow>, StoreError> {
+        let conn = self.pool.get().await?;
+        let stmt = conn.prepare_cached(ACTIVITY).await?;
+        conn.query(&stmt, &[&month.to_string()])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ActivityRow {
+                    subject: r.try_get(0)?,
+                    subject_kind: r.try_get(1)?,
+                    source: r.try_get(2)?,
+                    first_seen: r.try_get(3)?,
+                    last_seen: r.try_get(4)?,
+                    connects: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn tokens(&self, month: Month) -> Result<Vec<TokenIdentity>, StoreError> {
+        let conn = self.pool.get().await?;
+        let stmt = conn.prepare_cached(TOKENS).await?;
+        conn.query(&stmt, &[&month.to_string()])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(TokenIdentity {
+                    identity: r.try_get(0)?,
+                    tokens: r.try_get(1)?,
+                    first_issued: r.try_get(2)?,
+                    last_issued: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
     /// Reads through a server-side cursor (a portal in a read-only transaction), fetching
     /// `EXPORT_BATCH` rows at a time, only as fast as the receiver takes them.
     pub fn identities(&self, month: Month, tx: mpsc::Sender<Result<Vec<IdentityRow>, StoreError>>) {
@@ -207,9 +272,11 @@ async fn send_identities(
             .map(|r| {
                 Ok(IdentityRow {
                     identity: r.try_get(0)?,
-                    first_seen: r.try_get(1)?,
-                    last_seen: r.try_get(2)?,
-                    connects: r.try_get(3)?,
+                    subject_kind: r.try_get(1)?,
+                    sources: r.try_get(2)?,
+                    first_seen: r.try_get(3)?,
+                    last_seen: r.try_get(4)?,
+                    connects: r.try_get(5)?,
                 })
             })
             .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
@@ -319,11 +386,11 @@ async fn writer(pool: Pool, mut rx: mpsc::Receiver<WriteJob>) {
 
 /// A lock conflict aborts the whole transaction, so trying again is safe; after that,
 /// the clients retry. A failed connection is dropped rather than returned to the pool.
-async fn commit_with_retry(conn: Object, jobs: &[WriteJob]) -> Result<(), StoreError> {
+async fn commit_with_retry(mut conn: Object, jobs: &[WriteJob]) -> Result<(), StoreError> {
     let mut tries = 0;
     loop {
         tries += 1;
-        let outcome = match tokio::time::timeout(COMMIT_TIMEOUT, commit(&conn, jobs)).await {
+        let outcome = match tokio::time::timeout(COMMIT_TIMEOUT, commit(&mut conn, jobs)).await {
             Ok(outcome) => outcome,
             Err(_) => {
                 let _ = Object::take(conn);
@@ -350,8 +417,68 @@ async fn commit_with_retry(conn: Object, jobs: &[WriteJob]) -> Result<(), StoreE
     }
 }
 
-async fn commit(conn: &Object, jobs: &[WriteJob]) -> Result<(), tokio_postgres::Error> {
-    let mut records: Vec<_> = jobs.iter().flat_map(|j| &j.records).collect();
+/// Beacons in one statement; tokens and sightings (few, server-side) in one transaction.
+/// Both parts are idempotent, so a retry after a conflict stores nothing twice.
+async fn commit(conn: &mut Object, jobs: &[WriteJob]) -> Result<(), tokio_postgres::Error> {
+    let beacons: Vec<_> = jobs
+        .iter()
+        .flat_map(|j| match &j.write {
+            Write::Beacons(r) => r.as_slice(),
+            _ => &[],
+        })
+        .collect();
+    if !beacons.is_empty() {
+        commit_beacons(conn, beacons).await?;
+    }
+    if jobs.iter().all(|j| matches!(j.write, Write::Beacons(_))) {
+        return Ok(());
+    }
+    let t = conn.transaction().await?;
+    let insert_token = t.prepare_cached(INSERT_TOKEN).await?;
+    let insert_key = t.prepare_cached(INSERT_KEY).await?;
+    let upsert = t.prepare_cached(UPSERT_SIGHTING).await?;
+    for job in jobs {
+        match &job.write {
+            Write::Beacons(_) => {}
+            Write::Tokens(tokens) => {
+                for tk in tokens {
+                    t.execute(
+                        &insert_token,
+                        &[
+                            &tk.key,
+                            &tk.identity,
+                            &tk.month().to_string(),
+                            &format_time(tk.issued_at),
+                            &tk.expires_at.map(format_time),
+                            &format_time(tk.received_at),
+                        ],
+                    )
+                    .await?;
+                }
+            }
+            Write::Observations(observations) => {
+                for o in observations {
+                    if let Some(k) = &o.key {
+                        let now = format_time(time::OffsetDateTime::now_utc());
+                        if t.execute(&insert_key, &[k, &now]).await? == 0 {
+                            continue; // delivered before
+                        }
+                    }
+                    for s in &o.sightings {
+                        let [a, b, c, d, e] = sighting_row(s);
+                        t.execute(&upsert, &[&a, &b, &c, &d, &e]).await?;
+                    }
+                }
+            }
+        }
+    }
+    t.commit().await
+}
+
+async fn commit_beacons(
+    conn: &Object,
+    mut records: Vec<&crate::wire::Record>,
+) -> Result<(), tokio_postgres::Error> {
     records.sort_by(|a, b| a.beacon.event_id.cmp(&b.beacon.event_id));
     let col = |f: &dyn Fn(&crate::wire::Record) -> String| -> Vec<String> {
         records.iter().map(|r| f(r)).collect()

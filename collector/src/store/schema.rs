@@ -17,11 +17,12 @@ pub struct Migration {
 }
 
 /// All migrations, oldest first; versions are 1, 2, 3... with no gaps.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "beacon events and monthly identities",
-    // `IF NOT EXISTS` adopts a database made by mau-collector 0.1 (same tables, no version).
-    sqlite: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "beacon events and monthly identities",
+        // `IF NOT EXISTS` adopts a database made by mau-collector 0.1 (same tables, no version).
+        sqlite: "
 CREATE TABLE IF NOT EXISTS events (
     event_id       TEXT PRIMARY KEY,
     identity       TEXT NOT NULL,
@@ -46,9 +47,9 @@ CREATE TABLE IF NOT EXISTS identities (
     PRIMARY KEY (month, identity)
 ) WITHOUT ROWID;
 ",
-    // Times are the same fixed-width UTC strings as on SQLite (they sort as time and cast
-    // with ::timestamptz); COLLATE "C" gives SQLite's byte order, so exports are identical.
-    postgres: r#"
+        // Times are the same fixed-width UTC strings as on SQLite (they sort as time and cast
+        // with ::timestamptz); COLLATE "C" gives SQLite's byte order, so exports are identical.
+        postgres: r#"
 CREATE TABLE events (
     event_id       TEXT COLLATE "C" PRIMARY KEY,
     identity       TEXT COLLATE "C" NOT NULL,
@@ -73,7 +74,62 @@ CREATE TABLE identities (
     PRIMARY KEY (month, identity)
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "token log, server-side sightings, delivery keys",
+        sqlite: "
+CREATE TABLE tokens (
+    token_key   TEXT PRIMARY KEY,  -- 'id:' + token_id, else 'at:' + identity + issued_at
+    identity    TEXT NOT NULL,
+    month       TEXT NOT NULL,     -- UTC month of issued_at
+    issued_at   TEXT NOT NULL,
+    expires_at  TEXT,
+    received_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX tokens_month ON tokens (month, identity);
+CREATE TABLE sightings (
+    month        TEXT NOT NULL,
+    subject_kind TEXT NOT NULL,    -- identity | address
+    subject      TEXT NOT NULL,
+    source       TEXT NOT NULL,    -- webhook:<EventType> | event_stream:<type> | rest_sync
+    first_seen   TEXT NOT NULL,
+    last_seen    TEXT NOT NULL,
+    hits         INTEGER NOT NULL,
+    PRIMARY KEY (month, subject_kind, subject, source)
+) WITHOUT ROWID;
+CREATE TABLE delivery_keys (
+    key     TEXT PRIMARY KEY,      -- Event Streams id, REST sid: each counted once
+    seen_at TEXT NOT NULL
+) WITHOUT ROWID;
+",
+        postgres: r#"
+CREATE TABLE tokens (
+    token_key   TEXT COLLATE "C" PRIMARY KEY,
+    identity    TEXT COLLATE "C" NOT NULL,
+    month       TEXT COLLATE "C" NOT NULL,
+    issued_at   TEXT COLLATE "C" NOT NULL,
+    expires_at  TEXT,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX tokens_month ON tokens (month, identity);
+CREATE TABLE sightings (
+    month        TEXT COLLATE "C" NOT NULL,
+    subject_kind TEXT COLLATE "C" NOT NULL,
+    subject      TEXT COLLATE "C" NOT NULL,
+    source       TEXT COLLATE "C" NOT NULL,
+    first_seen   TEXT COLLATE "C" NOT NULL,
+    last_seen    TEXT COLLATE "C" NOT NULL,
+    hits         BIGINT NOT NULL,
+    PRIMARY KEY (month, subject_kind, subject, source)
+);
+CREATE TABLE delivery_keys (
+    key     TEXT COLLATE "C" PRIMARY KEY,
+    seen_at TEXT NOT NULL
+);
+"#,
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn latest() -> i64 {

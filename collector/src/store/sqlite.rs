@@ -5,7 +5,10 @@
 //! transaction (group commit), which keeps the fsync count low under load.
 
 use super::schema::{self, MIGRATIONS};
-use super::{settle, IdentityRow, Options, StoreError, Summary, WriteJob, EXPORT_BATCH, MAX_GROUP};
+use super::{
+    settle, sighting_row, ActivityRow, IdentityRow, Options, StoreError, Summary, TokenIdentity,
+    Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+};
 use crate::month::Month;
 use crate::wire::format_time;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -26,6 +29,21 @@ const UPSERT_IDENTITY: &str =
         first_seen = min(first_seen, excluded.first_seen),
         last_seen = max(last_seen, excluded.last_seen),
         connects = connects + 1";
+
+const INSERT_TOKEN: &str = "INSERT INTO tokens
+    (token_key, identity, month, issued_at, expires_at, received_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (token_key) DO NOTHING";
+
+const INSERT_KEY: &str =
+    "INSERT INTO delivery_keys (key, seen_at) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING";
+
+const UPSERT_SIGHTING: &str =
+    "INSERT INTO sightings (month, subject_kind, subject, source, first_seen, last_seen, hits)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1)
+    ON CONFLICT (month, subject_kind, subject, source) DO UPDATE SET
+        first_seen = min(first_seen, excluded.first_seen),
+        last_seen = max(last_seen, excluded.last_seen),
+        hits = hits + 1";
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
@@ -86,6 +104,40 @@ impl SqliteStore {
 
     pub async fn months(&self) -> Result<Vec<Summary>, StoreError> {
         self.read(months).await
+    }
+
+    pub async fn activity(&self, month: Month) -> Result<Vec<ActivityRow>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(ACTIVITY)?;
+            let rows = stmt.query_map([month.to_string()], |r| {
+                Ok(ActivityRow {
+                    subject: r.get(0)?,
+                    subject_kind: r.get(1)?,
+                    source: r.get(2)?,
+                    first_seen: r.get(3)?,
+                    last_seen: r.get(4)?,
+                    connects: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    pub async fn tokens(&self, month: Month) -> Result<Vec<TokenIdentity>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(TOKENS)?;
+            let rows = stmt.query_map([month.to_string()], |r| {
+                Ok(TokenIdentity {
+                    identity: r.get(0)?,
+                    tokens: r.get(1)?,
+                    first_issued: r.get(2)?,
+                    last_issued: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
     }
 
     /// Reads on a blocking thread, sending batches until the receiver goes away.
@@ -193,35 +245,73 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
 
 fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare_cached(INSERT_EVENT)?;
-        let mut upsert = tx.prepare_cached(UPSERT_IDENTITY)?;
-        for r in jobs.iter().flat_map(|j| &j.records) {
-            let b = &r.beacon;
-            let month = r.month.to_string();
-            let event_at = format_time(r.event_at);
-            let inserted = insert.execute(params![
-                b.event_id,
-                b.identity,
-                month,
-                b.client_month.to_string(),
-                format_time(b.occurred_at),
-                format_time(b.sent_at),
-                format_time(r.received_at),
-                event_at,
-                b.attempt,
-                b.dedupe,
-                b.sdk_name,
-                b.sdk_version,
-                b.client_version,
-            ])?;
-            // A known event_id is a retry: counted once.
-            if inserted == 1 {
-                upsert.execute(params![month, b.identity, event_at])?;
+    for job in jobs {
+        match &job.write {
+            Write::Beacons(records) => write_beacons(&tx, records)?,
+            Write::Tokens(tokens) => {
+                let mut insert = tx.prepare_cached(INSERT_TOKEN)?;
+                for t in tokens {
+                    insert.execute(params![
+                        t.key,
+                        t.identity,
+                        t.month().to_string(),
+                        format_time(t.issued_at),
+                        t.expires_at.map(format_time),
+                        format_time(t.received_at),
+                    ])?;
+                }
+            }
+            Write::Observations(observations) => {
+                let mut key = tx.prepare_cached(INSERT_KEY)?;
+                let mut upsert = tx.prepare_cached(UPSERT_SIGHTING)?;
+                for o in observations {
+                    if let Some(k) = &o.key {
+                        let now = format_time(time::OffsetDateTime::now_utc());
+                        if key.execute(params![k, now])? == 0 {
+                            continue; // delivered before
+                        }
+                    }
+                    for s in &o.sightings {
+                        upsert.execute(sighting_row(s))?;
+                    }
+                }
             }
         }
     }
     tx.commit()
+}
+
+fn write_beacons(
+    tx: &rusqlite::Transaction,
+    records: &[crate::wire::Record],
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+    let mut upsert = tx.prepare_cached(UPSERT_IDENTITY)?;
+    for r in records {
+        let b = &r.beacon;
+        let month = r.month.to_string();
+        let event_at = format_time(r.event_at);
+        let inserted = insert.execute(params![
+            b.event_id,
+            b.identity,
+            month,
+            b.client_month.to_string(),
+            format_time(b.occurred_at),
+            format_time(b.sent_at),
+            format_time(r.received_at),
+            event_at,
+            b.attempt,
+            b.dedupe,
+            b.sdk_name,
+            b.sdk_version,
+            b.client_version,
+        ])?;
+        // A known event_id is a retry: counted once.
+        if inserted == 1 {
+            upsert.execute(params![month, b.identity, event_at])?;
+        }
+    }
+    Ok(())
 }
 
 /// Opens an existing database for reading (fails if it does not exist).
@@ -241,8 +331,23 @@ const SUMMARY: &str = "SELECT count(*), coalesce(sum(connects), 0), min(first_se
     FROM identities WHERE month = ?1";
 const MONTHS: &str = "SELECT month, count(*), sum(connects), min(first_seen), max(last_seen)
     FROM identities GROUP BY month ORDER BY month DESC";
-const IDENTITIES: &str = "SELECT identity, first_seen, last_seen, connects FROM identities
-    WHERE month = ?1 ORDER BY identity";
+/// Every (subject, source) of a month: SDK connects and server-side sightings.
+const ACTIVITY: &str = "SELECT identity, 'identity', 'sdk_connect', first_seen, last_seen, connects
+    FROM identities WHERE month = ?1
+    UNION ALL
+    SELECT subject, subject_kind, source, first_seen, last_seen, 0 FROM sightings WHERE month = ?1
+    ORDER BY 1, 2, 3";
+/// One row per subject, its sources merged.
+const IDENTITIES: &str = "SELECT subject, kind, group_concat(source, ';' ORDER BY source),
+    min(first_seen), max(last_seen), sum(connects) FROM (
+        SELECT identity AS subject, 'identity' AS kind, 'sdk_connect' AS source, first_seen,
+            last_seen, connects FROM identities WHERE month = ?1
+        UNION ALL
+        SELECT subject, subject_kind, source, first_seen, last_seen, 0 FROM sightings
+            WHERE month = ?1)
+    GROUP BY subject, kind ORDER BY subject, kind";
+const TOKENS: &str = "SELECT identity, count(*), min(issued_at), max(issued_at) FROM tokens
+    WHERE month = ?1 GROUP BY identity ORDER BY identity";
 
 fn summary(conn: &Connection, month: Month) -> rusqlite::Result<Summary> {
     let month = month.to_string();
@@ -283,9 +388,11 @@ fn send_identities(
     while let Some(r) = rows.next()? {
         batch.push(IdentityRow {
             identity: r.get(0)?,
-            first_seen: r.get(1)?,
-            last_seen: r.get(2)?,
-            connects: r.get(3)?,
+            subject_kind: r.get(1)?,
+            sources: r.get(2)?,
+            first_seen: r.get(3)?,
+            last_seen: r.get(4)?,
+            connects: r.get(5)?,
         });
         if batch.len() == EXPORT_BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(EXPORT_BATCH));

@@ -5,6 +5,7 @@
 #[macro_use]
 mod db;
 pub use db::*;
+pub mod fake_twilio;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
@@ -46,6 +47,9 @@ pub fn spawn_serve(db: &TestDb, extra: &[&str]) -> (Child, PathBuf, String) {
         .env_remove("MAU_COLLECTOR_ALLOW_ORIGIN")
         .env_remove("MAU_COLLECTOR_STATIC_DIR")
         .env_remove("MAU_COLLECTOR_DB")
+        .env_remove("MAU_COLLECTOR_INGEST_TOKEN")
+        .env_remove("MAU_COLLECTOR_PUBLIC_URL")
+        .env_remove("TWILIO_AUTH_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)

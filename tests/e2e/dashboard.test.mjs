@@ -1,0 +1,129 @@
+// The dashboard (GET /dashboard, embedded in mau-collector) in headless Chromium against the
+// real collector: sign in with the admin token (sessionStorage, no cookies), the month's
+// figures and chart, search, CSV download, sign-out. Writes target/dashboard.png.
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+
+import { buildCollector, ROOT, startCollector, utcMonth } from "../support/collector.mjs";
+import { launchBrowser } from "../twilio/browser.mjs";
+
+const ADMIN = "dashboard-admin-token";
+const INGEST = "dashboard-ingest-token";
+const AUTH = "dashboard-twilio-auth-token";
+const SCREENSHOT = path.join(ROOT, "target/dashboard.png");
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mau-dashboard-"));
+let collector, browser;
+
+/** Posts a Conversations webhook signed as Twilio signs it (HMAC-SHA1 over URL + sorted params). */
+async function webhook(params) {
+  const url = `${collector.url}/v1/twilio/conversations`;
+  const data = Object.keys(params).sort().reduce((acc, k) => acc + k + params[k], url);
+  const sig = crypto.createHmac("sha1", AUTH).update(data).digest("base64");
+  const r = await fetch(url, { method: "POST", headers: { "x-twilio-signature": sig, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(params) });
+  assert.equal(r.status, 200, await r.text());
+}
+
+async function seed() {
+  const now = new Date().toISOString();
+  const beacon = (identity, i) => ({
+    v: 1, kind: "connected", identity, event_id: `dash-${i}`, month: utcMonth(), occurred_at: now, sent_at: now,
+    attempt: 1, dedupe: "month", sdk: { name: "mau-beacon", version: "0.1.0" },
+  });
+  const ids = ["alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com", "erin@example.com"];
+  let r = await fetch(`${collector.url}/v1/beacons`, { method: "POST", body: JSON.stringify(ids.map(beacon)) });
+  assert.equal(r.status, 200, await r.text());
+  const tokens = ["alice@example.com", "bob@example.com", "frank@example.com", "grace@example.com"].map((identity) => ({ identity, issued_at: now }));
+  r = await fetch(`${collector.url}/v1/tokens`, { method: "POST", headers: { authorization: `Bearer ${INGEST}` }, body: JSON.stringify(tokens) });
+  assert.equal(r.status, 200, await r.text());
+  await webhook({ EventType: "onMessageAdded", Author: "+14155550100", Source: "API" });
+  await webhook({ EventType: "onParticipantAdded", "MessagingBinding.Type": "WHATSAPP", "MessagingBinding.Address": "whatsapp:+14155550101" });
+  await webhook({ EventType: "onMessageAdded", ClientIdentity: "alice@example.com", Author: "alice@example.com" });
+}
+
+before(async () => {
+  buildCollector();
+  collector = await startCollector({
+    db: path.join(tmp, "c.db"),
+    adminToken: ADMIN,
+    env: { MAU_COLLECTOR_INGEST_TOKEN: INGEST, TWILIO_AUTH_TOKEN: AUTH },
+  });
+  await seed();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await collector?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test("the dashboard: sign in, figures, chart, search, CSV, sign out; no cookies", async () => {
+  const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 1300 } });
+  try {
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    // The wrong token below makes two expected 401s; any other failed load is an error.
+    page.on("console", (m) => m.type() === "error" && !m.text().includes("status of 401") && errors.push(m.text()));
+    const resp = await page.goto(`${collector.url}/dashboard`);
+    assert.equal(resp.status(), 200);
+    assert.match(resp.headers()["content-security-policy"], /script-src 'sha256-/);
+    assert.equal(resp.headers()["set-cookie"], undefined);
+
+    // A wrong token is refused and not kept.
+    await page.fill("#token", "wrong");
+    await page.click("#signin button");
+    await page.waitForFunction(() => document.querySelector("#error").textContent.includes("admin token"));
+    assert.equal(await page.isVisible("#signin"), true);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+
+    await page.fill("#token", ADMIN);
+    await page.click("#signin button");
+    await page.waitForSelector("#seen b");
+    await page.fill("#billed", "9");
+    await page.click("#pick button[type=submit]");
+    await page.waitForFunction(() => document.querySelector("#billed b")?.textContent === "9");
+    const card = (id) => page.textContent(`#${id} b`);
+    assert.equal(await card("seen"), "7");
+    assert.equal(await card("unexplained"), "2");
+    assert.equal(await card("kinds"), "5 / 2");
+    assert.equal(await card("never-count"), "2");
+    assert.deepEqual(await page.$$eval("#never li", (l) => l.map((e) => e.textContent)), ["frank@example.com", "grace@example.com"]);
+    assert.equal((await page.$$eval("#notoken li", (l) => l.map((e) => e.textContent))).length, 3);
+    // The chart: one line per source group and one for all sources, ending at the totals.
+    const series = await page.$$eval("#chart path", (p) => p.map((e) => e.dataset.series).sort());
+    assert.deepEqual(series, ["sdk_connect", "total", "webhook"]);
+    assert.match(await page.textContent("#chart .legend"), /all sources: 7.*sdk_connect: 5.*webhook: 3.*billed: 9/);
+
+    assert.equal(await page.$$eval("#rows tr", (r) => r.length), 7);
+    await page.fill("#search", "whatsapp");
+    assert.equal(await page.$$eval("#rows tr", (r) => r.length), 1);
+    assert.match(await page.textContent("#rows tr"), /whatsapp:\+14155550101\s*address\s*webhook:onParticipantAdded/);
+    await page.fill("#search", "");
+
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#csv")]);
+    const csv = fs.readFileSync(await download.path(), "utf8");
+    assert.equal(download.suggestedFilename(), `mau-${utcMonth()}.csv`);
+    assert.equal(csv.split("\n")[0], "identity,subject_kind,sources,first_seen,last_seen,connects");
+    assert.equal(csv.trim().split("\n").length, 8);
+    assert.match(csv, /alice@example.com,identity,sdk_connect;webhook:onMessageAdded,/);
+
+    fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    // The token survives a reload in this tab (sessionStorage), never as a cookie.
+    await page.reload();
+    await page.waitForSelector("#seen b");
+    assert.deepEqual(await ctx.cookies(), []);
+    await page.click("#signout");
+    assert.equal(await page.isVisible("#signin"), true);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
