@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then
+#   0. gates: rustfmt and clippy (-D warnings) on native and wasm32,
 #   1. native unit tests of the pure logic and the collector (cargo test),
 #   2. the SDK in headless Chromium against a real HTTP receiver (wasm-pack test),
 #   3. end-to-end tests in Chromium: npm package, script tag, real Conversations client,
@@ -9,6 +10,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 say() { printf '\033[1m[test]\033[0m %s\n' "$*"; }
+
+say "format and lints (rustfmt, clippy native and wasm32)"
+# The collector's formatting is its own gate; the SDK's is checked here.
+cargo fmt -p mau-beacon --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy -p mau-beacon --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
 
 say "native tests (cargo test)"
 cargo test --workspace --quiet

@@ -560,6 +560,80 @@ async fn replays_at_start_up_what_an_earlier_page_left() {
         .all(|k| !k.as_string().unwrap().contains(":q:")));
 }
 
+/// A profile as mau-beacon 0.1.0 left it, with its exact keys and values: its beacon is
+/// delivered (same event id) and its month's mark still dedupes.
+#[wasm_bindgen_test]
+async fn upgrade_from_0_1_0_delivers_what_it_stored() {
+    clear_store();
+    let now = js_sys::Date::new_0();
+    let month = format!(
+        "{:04}-{:02}",
+        now.get_utc_full_year(),
+        now.get_utc_month() + 1
+    );
+    let at = now.to_iso_string().as_string().unwrap();
+    let id = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    let v1 = format!(
+        r#"{{"v":1,"kind":"connected","identity":"ola","event_id":"{id}","month":"{month}","occurred_at":"{at}","sent_at":"{at}","attempt":1,"dedupe":"month","sdk":{{"name":"mau-beacon","version":"0.1.0"}},"client_version":"3.0.1"}}"#
+    );
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage
+        .set_item(&format!("mau-beacon:v1:q:{id}"), &v1)
+        .unwrap();
+    storage
+        .set_item(&format!("mau-beacon:v1:counted:{month}:ola"), "1")
+        .unwrap();
+
+    let url = bucket("upgrade");
+    let t = tracker(&url, &[]);
+    let stats = flush(&t).await;
+    assert_eq!(num(&stats, "pending"), 0.0);
+    assert_eq!(num(&stats, "delivered"), 1.0);
+    let got = attempts(&url).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(text(&got[0].1, "event_id"), id);
+    assert_eq!(text(&got[0].1, "identity"), "ola");
+    assert_eq!(text(&got[0].1, "occurred_at"), at);
+    assert_eq!(num(&got[0].1, "attempt"), 2.0);
+    assert_eq!(text(&got[0].1, "sdk.version"), "0.1.0");
+    assert!(t.is_counted_this_month("ola"));
+    assert!(stored_keys()
+        .iter()
+        .all(|k| !k.as_string().unwrap().contains(":q:")));
+    let client = FakeClient::new("", "3.0.1");
+    let watch = t
+        .watch(client.clone().into(), Some(token_opts("ola")))
+        .unwrap();
+    client.connect();
+    assert_eq!(num(&t.stats(), "deduped"), 1.0);
+    watch.stop();
+}
+
+/// `Retry-After: 600` on one page holds the next page too: no attempt before the hold.
+#[wasm_bindgen_test]
+async fn a_retry_after_hold_survives_a_reload() {
+    clear_store();
+    let url = bucket("hold");
+    let target = format!("{url}?fail=1&status=429&retryAfter=600");
+    let first = tracker(&target, &[]);
+    let client = FakeClient::new("", "3.0.1");
+    let watch = first
+        .watch(client.clone().into(), Some(token_opts("hal")))
+        .unwrap();
+    client.connect();
+    let stats = flush(&first).await;
+    assert_eq!(num(&stats, "pending"), 1.0);
+    assert_eq!(attempts(&url).await.len(), 1);
+    watch.stop();
+
+    // "Page 2": the hold is read from storage; even a flush does not send.
+    let second = tracker(&target, &[]);
+    let stats = flush(&second).await;
+    assert_eq!(num(&stats, "pending"), 1.0);
+    assert_eq!(attempts(&url).await.len(), 1, "sent during the hold");
+    clear_store();
+}
+
 #[wasm_bindgen_test]
 async fn works_from_memory_when_storage_fails() {
     clear_store();

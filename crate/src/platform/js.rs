@@ -6,7 +6,7 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::error::Error;
+use crate::core::error::Error;
 
 /// `obj[name]`, `undefined` when absent or when `obj` is not an object.
 pub fn get(obj: &JsValue, name: &str) -> JsValue {

@@ -1,7 +1,7 @@
 //! When to try a beacon again, and whether a response means delivered, retry or drop.
 //! Pure: the browser side only feeds it statuses, headers and random numbers.
 
-use crate::clock::Millis;
+use crate::core::clock::Millis;
 
 /// Exponential backoff with jitter. Never gives up: an audit beacon is retried until a
 /// 2xx or a definitive 4xx.

@@ -1,4 +1,6 @@
-//! `MauTracker`: owns the outbox, delivers it, and hands out watches.
+//! `MauTracker`: owns the outbox, delivers it, and hands out watches (its child module).
+
+pub mod watch;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -9,15 +11,16 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use crate::backoff::{parse_retry_after, Backoff, Verdict};
-use crate::beacon::{event_id, Dedupe};
-use crate::error::Error;
-use crate::js;
-use crate::lifecycle::PageHooks;
-use crate::outbox::{MemoryStore, Outbox, Recorded, Store};
-use crate::storage::LocalStore;
-use crate::transport;
-use crate::watch::{Watch, WatchInner};
+use crate::core::delivery::{parse_retry_after, Backoff, Verdict};
+use crate::core::error::Error;
+use crate::core::outbox::{MemoryStore, Outbox, Recorded, Store};
+use crate::core::wire::{event_id, Dedupe};
+use crate::platform::js;
+use crate::platform::local_store::LocalStore;
+use crate::platform::page::PageHooks;
+use crate::platform::registry::Registry;
+use crate::platform::transport;
+use watch::{Watch, WatchInner};
 
 /// Longest single timer: the browser clamps larger delays to "now".
 const MAX_WAKE_MS: f64 = 86_400_000.0;
@@ -54,7 +57,7 @@ pub(crate) struct TrackerInner {
     wake: RefCell<Option<Timeout>>,
     page: RefCell<Option<PageHooks>>,
     /// Live watches. A watch lives until `stop()`, not until its handle is collected.
-    pub(crate) watches: RefCell<Vec<Rc<WatchInner>>>,
+    pub(crate) watches: Registry<WatchInner>,
 }
 
 /// Watches Conversations clients and reports each identity's confirmed connect to the
@@ -195,9 +198,21 @@ impl TrackerInner {
             bg_queued: Cell::new(false),
             wake: RefCell::new(None),
             page: RefCell::new(None),
-            watches: RefCell::new(Vec::new()),
+            watches: Registry::default(),
         });
-        *inner.page.borrow_mut() = PageHooks::install(Rc::downgrade(&inner));
+        let weak = Rc::downgrade(&inner);
+        let chance = Rc::new(move || {
+            if let Some(t) = weak.upgrade() {
+                let _ = TrackerInner::schedule(&t, true);
+            }
+        });
+        let weak = Rc::downgrade(&inner);
+        let leaving = Box::new(move || {
+            if let Some(t) = weak.upgrade() {
+                t.last_try();
+            }
+        });
+        *inner.page.borrow_mut() = PageHooks::install(chance, leaving);
         if has_pending {
             TrackerInner::kick(&inner);
         }
@@ -340,7 +355,7 @@ impl TrackerInner {
 
     /// `pagehide`: a last `sendBeacon` of each pending beacon. They stay stored until a
     /// later attempt gets a 2xx.
-    pub(crate) fn last_try(&self) {
+    fn last_try(&self) {
         let mut budget = PAGEHIDE_BUDGET;
         let ids = self.outbox.borrow().pending_ids(Date::now());
         for id in ids {

@@ -1,5 +1,8 @@
 //! `LazyClient`: creates the Conversations `Client` only when the user truly needs chat,
-//! exactly once, because Twilio bills every identity whose client connects.
+//! exactly once, because Twilio bills every identity whose client connects. Its child
+//! module `trigger` decides when.
+
+pub mod trigger;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -8,10 +11,12 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use crate::emitter::{methods, EmitterListener, GuardedListeners};
-use crate::error::Error;
-use crate::js;
-use crate::trigger::{Trigger, TriggerInner};
+use crate::core::error::Error;
+use crate::platform::conversations::{self, ConnectionState};
+use crate::platform::emitter::{EmitterListener, GuardedListeners};
+use crate::platform::js;
+use crate::platform::registry::Registry;
+use trigger::{Trigger, TriggerInner};
 
 /// Longest wait for the client to leave `disconnecting`, and for `updateToken` to settle.
 const REFRESH_WAIT_MS: f64 = 10_000.0;
@@ -19,15 +24,13 @@ const STUCK: &str = "the token expired before the client initialised, so it cann
 
 /// Resolves once `client.connectionState` is not `disconnecting` (at most `ms`).
 async fn until_not_disconnecting(client: &JsValue, ms: f64) {
-    let disconnecting =
-        || js::get(client, "connectionState").as_string().as_deref() == Some("disconnecting");
-    if !disconnecting() {
+    if ConnectionState::now(client) != ConnectionState::Disconnecting {
         return;
     }
     let mut listener = None;
     let left = Promise::new(&mut |resolve, _| {
         listener = EmitterListener::new(client, "connectionStateChanged", move |state| {
-            if state.as_string().as_deref() != Some("disconnecting") {
+            if ConnectionState::of(&state) != ConnectionState::Disconnecting {
                 let _ = resolve.call0(&JsValue::NULL);
             }
         })
@@ -79,7 +82,7 @@ pub(crate) struct LazyInner {
     state: RefCell<State>,
     created: Cell<u32>,
     /// Armed triggers. They live until they connect, `stop()` or `shutdown()`.
-    pub(crate) triggers: RefCell<Vec<Rc<TriggerInner>>>,
+    pub(crate) triggers: Registry<TriggerInner>,
     /// Itself, while it has a client: token refresh must go on even if the app lets go of
     /// its `LazyClient` handle (which wasm-bindgen frees when collected). `shutdown()` ends it.
     keep_alive: RefCell<Option<Rc<LazyInner>>>,
@@ -125,7 +128,7 @@ impl LazyClient {
             on_error: js::opt_function(&config, "onError")?,
             state: RefCell::new(State::Idle),
             created: Cell::new(0),
-            triggers: RefCell::new(Vec::new()),
+            triggers: Registry::default(),
             keep_alive: RefCell::new(None),
         });
         if eager {
@@ -176,7 +179,7 @@ impl LazyClient {
         future_to_promise(async move {
             let previous = inner.state.replace(State::Closed);
             let _ = inner.keep_alive.take();
-            let triggers = std::mem::take(&mut *inner.triggers.borrow_mut());
+            let triggers = inner.triggers.take_all();
             for t in triggers {
                 t.disarm();
             }
@@ -314,7 +317,7 @@ impl LazyInner {
                 what: "createClient",
                 message: js::message(&e),
             })?;
-        if !client.is_object() || methods(&client).is_none() {
+        if !conversations::is_client(&client) {
             return Err(Error::Callback {
                 what: "createClient",
                 message: "did not return a Client (an object with on/off)".into(),
@@ -337,7 +340,7 @@ impl LazyInner {
             State::Connecting(_) => return Err(Error::Busy),
             State::Idle | State::Ready(_) => {}
         }
-        if !client.is_object() || methods(client).is_none() {
+        if !conversations::is_client(client) {
             return Err(Error::config(
                 "client",
                 "must be a Conversations Client (an object with on/off)",
@@ -382,11 +385,11 @@ impl LazyInner {
             client,
             "connectionStateChanged",
             move |state| {
-                match state.as_string().as_deref() {
-                    Some("connected") => f.failed.set(false),
+                match ConnectionState::of(&state) {
+                    ConnectionState::Connected => f.failed.set(false),
                     // Terminal: the real client does not retry a denied token, and a client that
                     // was initialised already emits no `initFailed` for it.
-                    Some("denied") => f.failed.set(true),
+                    ConnectionState::Denied => f.failed.set(true),
                     _ => {}
                 }
             },
@@ -442,7 +445,7 @@ impl LazyInner {
                 if flags.closed.get() {
                     return;
                 }
-                if js::get(&client, "connectionState").as_string().as_deref() != Some("connected") {
+                if ConnectionState::now(&client) != ConnectionState::Connected {
                     flags.failed.set(true);
                 }
                 js::report(&inner.on_error, &e);
@@ -471,8 +474,8 @@ impl LazyInner {
         }
         // The real `updateToken` first awaits initialisation, which a client cut off before
         // `initialized` never finishes: only a new client helps then.
-        let state = js::get(client, "connectionState").as_string();
-        if !flags.initialized.get() && state.as_deref() == Some("disconnected") {
+        let state = ConnectionState::now(client);
+        if !flags.initialized.get() && state == ConnectionState::Disconnected {
             return Err(Error::Callback {
                 what: "updateToken",
                 message: STUCK.into(),

@@ -2,8 +2,8 @@
 //! readable the moment the token exists, long before the client's `user.identity` is filled.
 //! The token is a credential: this module reads it and keeps nothing of it but the identity.
 
-use crate::error::Error;
-use crate::json::JsonView;
+use crate::core::error::Error;
+use crate::core::json::JsonView;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};

@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
-use crate::json::JsonView;
+use crate::core::json::JsonView;
 
-use crate::clock::{iso8601, utc_month, Millis};
+use crate::core::clock::{iso8601, utc_month, Millis};
 
 /// The SDK's name and version, sent with every beacon.
 pub const SDK_NAME: &str = "mau-beacon";

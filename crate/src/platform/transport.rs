@@ -4,7 +4,7 @@
 use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, RequestInit, RequestRedirect};
 
-use crate::js;
+use crate::platform::js;
 
 /// An attempt that has no answer after this long counts as a network error.
 const ATTEMPT_TIMEOUT_MS: u32 = 30_000;

@@ -5,25 +5,6 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS: &'static str = r#"
-/** The states a Conversations `Client` reports. Only `"connected"` is a confirmed connect. */
-export type ConnectionState =
-  | "unknown" | "connecting" | "connected" | "disconnecting"
-  | "disconnected" | "denied" | "retrying" | "error";
-
-/** The part of a Conversations `Client` mau-beacon uses: an event emitter with
- * `on`/`off` (or `addListener`/`removeListener`). The real `Client` fits. */
-export interface ConversationsClientLike {
-  on?(event: string, listener: (...args: never[]) => void): unknown;
-  off?(event: string, listener: (...args: never[]) => void): unknown;
-  addListener?(event: string, listener: (...args: never[]) => void): unknown;
-  removeListener?(event: string, listener: (...args: never[]) => void): unknown;
-  readonly connectionState?: string;
-  readonly user?: { readonly identity?: string };
-  readonly version?: string;
-  updateToken?(token: string): unknown;
-  shutdown?(): unknown;
-}
-
 /** `new MauTracker(config)`. */
 export interface MauTrackerConfig {
   /** Where beacons go: an http(s) URL, absolute or relative to the page. */

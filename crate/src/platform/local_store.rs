@@ -3,8 +3,8 @@
 
 use web_sys::Storage;
 
-use crate::js;
-use crate::outbox::{Store, PREFIX};
+use crate::core::outbox::{Store, PREFIX};
+use crate::platform::js;
 
 /// The browser's `localStorage`.
 #[derive(Debug)]

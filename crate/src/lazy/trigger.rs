@@ -10,9 +10,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Element, EventTarget, IntersectionObserver, IntersectionObserverEntry};
 
-use crate::error::Error;
-use crate::js;
+use crate::core::error::Error;
 use crate::lazy::LazyInner;
+use crate::platform::js;
 
 type ObserverCallback = Closure<dyn FnMut(Array, IntersectionObserver)>;
 
@@ -63,7 +63,7 @@ impl TriggerInner {
             connecting: Cell::new(false),
             done: Cell::new(false),
         });
-        lazy.triggers.borrow_mut().push(t.clone());
+        lazy.triggers.add(t.clone());
         t
     }
 
@@ -139,9 +139,6 @@ impl TriggerInner {
             o.disconnect();
         }
         js::drop_later((std::mem::take(&mut *self.listeners.borrow_mut()), observer));
-        self.lazy
-            .triggers
-            .borrow_mut()
-            .retain(|t| !Rc::ptr_eq(t, self));
+        self.lazy.triggers.remove(self);
     }
 }

@@ -7,10 +7,11 @@ use gloo_timers::callback::Timeout;
 use js_sys::{Date, Function};
 use wasm_bindgen::prelude::*;
 
-use crate::emitter::{methods, EmitterListener, GuardedListeners};
-use crate::error::Error;
-use crate::js;
-use crate::token::identity_from_token;
+use crate::core::error::Error;
+use crate::core::identity::identity_from_token;
+use crate::platform::conversations::{self, ConnectionState};
+use crate::platform::emitter::{EmitterListener, GuardedListeners};
+use crate::platform::js;
 use crate::tracker::TrackerInner;
 
 /// Where the identity comes from, in the order the issue of billing demands: what Twilio
@@ -67,17 +68,13 @@ impl Watch {
     }
 }
 
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.filter(|s| !s.is_empty())
-}
-
 impl WatchInner {
     pub(crate) fn start(
         tracker: &Rc<TrackerInner>,
         client: JsValue,
         options: JsValue,
     ) -> Result<Watch, Error> {
-        if !client.is_object() || methods(&client).is_none() {
+        if !conversations::is_client(&client) {
             return Err(Error::config(
                 "client",
                 "must be a Conversations Client (an object with on/off)",
@@ -100,9 +97,7 @@ impl WatchInner {
         } else {
             IdentitySource::Client
         };
-        let client_version = non_empty(js::get(&client, "version").as_string()).or_else(|| {
-            non_empty(js::get(&js::get(&client, "constructor"), "version").as_string())
-        });
+        let client_version = conversations::version(&client);
         let inner = Rc::new(WatchInner {
             tracker: tracker.clone(),
             client: client.clone(),
@@ -117,7 +112,7 @@ impl WatchInner {
         let weak = Rc::downgrade(&inner);
         let listener = EmitterListener::new(&client, "connectionStateChanged", move |state| {
             if let Some(w) = weak.upgrade() {
-                if state.as_string().as_deref() == Some("connected") {
+                if ConnectionState::of(&state) == ConnectionState::Connected {
                     w.on_connected();
                 }
             }
@@ -127,9 +122,9 @@ impl WatchInner {
             vec![listener],
             tracker.on_error.clone(),
         ));
-        tracker.watches.borrow_mut().push(inner.clone());
+        tracker.watches.add(inner.clone());
         // A client that is connected already has confirmed its connect.
-        if js::get(&client, "connectionState").as_string().as_deref() == Some("connected") {
+        if ConnectionState::now(&client) == ConnectionState::Connected {
             inner.on_connected();
         }
         Ok(Watch { inner })
@@ -147,10 +142,7 @@ impl WatchInner {
         for _ in waiting {
             self.tracker.record_no_identity();
         }
-        self.tracker
-            .watches
-            .borrow_mut()
-            .retain(|w| !Rc::ptr_eq(w, self));
+        self.tracker.watches.remove(self);
     }
 
     /// The identity known right now, without waiting.
@@ -169,7 +161,7 @@ impl WatchInner {
     }
 
     fn client_identity(&self) -> Option<String> {
-        non_empty(js::get(&js::get(&self.client, "user"), "identity").as_string())
+        conversations::identity(&self.client)
     }
 
     fn on_connected(self: &Rc<Self>) {
