@@ -23,6 +23,9 @@ cargo test --workspace --quiet
 say "building the npm package"
 bash scripts/build.sh
 
+say "size budget (scripts/size.sh --check)"
+bash scripts/size.sh --check
+
 say "SDK in headless Chromium (wasm-pack test)"
 receiver_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 node tests/support/receiver.mjs "$receiver_port" >/dev/null &

@@ -702,7 +702,7 @@ fn bad_config_throws_naming_the_field() {
     ];
     for (config, field) in cases {
         let err = MauTracker::new(config).expect_err(field);
-        let message = error_message(err.into());
+        let message = error_message(err);
         assert!(message.contains(&format!("`{field}`")), "{message}");
     }
     let t = MauTracker::new(obj(&[("collectorUrl", "/v1/beacons".into())])).expect("relative URL");
@@ -712,19 +712,88 @@ fn bad_config_throws_naming_the_field() {
         obj(&[]),
         obj(&[("on", Function::new_no_args("").into())]),
     ] {
-        let message = error_message(t.watch(client, None).expect_err("bad client").into());
+        let message = error_message(t.watch(client, None).expect_err("bad client"));
         assert!(message.contains("`client`"), "{message}");
     }
     let client: JsValue = FakeClient::new("", "3").into();
     let message = error_message(
         t.watch(client, Some(obj(&[("token", 5.into())])))
-            .expect_err("bad token")
-            .into(),
+            .expect_err("bad token"),
     );
     assert!(message.contains("`token`"), "{message}");
     let lazy_err = LazyClient::new(obj(&[("getToken", Function::new_no_args("").into())]))
         .expect_err("no createClient");
-    assert!(error_message(lazy_err.into()).contains("`createClient`"));
+    assert!(error_message(lazy_err).contains("`createClient`"));
+}
+
+/// Thrown, rejected or handed to `onError`: an `Error` named `MauBeaconError` with a
+/// stable `code`, and the `field` for config errors.
+#[wasm_bindgen_test]
+fn errors_are_mau_beacon_errors_with_codes() {
+    let err = MauTracker::new(obj(&[("collectorUrl", 42.into())])).expect_err("bad url");
+    assert!(err.is_instance_of::<js_sys::Error>());
+    assert_eq!(text(&err, "name"), "MauBeaconError");
+    assert_eq!(text(&err, "code"), "invalid_config");
+    assert_eq!(text(&err, "field"), "collectorUrl");
+    let t = tracker(&bucket("long"), &[]);
+    let client: JsValue = FakeClient::new("", "3").into();
+    let long = "é".repeat(128) + "x";
+    let err = t
+        .watch(client, Some(obj(&[("identity", long.as_str().into())])))
+        .expect_err("identity too long");
+    assert_eq!(text(&err, "code"), "invalid_config");
+    assert_eq!(text(&err, "field"), "identity");
+}
+
+/// What the collector would refuse with a 400 is refused before sending, with a reason.
+#[wasm_bindgen_test]
+async fn an_identity_over_256_bytes_is_refused_by_name() {
+    clear_store();
+    let url = bucket("toolong");
+    let (errors, on_error) = error_sink();
+    let t = tracker(&url, &[("onError", on_error)]);
+    let client = FakeClient::new("", "3.0.1");
+    let long = "é".repeat(128) + "x";
+    let watch = t
+        .watch(client.clone().into(), Some(token_opts(&long)))
+        .unwrap();
+    client.connect();
+    let stats = flush(&t).await;
+    assert_eq!(num(&stats, "dropReasons.identity_too_long"), 1.0);
+    assert_eq!(num(&stats, "queued"), 0.0);
+    assert_eq!(attempts(&url).await.len(), 0);
+    assert_eq!(errors.length(), 1);
+    assert_eq!(text(&errors.get(0), "code"), "identity_too_long");
+    watch.stop();
+}
+
+/// A token that cannot be read is said once, not silently dropped and not at every connect.
+#[wasm_bindgen_test]
+async fn an_unreadable_token_is_reported_once() {
+    clear_store();
+    let url = bucket("badtoken");
+    let (errors, on_error) = error_sink();
+    let t = tracker(&url, &[("onError", on_error)]);
+    let client = FakeClient::new("gus", "3.0.1");
+    let opts = obj(&[("token", "not-a-jwt".into())]);
+    let watch = t.watch(client.clone().into(), Some(opts)).unwrap();
+    assert_eq!(errors.length(), 1);
+    assert_eq!(text(&errors.get(0), "code"), "token_unreadable");
+    watch.stop();
+    let token_fn = Function::new_no_args("return 'still.not-base64!.jwt'");
+    let client = FakeClient::new("gus", "3.0.1");
+    let opts = obj(&[("token", token_fn.into())]);
+    let watch = t.watch(client.clone().into(), Some(opts)).unwrap();
+    client.connect();
+    client.initialize();
+    client.set_state("disconnected");
+    client.connect();
+    flush(&t).await;
+    assert_eq!(errors.length(), 2, "once per watch");
+    assert_eq!(text(&errors.get(1), "code"), "token_unreadable");
+    // The client's own identity still counts.
+    assert_eq!(text(&attempts(&url).await[0].1, "identity"), "gus");
+    watch.stop();
 }
 
 // ---- lazy connect -------------------------------------------------------------------
@@ -736,6 +805,27 @@ fn lazy(h: &Harness, extra: &[(&str, JsValue)]) -> LazyClient {
     ];
     pairs.extend(extra.iter().cloned());
     LazyClient::new(obj(&pairs)).expect("valid lazy config")
+}
+
+/// `shutdown()` is `closed` at once (a `get()` in the same tick rejects and fetches no
+/// token), and `onStateChange` hears every change in order.
+#[wasm_bindgen_test]
+async fn shutdown_is_closed_at_once_and_state_changes_are_heard() {
+    let h = lazy_harness("sam");
+    let states = Array::new();
+    let on_state = Function::new_with_args("s", "this.push(s)").bind0(&states);
+    let l = lazy(&h, &[("onStateChange", on_state.into())]);
+    JsFuture::from(l.get()).await.expect("client");
+    assert_eq!(h.token_calls(), 1);
+    let done = l.shutdown();
+    assert_eq!(l.state(), "closed");
+    let err = JsFuture::from(l.get()).await.expect_err("closed");
+    assert_eq!(text(&err, "code"), "shut_down");
+    assert_eq!(text(&err, "name"), "MauBeaconError");
+    assert_eq!(h.token_calls(), 1, "no token fetched after shutdown()");
+    JsFuture::from(done).await.expect("shutdown resolves");
+    let seen: Vec<String> = states.iter().filter_map(|s| s.as_string()).collect();
+    assert_eq!(seen, ["connecting", "ready", "closed"]);
 }
 
 #[wasm_bindgen_test]
@@ -1214,7 +1304,7 @@ fn timer_values_past_what_browsers_take_are_refused() {
         ("collectorUrl", "https://c.example/v1".into()),
         ("identityTimeoutMs", 3e9.into()),
     ]);
-    let message = error_message(MauTracker::new(config).expect_err("too long").into());
+    let message = error_message(MauTracker::new(config).expect_err("too long"));
     assert!(message.contains("`identityTimeoutMs`"), "{message}");
 }
 
@@ -1347,7 +1437,7 @@ async fn refresh_left_to_the_app_and_a_replacement_client() {
     JsFuture::from(l.shutdown()).await.unwrap();
     assert_eq!((second.shutdown_calls(), second.total_listeners()), (1, 0));
     let after = l.replace_client(FakeClient::new("", "3.0.1").into(), None);
-    assert!(error_message(after.expect_err("closed").into()).contains("shut down"));
+    assert!(error_message(after.expect_err("closed")).contains("shut down"));
 }
 
 #[wasm_bindgen_test]

@@ -1,48 +1,83 @@
 //! UTC time as the wire format writes it: ISO 8601 with milliseconds, and the `YYYY-MM`
 //! month that Twilio bills by. Pure, so it is tested natively.
 
-use time::OffsetDateTime;
-
 /// Milliseconds since the Unix epoch, as `Date.now()` gives them.
 pub type Millis = f64;
 
-/// The time and its milliseconds; out-of-range inputs clamp to the epoch.
-fn to_datetime(ms: Millis) -> (OffsetDateTime, u32) {
-    let ms = if ms.is_finite() { ms.floor() as i64 } else { 0 };
-    match OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) {
-        Ok(t) => (t, ms.rem_euclid(1000) as u32),
-        Err(_) => (OffsetDateTime::UNIX_EPOCH, 0),
+/// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the years ISO 8601 writes in four
+/// digits. Anything outside (a broken clock) clamps to the epoch rather than panic.
+const MIN_MS: f64 = -62_167_219_200_000.0;
+const MAX_MS: f64 = 253_402_300_799_999.0;
+const DAY_MS: i64 = 86_400_000;
+
+/// A UTC time split into fields.
+struct Parts {
+    year: u32,
+    month: u32,
+    day: u32,
+    ms_of_day: u32,
+}
+
+/// Days since 1970-01-01 as (year, month, day) in the proleptic Gregorian calendar
+/// (H. Hinnant's `civil_from_days`: a few lines instead of a date crate in the wasm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn parts(ms: Millis) -> Parts {
+    let ms = if (MIN_MS..=MAX_MS).contains(&ms) {
+        ms.floor() as i64
+    } else {
+        0
+    };
+    let (year, month, day) = civil(ms.div_euclid(DAY_MS));
+    Parts {
+        year: year as u32,
+        month,
+        day,
+        ms_of_day: ms.rem_euclid(DAY_MS) as u32,
     }
 }
 
-fn push_padded(out: &mut String, value: u32, width: usize) {
-    let digits = value.to_string();
-    for _ in digits.len()..width {
-        out.push('0');
+/// `value` in exactly `width` decimal digits (it never has more here).
+fn push_padded(out: &mut String, value: u32, width: u32) {
+    let mut div = 10u32.pow(width - 1);
+    while div > 0 {
+        out.push(char::from(b'0' + (value / div % 10) as u8));
+        div /= 10;
     }
-    out.push_str(&digits);
 }
 
 /// The UTC calendar month, `YYYY-MM`: the bucket Twilio counts a user in.
 pub fn utc_month(ms: Millis) -> String {
-    let (t, _) = to_datetime(ms);
+    let t = parts(ms);
     let mut s = String::with_capacity(24);
-    push_padded(&mut s, t.year().max(0) as u32, 4);
+    push_padded(&mut s, t.year, 4);
     s.push('-');
-    push_padded(&mut s, u8::from(t.month()) as u32, 2);
+    push_padded(&mut s, t.month, 2);
     s
 }
 
 /// `2026-11-24T20:08:52.123Z`. Out-of-range inputs clamp to the epoch rather than panic.
 pub fn iso8601(ms: Millis) -> String {
-    let (t, millis) = to_datetime(ms);
+    let t = parts(ms);
     let mut s = utc_month(ms);
+    let d = t.ms_of_day;
     let rest = [
-        ('-', t.day() as u32, 2),
-        ('T', t.hour() as u32, 2),
-        (':', t.minute() as u32, 2),
-        (':', t.second() as u32, 2),
-        ('.', millis, 3),
+        ('-', t.day, 2),
+        ('T', d / 3_600_000, 2),
+        (':', d / 60_000 % 60, 2),
+        (':', d / 1_000 % 60, 2),
+        ('.', d % 1_000, 3),
     ];
     for (separator, value, width) in rest {
         s.push(separator);
@@ -84,5 +119,29 @@ mod tests {
         assert_eq!(utc_month(f64::NAN), "1970-01");
         assert_eq!(utc_month(1e30), "1970-01");
         assert_eq!(utc_month(-1e30), "1970-01");
+        assert_eq!(iso8601(MAX_MS), "9999-12-31T23:59:59.999Z");
+        assert_eq!(iso8601(MIN_MS), "0000-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(-1.0), "1969-12-31T23:59:59.999Z");
+    }
+
+    /// Every day from 1900 to 2100 against a plain day-by-day count.
+    #[test]
+    fn calendar_matches_a_day_count() {
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let mut days = -25_567; // 1900-01-01
+        for year in 1900..2100 {
+            for month in 1..=12u32 {
+                let len = match month {
+                    2 if leap(year) => 29,
+                    2 => 28,
+                    4 | 6 | 9 | 11 => 30,
+                    _ => 31,
+                };
+                for day in 1..=len {
+                    assert_eq!(civil(days), (year, month, day));
+                    days += 1;
+                }
+            }
+        }
     }
 }

@@ -17,6 +17,9 @@ pub trait JsonView: Sized {
     fn number(&self) -> Option<f64>;
     /// Whether the value is a JSON object (not an array, not null).
     fn is_object(&self) -> bool;
+    /// Decodes base64url (with or without `=` padding, as JWT libraries differ): the
+    /// browser's `atob` in the wasm, no decoder of our own (docs/size.md).
+    fn base64url(text: &str) -> Option<Vec<u8>>;
 }
 
 #[cfg(test)]
@@ -38,5 +41,15 @@ impl JsonView for serde_json::Value {
     }
     fn is_object(&self) -> bool {
         self.is_object()
+    }
+    fn base64url(text: &str) -> Option<Vec<u8>> {
+        use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+        use base64::engine::DecodePaddingMode;
+        use base64::{alphabet, Engine};
+        const B64URL: GeneralPurpose = GeneralPurpose::new(
+            &alphabet::URL_SAFE,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
+        B64URL.decode(text).ok()
     }
 }

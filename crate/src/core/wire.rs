@@ -11,6 +11,9 @@ pub const SDK_NAME: &str = "mau-beacon";
 /// Cargo's version of this crate, which is also the npm package's.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The longest identity the collector takes, in UTF-8 bytes (Twilio's own limit).
+pub const MAX_IDENTITY_BYTES: usize = 256;
+
 /// How often one identity is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dedupe {
@@ -208,6 +211,56 @@ mod tests {
         let mut v2 = b;
         v2.v = 2;
         assert_eq!(read(&v2.to_json()), None);
+    }
+
+    fn fixture(name: &str) -> serde_json::Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wire/");
+        let text = std::fs::read_to_string(format!("{path}{name}")).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // The one field that follows the release.
+        v["sdk"]["version"] = SDK_VERSION.into();
+        v
+    }
+
+    fn produced(mut b: Beacon, attempts: u32, sent: Millis) -> serde_json::Value {
+        for _ in 1..attempts {
+            b.next_attempt(sent);
+        }
+        serde_json::from_str(&b.next_attempt(sent)).unwrap()
+    }
+
+    /// The wire contract: the serializer writes the golden fixtures the collector's own
+    /// test feeds its parser (`collector/tests/wire_fixtures.rs`).
+    #[test]
+    fn writes_the_golden_fixtures() {
+        let b = Beacon::connected(
+            "alice@example.com",
+            "5f0c3c9e2b7a4d1e8f6a0b1c2d3e4f50",
+            NOV_24,
+            Dedupe::Month,
+            Some("3.0.1".into()),
+        );
+        assert_eq!(produced(b, 1, NOV_24 + 17.0), fixture("connected.json"));
+        // 2026-11-30T23:59:59.999Z, sent a minute later in December.
+        let end_of_nov = 1_796_083_199_999.0;
+        let b = Beacon::connected(
+            "jürgen \"q\" ü?>",
+            "00000000000000000000000000000001",
+            end_of_nov,
+            Dedupe::None,
+            None,
+        );
+        assert_eq!(
+            produced(b, 3, end_of_nov + 60_000.0),
+            fixture("retried-no-client-version.json")
+        );
+        let max = fixture("identity-256-bytes.json");
+        assert_eq!(max["identity"].as_str().unwrap().len(), MAX_IDENTITY_BYTES);
+        let refused = fixture("refused-identity-257-bytes.json");
+        assert_eq!(
+            refused["identity"].as_str().unwrap().len(),
+            MAX_IDENTITY_BYTES + 1
+        );
     }
 
     #[test]

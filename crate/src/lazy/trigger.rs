@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gloo_events::EventListener;
+use crate::platform::dom::DomListener;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -18,7 +18,7 @@ type ObserverCallback = Closure<dyn FnMut(Array, IntersectionObserver)>;
 
 pub(crate) struct TriggerInner {
     lazy: Rc<LazyInner>,
-    listeners: RefCell<Vec<EventListener>>,
+    listeners: RefCell<Vec<DomListener>>,
     observer: RefCell<Option<(IntersectionObserver, ObserverCallback)>>,
     /// A connect it started is under way.
     connecting: Cell<bool>,
@@ -76,7 +76,7 @@ impl TriggerInner {
             .into_iter()
             .map(|event| {
                 let weak = Rc::downgrade(&t);
-                EventListener::new(&target, event, move |_| {
+                DomListener::new(&target, event, move |_| {
                     if let Some(t) = weak.upgrade() {
                         t.fire();
                     }

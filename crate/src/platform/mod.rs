@@ -3,6 +3,7 @@
 //! shape of the Conversations `Client`.
 
 pub mod conversations;
+pub mod dom;
 pub mod emitter;
 pub mod js;
 pub mod json;

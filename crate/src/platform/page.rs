@@ -4,13 +4,13 @@
 
 use std::rc::Rc;
 
-use gloo_events::EventListener;
+use crate::platform::dom::DomListener;
 use web_sys::VisibilityState;
 
 /// The page listeners; dropping them unsubscribes.
 #[derive(Debug)]
 pub struct PageHooks {
-    _listeners: [EventListener; 3],
+    _listeners: [DomListener; 3],
 }
 
 impl PageHooks {
@@ -21,15 +21,15 @@ impl PageHooks {
         let document = window.document()?;
         let online = {
             let chance = chance.clone();
-            EventListener::new(&window, "online", move |_| chance())
+            DomListener::new(&window, "online", move |_| chance())
         };
         let doc = document.clone();
-        let hidden = EventListener::new(&document, "visibilitychange", move |_| {
+        let hidden = DomListener::new(&document, "visibilitychange", move |_| {
             if doc.visibility_state() == VisibilityState::Hidden {
                 chance();
             }
         });
-        let pagehide = EventListener::new(&window, "pagehide", move |_| leaving());
+        let pagehide = DomListener::new(&window, "pagehide", move |_| leaving());
         Some(PageHooks {
             _listeners: [online, hidden, pagehide],
         })

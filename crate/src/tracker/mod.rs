@@ -5,7 +5,7 @@ pub mod watch;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gloo_timers::callback::Timeout;
+use crate::platform::dom::Timer;
 use js_sys::{Date, Function, Math, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -54,7 +54,7 @@ pub(crate) struct TrackerInner {
     chain: RefCell<Promise>,
     /// A background pass is queued and has not started yet.
     bg_queued: Cell<bool>,
-    wake: RefCell<Option<Timeout>>,
+    wake: RefCell<Option<Timer>>,
     page: RefCell<Option<PageHooks>>,
     /// Live watches. A watch lives until `stop()`, not until its handle is collected.
     pub(crate) watches: Registry<WatchInner>,
@@ -117,7 +117,7 @@ impl MauTracker {
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "MauTrackerConfig")] config: JsValue,
-    ) -> Result<MauTracker, JsError> {
+    ) -> Result<MauTracker, JsValue> {
         Ok(MauTracker {
             inner: TrackerInner::new(&config)?,
         })
@@ -130,7 +130,7 @@ impl MauTracker {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ConversationsClientLike")] client: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WatchOptions")] options: Option<JsValue>,
-    ) -> Result<Watch, JsError> {
+    ) -> Result<Watch, JsValue> {
         Ok(WatchInner::start(
             &self.inner,
             client,
@@ -262,6 +262,10 @@ impl TrackerInner {
                 TrackerInner::kick(self);
             }
             Recorded::AlreadyCounted => self.emit("deduped", Some(identity), None, None, None),
+            Recorded::TooLong => {
+                self.emit("dropped", None, None, None, Some("identity_too_long"));
+                js::report(&self.on_error, &Error::IdentityTooLong);
+            }
         }
     }
 
@@ -348,7 +352,7 @@ impl TrackerInner {
             // A strong reference: while beacons wait, the tracker lives on even if the app
             // lets go of its handle. Delivered, the timer goes and so does the cycle.
             let inner = self.clone();
-            Timeout::new(delay, move || TrackerInner::kick(&inner))
+            Timer::new(delay, move || TrackerInner::kick(&inner))
         });
         *self.wake.borrow_mut() = timer;
     }

@@ -3,12 +3,13 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
+use crate::platform::dom::Timer;
 use js_sys::{Date, Function};
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::Error;
 use crate::core::identity::identity_from_token;
+use crate::core::wire::MAX_IDENTITY_BYTES;
 use crate::platform::conversations::{self, ConnectionState};
 use crate::platform::emitter::{EmitterListener, GuardedListeners};
 use crate::platform::js;
@@ -33,9 +34,11 @@ pub(crate) struct WatchInner {
     /// Put back if `client.removeAllListeners()` takes it.
     state_listener: RefCell<Option<GuardedListeners>>,
     init_listener: RefCell<Option<EmitterListener>>,
-    init_timer: RefCell<Option<Timeout>>,
+    init_timer: RefCell<Option<Timer>>,
     /// Connect times waiting for the identity to arrive with `initialized`.
     waiting: RefCell<Vec<f64>>,
+    /// A token function's unreadable token is reported once, not at every connect.
+    token_reported: Cell<bool>,
     stopped: Cell<bool>,
 }
 
@@ -87,9 +90,20 @@ impl WatchInner {
             if id.is_empty() {
                 return Err(Error::config("identity", "must not be empty"));
             }
+            if id.len() > MAX_IDENTITY_BYTES {
+                return Err(Error::config(
+                    "identity",
+                    "is longer than 256 bytes (Twilio's limit)",
+                ));
+            }
             IdentitySource::Fixed(id)
         } else if let Some(t) = token.as_string() {
-            IdentitySource::FromToken(identity_from_token::<JsValue>(&t).ok().flatten())
+            // Reported once, here; the watch then falls back to the client's identity.
+            let id = identity_from_token::<JsValue>(&t).unwrap_or_else(|e| {
+                js::report(&tracker.on_error, &e);
+                None
+            });
+            IdentitySource::FromToken(id)
         } else if let Some(f) = js::opt_function(&options, "token")
             .map_err(|_| Error::config("token", "must be a string or a function returning one"))?
         {
@@ -107,6 +121,7 @@ impl WatchInner {
             init_listener: RefCell::new(None),
             init_timer: RefCell::new(None),
             waiting: RefCell::new(Vec::new()),
+            token_reported: Cell::new(false),
             stopped: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
@@ -154,7 +169,14 @@ impl WatchInner {
                 .call0(&JsValue::NULL)
                 .ok()
                 .and_then(|t| t.as_string())
-                .and_then(|t| identity_from_token::<JsValue>(&t).ok().flatten()),
+                .and_then(|t| {
+                    identity_from_token::<JsValue>(&t).unwrap_or_else(|e| {
+                        if !self.token_reported.replace(true) {
+                            js::report(&self.tracker.on_error, &e);
+                        }
+                        None
+                    })
+                }),
             IdentitySource::Client => None,
         };
         from_source.or_else(|| self.client_identity())
@@ -190,7 +212,7 @@ impl WatchInner {
             Err(e) => js::report(&self.tracker.on_error, &e),
         }
         let weak: Weak<Self> = Rc::downgrade(self);
-        let timer = Timeout::new(self.tracker.identity_timeout_ms as u32, move || {
+        let timer = Timer::new(self.tracker.identity_timeout_ms as u32, move || {
             if let Some(w) = weak.upgrade() {
                 w.resolve_waiting();
             }

@@ -16,7 +16,7 @@ use serde::{Serialize, Serializer};
 use crate::core::clock::{utc_month, Millis};
 use crate::core::delivery::{Backoff, Verdict};
 use crate::core::json::JsonView;
-use crate::core::wire::{Beacon, Dedupe};
+use crate::core::wire::{Beacon, Dedupe, MAX_IDENTITY_BYTES};
 
 /// Key prefix of everything the SDK stores, whatever its version.
 pub const PREFIX: &str = "mau-beacon:";
@@ -79,6 +79,9 @@ pub enum Recorded {
     Queued,
     /// The identity is already counted this month on this device: no beacon.
     AlreadyCounted,
+    /// The identity is longer than the collector takes: no beacon, a drop counted as
+    /// `identity_too_long` (the collector would answer 400).
+    TooLong,
 }
 
 /// Counts by reason, serialized as a JSON object (`{"http_400": 1}`).
@@ -265,6 +268,10 @@ impl Outbox {
         client_version: Option<String>,
     ) -> Recorded {
         self.stats.connects_seen += 1;
+        if identity.len() > MAX_IDENTITY_BYTES {
+            self.count_drop("identity_too_long");
+            return Recorded::TooLong;
+        }
         let marker = counted_key(&utc_month(now), identity);
         if dedupe == Dedupe::Month && self.is_counted(identity, now) {
             self.stats.deduped += 1;
@@ -487,6 +494,26 @@ mod tests {
             (0, 1, 1, 1)
         );
         assert!(ob.is_counted("alice", NOV));
+    }
+
+    #[test]
+    fn an_identity_the_collector_would_refuse_is_refused_here() {
+        let store = Shared::default();
+        let mut ob = open(&store, NOV);
+        let max = "é".repeat(128);
+        assert_eq!(
+            ob.record_connect(&max, "e1", NOV, Dedupe::Month, None),
+            Recorded::Queued
+        );
+        let long = format!("{max}x");
+        assert_eq!(
+            ob.record_connect(&long, "e2", NOV, Dedupe::Month, None),
+            Recorded::TooLong
+        );
+        let s = ob.stats();
+        assert_eq!((s.pending, s.dropped, s.connects_seen), (1, 1, 2));
+        assert_eq!(s.drop_reasons.get("identity_too_long"), Some(1));
+        assert!(store.get("mau-beacon:v2:q:e2").is_none());
     }
 
     #[test]
