@@ -14,8 +14,31 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The longest identity the collector takes, in UTF-8 bytes (Twilio's own limit).
 pub const MAX_IDENTITY_BYTES: usize = 256;
 
+/// What a beacon reports. v1 knows one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BeaconKind {
+    /// A confirmed `connected`: what Twilio bills.
+    Connected,
+}
+
+impl BeaconKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BeaconKind::Connected => "connected",
+        }
+    }
+
+    /// Reads the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s == "connected").then_some(BeaconKind::Connected)
+    }
+}
+
 /// How often one identity is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Dedupe {
     /// One beacon per identity per UTC month on this device: what the bill needs.
     Month,
@@ -57,7 +80,7 @@ pub struct Beacon {
     /// Format version, 1.
     pub v: u32,
     /// `connected`.
-    pub kind: String,
+    pub kind: BeaconKind,
     /// The billed identity.
     pub identity: String,
     /// Unique per event, the same on every retry.
@@ -71,7 +94,7 @@ pub struct Beacon {
     /// 1-based attempt number.
     pub attempt: u32,
     /// `month` or `none`.
-    pub dedupe: String,
+    pub dedupe: Dedupe,
     /// Who sent it.
     pub sdk: Sdk,
     /// `Client.version` of the Conversations SDK, when it has one.
@@ -91,14 +114,14 @@ impl Beacon {
         let occurred_at = iso8601(occurred);
         Beacon {
             v: 1,
-            kind: "connected".into(),
+            kind: BeaconKind::Connected,
             identity: identity.into(),
             event_id: event_id.into(),
             month: utc_month(occurred),
             sent_at: occurred_at.clone(),
             occurred_at,
             attempt: 0,
-            dedupe: dedupe.as_str().into(),
+            dedupe,
             sdk: Sdk {
                 name: SDK_NAME.into(),
                 version: SDK_VERSION.into(),
@@ -127,14 +150,14 @@ impl Beacon {
         let sdk = j.field("sdk")?;
         let beacon = Beacon {
             v: j.field("v")?.u32()?,
-            kind: s("kind")?,
+            kind: BeaconKind::parse(&s("kind")?)?,
             identity: s("identity")?,
             event_id: s("event_id")?,
             month: s("month")?,
             occurred_at: s("occurred_at")?,
             sent_at: s("sent_at")?,
             attempt: j.field("attempt")?.u32()?,
-            dedupe: s("dedupe")?,
+            dedupe: Dedupe::parse(&s("dedupe")?)?,
             sdk: Sdk {
                 name: sdk.field("name")?.string()?,
                 version: sdk.field("version")?.string()?,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use crate::core::delivery::{parse_retry_after, Backoff, Verdict};
+use crate::core::delivery::{parse_retry_after, Backoff, DropReason, Verdict};
 use crate::core::error::Error;
 use crate::core::outbox::{MemoryStore, Outbox, Recorded, Store};
 use crate::core::wire::{event_id, Dedupe};
@@ -27,12 +27,24 @@ const MAX_WAKE_MS: f64 = 86_400_000.0;
 /// Keepalive requests share 64 KiB per page; stay under it on `pagehide`.
 const PAGEHIDE_BUDGET: usize = 60_000;
 
+/// `BeaconEvent.type`: one step of a beacon's life.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum EventKind {
+    Queued,
+    Deduped,
+    Delivered,
+    Retry,
+    Dropped,
+    NoIdentity,
+}
+
 /// What `onEvent` receives, so an app (or the demo) can show the beacon log.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct BeaconEvent<'a> {
     #[serde(rename = "type")]
-    kind: &'a str,
+    kind: EventKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     identity: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,6 +53,19 @@ struct BeaconEvent<'a> {
     status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+}
+
+impl BeaconEvent<'_> {
+    /// An event with no details; set the ones it has with struct update syntax.
+    fn of(kind: EventKind) -> Self {
+        BeaconEvent {
+            kind,
+            identity: None,
+            event_id: None,
+            status: None,
+            error: None,
+        }
+    }
 }
 
 pub(crate) struct TrackerInner {
@@ -223,25 +248,10 @@ impl TrackerInner {
         js::to_js(&self.outbox.borrow().stats())
     }
 
-    fn emit(
-        &self,
-        kind: &str,
-        identity: Option<&str>,
-        event_id: Option<&str>,
-        status: Option<u16>,
-        error: Option<&str>,
-    ) {
-        if self.on_event.is_none() {
-            return;
+    fn emit(&self, event: BeaconEvent) {
+        if self.on_event.is_some() {
+            js::notify(&self.on_event, &js::to_js(&event));
         }
-        let event = BeaconEvent {
-            kind,
-            identity,
-            event_id,
-            status,
-            error,
-        };
-        js::notify(&self.on_event, &js::to_js(&event));
     }
 
     /// A confirmed connect of `identity` at `at`: queue (unless counted) and deliver.
@@ -258,12 +268,23 @@ impl TrackerInner {
                 .record_connect(identity, &id, at, self.dedupe, client_version);
         match recorded {
             Recorded::Queued => {
-                self.emit("queued", Some(identity), Some(&id), None, None);
+                self.emit(BeaconEvent {
+                    identity: Some(identity),
+                    event_id: Some(&id),
+                    ..BeaconEvent::of(EventKind::Queued)
+                });
                 TrackerInner::kick(self);
             }
-            Recorded::AlreadyCounted => self.emit("deduped", Some(identity), None, None, None),
+            Recorded::AlreadyCounted => self.emit(BeaconEvent {
+                identity: Some(identity),
+                ..BeaconEvent::of(EventKind::Deduped)
+            }),
             Recorded::TooLong => {
-                self.emit("dropped", None, None, None, Some("identity_too_long"));
+                let reason = DropReason::IdentityTooLong.name();
+                self.emit(BeaconEvent {
+                    error: Some(&reason),
+                    ..BeaconEvent::of(EventKind::Dropped)
+                });
                 js::report(&self.on_error, &Error::IdentityTooLong);
             }
         }
@@ -272,7 +293,7 @@ impl TrackerInner {
     /// A connect whose identity never became known.
     pub(crate) fn record_no_identity(&self) {
         self.outbox.borrow_mut().record_no_identity();
-        self.emit("no_identity", None, None, None, None);
+        self.emit(BeaconEvent::of(EventKind::NoIdentity));
     }
 
     /// A background delivery pass; its result shows in `stats()`.
@@ -326,20 +347,24 @@ impl TrackerInner {
                 self.outbox
                     .borrow_mut()
                     .settle(&id, &status, retry_after, now, Math::random());
-            let code = status.as_ref().ok().copied();
+            let attempt = BeaconEvent {
+                event_id: Some(&id),
+                status: status.as_ref().ok().copied(),
+                ..BeaconEvent::of(EventKind::Delivered)
+            };
             match verdict {
                 None => {}
-                Some(Verdict::Delivered) => self.emit("delivered", None, Some(&id), code, None),
-                Some(Verdict::Retry) => self.emit(
-                    "retry",
-                    None,
-                    Some(&id),
-                    code,
-                    status.as_ref().err().map(String::as_str),
-                ),
-                Some(Verdict::Drop(reason)) => {
-                    self.emit("dropped", None, Some(&id), code, Some(&reason))
-                }
+                Some(Verdict::Delivered) => self.emit(attempt),
+                Some(Verdict::Retry) => self.emit(BeaconEvent {
+                    kind: EventKind::Retry,
+                    error: status.as_ref().err().map(String::as_str),
+                    ..attempt
+                }),
+                Some(Verdict::Drop(reason)) => self.emit(BeaconEvent {
+                    kind: EventKind::Dropped,
+                    error: Some(&reason.name()),
+                    ..attempt
+                }),
             }
         }
         self.arm_wake();

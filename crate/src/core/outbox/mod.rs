@@ -14,7 +14,7 @@ use record::{
 use serde::{Serialize, Serializer};
 
 use crate::core::clock::{utc_month, Millis};
-use crate::core::delivery::{Backoff, Verdict};
+use crate::core::delivery::{Backoff, DropReason, Verdict};
 use crate::core::json::JsonView;
 use crate::core::wire::{Beacon, Dedupe, MAX_IDENTITY_BYTES};
 
@@ -35,8 +35,8 @@ pub trait Store {
     fn remove(&mut self, key: &str);
     /// All keys that start with [`PREFIX`].
     fn keys(&self) -> Vec<String>;
-    /// What the store is called in stats: `localStorage` or `memory`.
-    fn name(&self) -> &'static str;
+    /// What the store is, for stats.
+    fn kind(&self) -> StorageKind;
 }
 
 /// A store that lives as long as the page: the fallback when storage is unavailable.
@@ -67,8 +67,8 @@ impl Store for MemoryStore {
             .cloned()
             .collect()
     }
-    fn name(&self) -> &'static str {
-        "memory"
+    fn kind(&self) -> StorageKind {
+        StorageKind::Memory
     }
 }
 
@@ -108,6 +108,18 @@ impl Serialize for Reasons {
     }
 }
 
+/// Where the outbox keeps beacons (`stats().storage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum StorageKind {
+    /// The browser's `localStorage`: beacons survive the page.
+    #[default]
+    #[serde(rename = "localStorage")]
+    LocalStorage,
+    /// Storage unavailable or refusing writes: beacons live as long as the page.
+    #[serde(rename = "memory")]
+    Memory,
+}
+
 /// Counts that `tracker.stats()` shows. Field names are the JS ones.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -129,7 +141,7 @@ pub struct Stats {
     /// Failed attempts that will be retried.
     pub retries: u32,
     /// Where beacons are kept: `localStorage`, or `memory` when storage is unavailable.
-    pub storage: String,
+    pub storage: StorageKind,
     /// Why storage is not used, when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_error: Option<String>,
@@ -173,7 +185,7 @@ impl Outbox {
         let month = utc_month(now);
         let mut outbox = Outbox {
             stats: Stats {
-                storage: store.name().into(),
+                storage: store.kind(),
                 storage_error,
                 ..Stats::default()
             },
@@ -225,7 +237,7 @@ impl Outbox {
                     }
                     _ => {
                         outbox.store.remove(&key);
-                        outbox.count_drop("corrupt_store");
+                        outbox.count_drop(DropReason::CorruptStore);
                     }
                 }
             }
@@ -269,7 +281,7 @@ impl Outbox {
     ) -> Recorded {
         self.stats.connects_seen += 1;
         if identity.len() > MAX_IDENTITY_BYTES {
-            self.count_drop("identity_too_long");
+            self.count_drop(DropReason::IdentityTooLong);
             return Recorded::TooLong;
         }
         let marker = counted_key(&utc_month(now), identity);
@@ -299,7 +311,7 @@ impl Outbox {
     /// A connect whose identity could not be found: no beacon, but counted as a drop.
     pub fn record_no_identity(&mut self) {
         self.stats.connects_seen += 1;
-        self.count_drop("no_identity");
+        self.count_drop(DropReason::NoIdentity);
     }
 
     /// The next beacon to attempt: the oldest one due at `now` (any, when `force`),
@@ -374,8 +386,8 @@ impl Outbox {
                 let marker = counted_key(&p.beacon.month, &p.beacon.identity);
                 self.store.remove(&marker);
                 self.counted.retain(|m| m != &marker);
-                self.stats.last_error = Some(reason.clone());
-                self.count_drop(reason);
+                self.stats.last_error = Some(reason.name());
+                self.count_drop(*reason);
             }
         }
         self.stats.pending = self.pending.len() as u32;
@@ -415,16 +427,16 @@ impl Outbox {
         {
             Ok(()) => true,
             Err(reason) => {
-                self.stats.storage = "memory".into();
+                self.stats.storage = StorageKind::Memory;
                 self.stats.storage_error = Some(reason);
                 false
             }
         }
     }
 
-    fn count_drop(&mut self, reason: &str) {
+    fn count_drop(&mut self, reason: DropReason) {
         self.stats.dropped += 1;
-        self.stats.drop_reasons.bump(reason);
+        self.stats.drop_reasons.bump(&reason.name());
     }
 }
 
@@ -464,8 +476,8 @@ mod tests {
                 .cloned()
                 .collect()
         }
-        fn name(&self) -> &'static str {
-            "localStorage"
+        fn kind(&self) -> StorageKind {
+            StorageKind::LocalStorage
         }
     }
 
@@ -643,7 +655,7 @@ mod tests {
             Recorded::Queued
         );
         let s = ob.stats();
-        assert_eq!(s.storage, "memory");
+        assert_eq!(s.storage, StorageKind::Memory);
         assert_eq!(s.storage_error.as_deref(), Some("QuotaExceededError"));
         assert_eq!(s.pending, 1);
         assert!(ob.is_counted("alice", NOV));

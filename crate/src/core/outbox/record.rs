@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::core::clock::Millis;
 use crate::core::json::JsonView;
-use crate::core::wire::Beacon;
+use crate::core::wire::{Beacon, BeaconKind, Dedupe};
 
 /// The record format this SDK writes.
 pub const RECORD_VERSION: u32 = 2;
@@ -80,11 +80,11 @@ impl Pending {
         let record = Record {
             v: RECORD_VERSION,
             event_id: &b.event_id,
-            kind: &b.kind,
+            kind: b.kind.as_str(),
             identity: &b.identity,
             month: &b.month,
             occurred_at: &b.occurred_at,
-            dedupe: &b.dedupe,
+            dedupe: b.dedupe.as_str(),
             sdk_version: &b.sdk.version,
             client_version: b.client_version.as_deref(),
             attempt: b.attempt,
@@ -114,14 +114,14 @@ impl Pending {
         let read = || -> Option<Pending> {
             let beacon = Beacon {
                 v: 1,
-                kind: s("kind")?,
+                kind: BeaconKind::parse(&s("kind")?)?,
                 identity: s("identity")?,
                 event_id: s("event_id")?,
                 month: s("month")?,
                 sent_at: s("occurred_at")?,
                 occurred_at: s("occurred_at")?,
                 attempt: j.field("attempt")?.u32()?,
-                dedupe: s("dedupe")?,
+                dedupe: Dedupe::parse(&s("dedupe")?)?,
                 sdk: crate::core::wire::Sdk {
                     name: crate::core::wire::SDK_NAME.into(),
                     version: s("sdk_version")?,
@@ -184,7 +184,6 @@ pub fn counted_key(month: &str, identity: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::wire::Dedupe;
 
     const NOV: Millis = 1_795_550_932_123.0;
 
