@@ -1,14 +1,8 @@
 // Types for the package's entry (js/index.js): the generated API plus the fail-soft one.
-import type { ConversationsClientLike, InitInput, MauStats, MauTracker, MauTrackerConfig, WatchOptions } from "../pkg/web/mau_beacon.js";
+import type { ConversationsClientLike, InitInput, MauBeaconError, MauStats, MauTracker, MauTrackerConfig, WatchOptions } from "../pkg/web/mau_beacon.js";
 
 export * from "../pkg/web/mau_beacon.js";
 export { default } from "../pkg/web/mau_beacon.js";
-
-/** What mau-beacon hands `onError`: an `Error` with a stable `code`. */
-export interface MauBeaconError extends Error {
-  /** `wasm_unavailable`, `invalid_config`, `listeners_removed`, `callback_failed`, … */
-  code?: string;
-}
 
 /** `load()`'s outcome: it never rejects. */
 export type LoadStatus = { ok: true } | { ok: false; error: MauBeaconError };

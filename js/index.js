@@ -13,6 +13,7 @@ let warned = false;
 
 function failure(code, message, cause) {
   const error = new Error(message);
+  error.name = "MauBeaconError";
   error.code = code;
   error.cause = cause;
   return error;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then
+#   0. gates: rustfmt and clippy (-D warnings) on native and wasm32,
 #   1. native unit tests of the pure logic and the collector (cargo test; the collector's
 #      against both SQLite and a throwaway PostgreSQL cluster from scripts/pg.sh),
 #   2. the SDK in headless Chromium against a real HTTP receiver (wasm-pack test),
@@ -10,6 +11,11 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 say() { printf '\033[1m[test]\033[0m %s\n' "$*"; }
+
+say "format and lints (rustfmt, clippy native and wasm32)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy -p mau-beacon --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
 
 say "native tests (cargo test), the collector's against SQLite and a throwaway PostgreSQL"
 pg_dir=$(mktemp -d)
@@ -24,6 +30,9 @@ unset MAU_TEST_PG_URL
 
 say "building the npm package"
 bash scripts/build.sh
+
+say "size budget (scripts/size.sh --check)"
+bash scripts/size.sh --check
 
 say "SDK in headless Chromium (wasm-pack test)"
 receiver_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')

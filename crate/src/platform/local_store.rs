@@ -3,8 +3,8 @@
 
 use web_sys::Storage;
 
-use crate::js;
-use crate::outbox::{Store, PREFIX};
+use crate::core::outbox::{StorageKind, Store, PREFIX};
+use crate::platform::js;
 
 /// The browser's `localStorage`.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ impl Store for LocalStore {
             .filter(|k| k.starts_with(PREFIX))
             .collect()
     }
-    fn name(&self) -> &'static str {
-        "localStorage"
+    fn kind(&self) -> StorageKind {
+        StorageKind::LocalStorage
     }
 }

@@ -1,10 +1,19 @@
 //! Sending one beacon. `fetch` with `keepalive` is the main path because it reports a
 //! status; `sendBeacon` is only a last try on `pagehide` (its `true` is not delivery).
 
-use wasm_bindgen::JsValue;
-use web_sys::{AbortSignal, RequestInit, RequestRedirect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, RequestInit, RequestRedirect, Response};
 
-use crate::js;
+use crate::platform::js;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch`, in a window and a worker alike (gloo-net's binding, without the
+    /// crate: docs/size.md).
+    #[wasm_bindgen(js_name = fetch)]
+    fn fetch(request: &web_sys::Request) -> js_sys::Promise;
+}
 
 /// An attempt that has no answer after this long counts as a network error.
 const ATTEMPT_TIMEOUT_MS: u32 = 30_000;
@@ -35,11 +44,12 @@ pub async fn post(url: &str, body: &str) -> Outcome {
     }
     let request =
         web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js::message(&e))?;
-    let response = gloo_net::http::Request::from(request)
-        .send()
+    let response: Response = JsFuture::from(fetch(&request))
         .await
-        .map_err(|e| e.to_string())?;
-    Ok((response.status(), response.headers().get("retry-after")))
+        .map_err(|e| js::message(&e))?
+        .unchecked_into();
+    let retry_after = response.headers().get("retry-after").ok().flatten();
+    Ok((response.status(), retry_after))
 }
 
 /// `navigator.sendBeacon`: queued or not, never a delivery confirmation.

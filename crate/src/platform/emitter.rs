@@ -7,19 +7,9 @@ use std::rc::Rc;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use crate::error::Error;
-use crate::js;
-
-/// `on`/`off`, else `addListener`/`removeListener`.
-pub fn methods(target: &JsValue) -> Option<(Function, Function)> {
-    match (js::method(target, "on"), js::method(target, "off")) {
-        (Some(on), Some(off)) => Some((on, off)),
-        _ => Some((
-            js::method(target, "addListener")?,
-            js::method(target, "removeListener")?,
-        )),
-    }
-}
+use crate::core::error::Error;
+use crate::platform::conversations::methods;
+use crate::platform::js;
 
 /// One subscription. Dropping it unsubscribes.
 #[must_use = "the listener is removed as soon as this value is dropped"]

@@ -2,17 +2,8 @@
 //! readable the moment the token exists, long before the client's `user.identity` is filled.
 //! The token is a credential: this module reads it and keeps nothing of it but the identity.
 
-use crate::error::Error;
-use crate::json::JsonView;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::{alphabet, Engine};
-
-/// base64url with or without `=` padding, as JWT libraries differ.
-const B64URL: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+use crate::core::error::Error;
+use crate::core::json::JsonView;
 
 /// `Ok(Some(identity))` for a token that names one, `Ok(None)` for a well-formed token
 /// without `grants.identity` (opaque to us), `Err` for something that is not a JWT.
@@ -25,9 +16,7 @@ pub fn identity_from_token<J: JsonView>(token: &str) -> Result<Option<String>, E
             "not a JWT (expected three dot-separated parts)",
         ));
     };
-    let bytes = B64URL
-        .decode(payload)
-        .map_err(|_| Error::Token("payload is not base64url"))?;
+    let bytes = J::base64url(payload).ok_or(Error::Token("payload is not base64url"))?;
     let text = String::from_utf8(bytes).map_err(|_| Error::Token("payload is not UTF-8"))?;
     let payload = J::parse(&text)
         .filter(JsonView::is_object)
@@ -44,6 +33,7 @@ pub fn identity_from_token<J: JsonView>(token: &str) -> Result<Option<String>, E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn identity_from_token(token: &str) -> Result<Option<String>, Error> {
         super::identity_from_token::<serde_json::Value>(token)

@@ -1,5 +1,8 @@
 //! `LazyClient`: creates the Conversations `Client` only when the user truly needs chat,
-//! exactly once, because Twilio bills every identity whose client connects.
+//! exactly once, because Twilio bills every identity whose client connects. Its child
+//! module `trigger` decides when.
+
+pub mod trigger;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -8,10 +11,12 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use crate::emitter::{methods, EmitterListener, GuardedListeners};
-use crate::error::Error;
-use crate::js;
-use crate::trigger::{Trigger, TriggerInner};
+use crate::core::error::Error;
+use crate::platform::conversations::{self, ConnectionState};
+use crate::platform::emitter::{EmitterListener, GuardedListeners};
+use crate::platform::js;
+use crate::platform::registry::Registry;
+use trigger::{Trigger, TriggerInner};
 
 /// Longest wait for the client to leave `disconnecting`, and for `updateToken` to settle.
 const REFRESH_WAIT_MS: f64 = 10_000.0;
@@ -19,15 +24,13 @@ const STUCK: &str = "the token expired before the client initialised, so it cann
 
 /// Resolves once `client.connectionState` is not `disconnecting` (at most `ms`).
 async fn until_not_disconnecting(client: &JsValue, ms: f64) {
-    let disconnecting =
-        || js::get(client, "connectionState").as_string().as_deref() == Some("disconnecting");
-    if !disconnecting() {
+    if ConnectionState::now(client) != ConnectionState::Disconnecting {
         return;
     }
     let mut listener = None;
     let left = Promise::new(&mut |resolve, _| {
         listener = EmitterListener::new(client, "connectionStateChanged", move |state| {
-            if state.as_string().as_deref() != Some("disconnecting") {
+            if ConnectionState::of(&state) != ConnectionState::Disconnecting {
                 let _ = resolve.call0(&JsValue::NULL);
             }
         })
@@ -43,6 +46,18 @@ enum State {
     Connecting(Promise),
     Ready(Live),
     Closed,
+}
+
+impl State {
+    /// The name JS sees (`LazyClientState`).
+    fn name(&self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Connecting(_) => "connecting",
+            State::Ready(_) => "ready",
+            State::Closed => "closed",
+        }
+    }
 }
 
 /// What a created client's listeners share with the refresh task.
@@ -76,10 +91,11 @@ pub(crate) struct LazyInner {
     tracker: Option<JsValue>,
     shutdown_timeout_ms: f64,
     pub(crate) on_error: Option<Function>,
+    on_state_change: Option<Function>,
     state: RefCell<State>,
     created: Cell<u32>,
     /// Armed triggers. They live until they connect, `stop()` or `shutdown()`.
-    pub(crate) triggers: RefCell<Vec<Rc<TriggerInner>>>,
+    pub(crate) triggers: Registry<TriggerInner>,
     /// Itself, while it has a client: token refresh must go on even if the app lets go of
     /// its `LazyClient` handle (which wasm-bindgen frees when collected). `shutdown()` ends it.
     keep_alive: RefCell<Option<Rc<LazyInner>>>,
@@ -107,7 +123,7 @@ impl LazyClient {
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "LazyClientConfig")] config: JsValue,
-    ) -> Result<LazyClient, JsError> {
+    ) -> Result<LazyClient, JsValue> {
         let config = js::object(&config, "config", true)?;
         let tracker = match js::get(&config, "tracker") {
             t if t.is_undefined() || t.is_null() => None,
@@ -123,9 +139,10 @@ impl LazyClient {
             tracker,
             shutdown_timeout_ms: js::opt_ms(&config, "shutdownTimeoutMs")?.unwrap_or(5_000.0),
             on_error: js::opt_function(&config, "onError")?,
+            on_state_change: js::opt_function(&config, "onStateChange")?,
             state: RefCell::new(State::Idle),
             created: Cell::new(0),
-            triggers: RefCell::new(Vec::new()),
+            triggers: Registry::default(),
             keep_alive: RefCell::new(None),
         });
         if eager {
@@ -155,7 +172,7 @@ impl LazyClient {
     pub fn connect_on(
         &self,
         #[wasm_bindgen(unchecked_param_type = "EventTarget")] target: JsValue,
-    ) -> Result<Trigger, JsError> {
+    ) -> Result<Trigger, JsValue> {
         Ok(TriggerInner::on_interaction(&self.inner, target)?)
     }
 
@@ -164,30 +181,35 @@ impl LazyClient {
     pub fn connect_when_visible(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Element")] element: JsValue,
-    ) -> Result<Trigger, JsError> {
+    ) -> Result<Trigger, JsValue> {
         Ok(TriggerInner::when_visible(&self.inner, element)?)
     }
 
     /// Shuts the client down (bounded by `shutdownTimeoutMs`: the real client can hang for
     /// a minute or more when it never initialised), disarms the triggers; `get()` rejects after.
+    /// The state is `closed` when this returns: a `get()` in the same tick rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn shutdown(&self) -> Promise {
         let inner = self.inner.clone();
+        let previous = inner.enter(State::Closed);
+        let _ = inner.keep_alive.take();
+        for t in inner.triggers.take_all() {
+            t.disarm();
+        }
+        // Detached now, so no refresh starts; only the client's own shutdown is awaited.
+        let (creating, closing) = match previous {
+            State::Connecting(p) => (Some(p), None),
+            State::Ready(live) => (None, Some(live.detach())),
+            State::Idle | State::Closed => (None, None),
+        };
         future_to_promise(async move {
-            let previous = inner.state.replace(State::Closed);
-            let _ = inner.keep_alive.take();
-            let triggers = std::mem::take(&mut *inner.triggers.borrow_mut());
-            for t in triggers {
-                t.disarm();
+            if let Some(client) = closing {
+                shutdown_client(&client, inner.shutdown_timeout_ms, &inner.on_error).await;
             }
-            match previous {
-                // The creation sees `Closed` when it ends and shuts its client itself; a
-                // `getToken` that never settles must not hold `shutdown()` forever.
-                State::Connecting(p) => {
-                    let _ = js::within(&p, inner.shutdown_timeout_ms).await;
-                }
-                State::Ready(live) => inner.close(live).await,
-                State::Idle | State::Closed => {}
+            // The creation sees `Closed` when it ends and shuts its client itself; a
+            // `getToken` that never settles must not hold `shutdown()` forever.
+            if let Some(p) = creating {
+                let _ = js::within(&p, inner.shutdown_timeout_ms).await;
             }
             Ok(JsValue::UNDEFINED)
         })
@@ -201,23 +223,14 @@ impl LazyClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ConversationsClientLike")] client: JsValue,
         token: Option<String>,
-    ) -> Result<(), JsError> {
+    ) -> Result<(), JsValue> {
         Ok(self.inner.replace(&client, token.as_deref())?)
     }
 
     /// `idle`, `connecting`, `ready` or `closed`.
-    #[wasm_bindgen(
-        getter,
-        unchecked_return_type = "\"idle\" | \"connecting\" | \"ready\" | \"closed\""
-    )]
+    #[wasm_bindgen(getter, unchecked_return_type = "LazyClientState")]
     pub fn state(&self) -> String {
-        match &*self.inner.state.borrow() {
-            State::Idle => "idle",
-            State::Connecting(_) => "connecting",
-            State::Ready(_) => "ready",
-            State::Closed => "closed",
-        }
-        .into()
+        self.inner.state.borrow().name().into()
     }
 
     /// How many clients this `LazyClient` has created (1 in a healthy session).
@@ -228,9 +241,20 @@ impl LazyClient {
 }
 
 impl LazyInner {
+    /// Moves to `next`; `onStateChange` hears of it when the state's name changes.
+    fn enter(&self, next: State) -> State {
+        let before = self.state.borrow().name();
+        let previous = self.state.replace(next);
+        let after = self.state.borrow().name();
+        if before != after {
+            js::notify(&self.on_state_change, &JsValue::from_str(after));
+        }
+        previous
+    }
+
     pub(crate) fn get(this: &Rc<Self>) -> Promise {
         match &*this.state.borrow() {
-            State::Closed => return Promise::reject(&JsError::from(Error::ShutDown).into()),
+            State::Closed => return Promise::reject(&JsValue::from(Error::ShutDown)),
             State::Connecting(p) => return p.clone(),
             State::Ready(live) if !live.flags.failed.get() => {
                 return Promise::resolve(&live.client)
@@ -254,23 +278,23 @@ impl LazyInner {
             match result {
                 Ok(live) if closed => {
                     inner.close(live).await;
-                    Err(JsError::from(Error::ShutDown).into())
+                    Err(JsValue::from(Error::ShutDown))
                 }
                 Ok(live) => {
                     let client = live.client.clone();
-                    *inner.state.borrow_mut() = State::Ready(live);
+                    inner.enter(State::Ready(live));
                     *inner.keep_alive.borrow_mut() = Some(inner.clone());
                     Ok(client)
                 }
                 Err(e) => {
                     if !closed {
-                        *inner.state.borrow_mut() = State::Idle;
+                        inner.enter(State::Idle);
                     }
-                    Err(JsError::from(e).into())
+                    Err(JsValue::from(e))
                 }
             }
         });
-        *this.state.borrow_mut() = State::Connecting(creation.clone());
+        this.enter(State::Connecting(creation.clone()));
         creation
     }
 
@@ -314,7 +338,7 @@ impl LazyInner {
                 what: "createClient",
                 message: js::message(&e),
             })?;
-        if !client.is_object() || methods(&client).is_none() {
+        if !conversations::is_client(&client) {
             return Err(Error::Callback {
                 what: "createClient",
                 message: "did not return a Client (an object with on/off)".into(),
@@ -337,14 +361,14 @@ impl LazyInner {
             State::Connecting(_) => return Err(Error::Busy),
             State::Idle | State::Ready(_) => {}
         }
-        if !client.is_object() || methods(client).is_none() {
+        if !conversations::is_client(client) {
             return Err(Error::config(
                 "client",
                 "must be a Conversations Client (an object with on/off)",
             ));
         }
         let live = self.attach(client, token)?;
-        if let State::Ready(old) = self.state.replace(State::Ready(live)) {
+        if let State::Ready(old) = self.enter(State::Ready(live)) {
             old.detach();
         }
         *self.keep_alive.borrow_mut() = Some(self.clone());
@@ -382,11 +406,11 @@ impl LazyInner {
             client,
             "connectionStateChanged",
             move |state| {
-                match state.as_string().as_deref() {
-                    Some("connected") => f.failed.set(false),
+                match ConnectionState::of(&state) {
+                    ConnectionState::Connected => f.failed.set(false),
                     // Terminal: the real client does not retry a denied token, and a client that
                     // was initialised already emits no `initFailed` for it.
-                    Some("denied") => f.failed.set(true),
+                    ConnectionState::Denied => f.failed.set(true),
                     _ => {}
                 }
             },
@@ -442,7 +466,7 @@ impl LazyInner {
                 if flags.closed.get() {
                     return;
                 }
-                if js::get(&client, "connectionState").as_string().as_deref() != Some("connected") {
+                if ConnectionState::now(&client) != ConnectionState::Connected {
                     flags.failed.set(true);
                 }
                 js::report(&inner.on_error, &e);
@@ -471,8 +495,8 @@ impl LazyInner {
         }
         // The real `updateToken` first awaits initialisation, which a client cut off before
         // `initialized` never finishes: only a new client helps then.
-        let state = js::get(client, "connectionState").as_string();
-        if !flags.initialized.get() && state.as_deref() == Some("disconnected") {
+        let state = ConnectionState::now(client);
+        if !flags.initialized.get() && state == ConnectionState::Disconnected {
             return Err(Error::Callback {
                 what: "updateToken",
                 message: STUCK.into(),
@@ -521,6 +545,12 @@ async fn shutdown_client(client: &JsValue, ms: f64, on_error: &Option<Function>)
         Ok(done) => {
             let _ = js::within(&Promise::resolve(&done), ms).await;
         }
-        Err(e) => js::notify(on_error, &e),
+        Err(e) => js::report(
+            on_error,
+            &Error::Callback {
+                what: "client.shutdown",
+                message: js::message(&e),
+            },
+        ),
     }
 }

@@ -3,18 +3,26 @@
 //! storage is the mirror that survives it. Keyed per event and per (month, identity), so
 //! it cannot grow without bound and no read-modify-write of a shared list races with
 //! another tab. Pure: the browser's `localStorage` is one `Store`, tests use another.
+//! What a stored value looks like is `record`'s business.
+
+pub mod record;
+
+use record::{
+    counted_key, queue_key, v1_queue_key, Pending, Read, COUNTED, QUEUE, V1_COUNTED, V1_QUEUE,
+};
 
 use serde::{Serialize, Serializer};
 
-use crate::backoff::{Backoff, Verdict};
-use crate::beacon::{Beacon, Dedupe};
-use crate::clock::{utc_month, Millis};
-use crate::json::JsonView;
+use crate::core::clock::{utc_month, Millis};
+use crate::core::delivery::{Backoff, DropReason, Verdict};
+use crate::core::json::JsonView;
+use crate::core::wire::{Beacon, Dedupe, MAX_IDENTITY_BYTES};
 
-/// Key prefix of everything the SDK stores.
-pub const PREFIX: &str = "mau-beacon:v1:";
-const QUEUE: &str = "mau-beacon:v1:q:";
-const COUNTED: &str = "mau-beacon:v1:counted:";
+/// Key prefix of everything the SDK stores, whatever its version.
+pub const PREFIX: &str = "mau-beacon:";
+/// `Retry-After` is honoured up to a day: a stored hold beyond that (a clock that jumped
+/// back) is cut to it.
+const HOLD_CAP_MS: f64 = 86_400_000.0;
 
 /// A string key-value store (`localStorage` in the browser). Writes may fail (quota,
 /// private mode); the outbox then keeps working from memory and says so in its stats.
@@ -27,8 +35,8 @@ pub trait Store {
     fn remove(&mut self, key: &str);
     /// All keys that start with [`PREFIX`].
     fn keys(&self) -> Vec<String>;
-    /// What the store is called in stats: `localStorage` or `memory`.
-    fn name(&self) -> &'static str;
+    /// What the store is, for stats.
+    fn kind(&self) -> StorageKind;
 }
 
 /// A store that lives as long as the page: the fallback when storage is unavailable.
@@ -59,19 +67,9 @@ impl Store for MemoryStore {
             .cloned()
             .collect()
     }
-    fn name(&self) -> &'static str {
-        "memory"
+    fn kind(&self) -> StorageKind {
+        StorageKind::Memory
     }
-}
-
-/// A beacon waiting for delivery.
-#[derive(Debug, Clone)]
-struct Pending {
-    beacon: Beacon,
-    /// When the backoff allows the next attempt (an explicit flush may go earlier).
-    next_at: Millis,
-    /// Until when the collector asked not to be sent to (`Retry-After`): nothing goes earlier.
-    hold_until: Millis,
 }
 
 /// What `record_connect` did.
@@ -81,6 +79,9 @@ pub enum Recorded {
     Queued,
     /// The identity is already counted this month on this device: no beacon.
     AlreadyCounted,
+    /// The identity is longer than the collector takes: no beacon, a drop counted as
+    /// `identity_too_long` (the collector would answer 400).
+    TooLong,
 }
 
 /// Counts by reason, serialized as a JSON object (`{"http_400": 1}`).
@@ -107,6 +108,18 @@ impl Serialize for Reasons {
     }
 }
 
+/// Where the outbox keeps beacons (`stats().storage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum StorageKind {
+    /// The browser's `localStorage`: beacons survive the page.
+    #[default]
+    #[serde(rename = "localStorage")]
+    LocalStorage,
+    /// Storage unavailable or refusing writes: beacons live as long as the page.
+    #[serde(rename = "memory")]
+    Memory,
+}
+
 /// Counts that `tracker.stats()` shows. Field names are the JS ones.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -128,7 +141,7 @@ pub struct Stats {
     /// Failed attempts that will be retried.
     pub retries: u32,
     /// Where beacons are kept: `localStorage`, or `memory` when storage is unavailable.
-    pub storage: String,
+    pub storage: StorageKind,
     /// Why storage is not used, when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_error: Option<String>,
@@ -155,19 +168,9 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
-fn counted_key(month: &str, identity: &str) -> String {
-    let mut k = String::with_capacity(COUNTED.len() + month.len() + 1 + identity.len());
-    k.push_str(COUNTED);
-    k.push_str(month);
-    k.push(':');
-    k.push_str(identity);
-    k
-}
-
-fn queue_key(event_id: &str) -> String {
-    let mut k = String::from(QUEUE);
-    k.push_str(event_id);
-    k
+/// Whether a mark's `YYYY-MM:identity` rest is of `month`.
+fn in_month(rest: &str, month: &str) -> bool {
+    rest.starts_with(month) && rest.as_bytes().get(month.len()) == Some(&b':')
 }
 
 impl Outbox {
@@ -182,7 +185,7 @@ impl Outbox {
         let month = utc_month(now);
         let mut outbox = Outbox {
             stats: Stats {
-                storage: store.name().into(),
+                storage: store.kind(),
                 storage_error,
                 ..Stats::default()
             },
@@ -193,46 +196,70 @@ impl Outbox {
         };
         for key in outbox.store.keys() {
             if let Some(rest) = key.strip_prefix(COUNTED) {
-                if rest.starts_with(&month) && rest.as_bytes().get(month.len()) == Some(&b':') {
+                if in_month(rest, &month) {
                     outbox.counted.push(key);
                 } else {
                     outbox.store.remove(&key);
                 }
-            } else if key.starts_with(QUEUE) {
-                let text = outbox.store.get(&key).unwrap_or_default();
-                // A beacon of a newer format (another tab running a newer SDK) is not ours
-                // to judge: leave it for that SDK.
-                let version = J::parse(&text)
-                    .and_then(|j| j.field("v"))
-                    .and_then(|v| v.u32());
-                if version.is_some_and(|v| v != 1) {
-                    continue;
+            } else if let Some(rest) = key.strip_prefix(V1_COUNTED) {
+                // 0.1.0's mark: ours from now on. Its own is left for the month, so a 0.1.0
+                // tab still open does not count the identity again.
+                if in_month(rest, &month) {
+                    let mark = counted_key(&month, &rest[month.len() + 1..]);
+                    let _ = outbox.store.set(&mark, "1");
+                    if !outbox.counted.contains(&mark) {
+                        outbox.counted.push(mark);
+                    }
+                } else {
+                    outbox.store.remove(&key);
                 }
-                match Beacon::from_json::<J>(&text) {
-                    Some(beacon) if queue_key(&beacon.event_id) == key => {
-                        // Oldest first; an insertion (a few items) costs less wasm than a sort.
-                        let at = outbox
-                            .pending
-                            .iter()
-                            .position(|p| p.beacon.occurred_at > beacon.occurred_at);
-                        outbox.pending.insert(
-                            at.unwrap_or(outbox.pending.len()),
-                            Pending {
-                                beacon,
-                                next_at: now,
-                                hold_until: 0.0,
-                            },
-                        );
+            } else if key.starts_with(QUEUE) || key.starts_with(V1_QUEUE) {
+                let text = outbox.store.get(&key).unwrap_or_default();
+                let read = if key.starts_with(QUEUE) {
+                    Pending::from_record::<J>(&text)
+                } else {
+                    record::read_v1::<J>(&text, now)
+                };
+                match read {
+                    Read::Newer => {}
+                    Read::Pending(p) if outbox.knows(&p.beacon.event_id) => {
+                        // 0.1.0's copy of a beacon already taken over.
+                        outbox.store.remove(&key);
+                    }
+                    Read::Pending(mut p) if key.ends_with(p.beacon.event_id.as_str()) => {
+                        // The backoff is per page; a hold is the collector's and stays.
+                        p.hold_until = p.hold_until.min(now + HOLD_CAP_MS);
+                        p.next_at = p.hold_until.max(now);
+                        if key.starts_with(V1_QUEUE) && outbox.persist(&p) {
+                            outbox.store.remove(&key);
+                        }
+                        outbox.insert_by_age(*p);
                     }
                     _ => {
                         outbox.store.remove(&key);
-                        outbox.count_drop("corrupt_store");
+                        outbox.count_drop(DropReason::CorruptStore);
                     }
                 }
             }
         }
         outbox.stats.pending = outbox.pending.len() as u32;
         outbox
+    }
+
+    fn knows(&self, event_id: &str) -> bool {
+        self.pending.iter().any(|p| p.beacon.event_id == event_id)
+    }
+
+    /// Oldest first; an insertion (a few items) costs less wasm than a sort.
+    fn insert_by_age(&mut self, p: Pending) {
+        if self.knows(&p.beacon.event_id) {
+            return;
+        }
+        let at = self
+            .pending
+            .iter()
+            .position(|q| q.beacon.occurred_at > p.beacon.occurred_at);
+        self.pending.insert(at.unwrap_or(self.pending.len()), p);
     }
 
     /// Whether `identity` was already reported this UTC month on this device (by this page,
@@ -253,25 +280,29 @@ impl Outbox {
         client_version: Option<String>,
     ) -> Recorded {
         self.stats.connects_seen += 1;
+        if identity.len() > MAX_IDENTITY_BYTES {
+            self.count_drop(DropReason::IdentityTooLong);
+            return Recorded::TooLong;
+        }
         let marker = counted_key(&utc_month(now), identity);
         if dedupe == Dedupe::Month && self.is_counted(identity, now) {
             self.stats.deduped += 1;
             return Recorded::AlreadyCounted;
         }
-        let beacon = Beacon::connected(identity, event_id, now, dedupe, client_version);
+        let pending = Pending {
+            beacon: Beacon::connected(identity, event_id, now, dedupe, client_version),
+            next_at: now,
+            hold_until: 0.0,
+        };
         // Store BEFORE the first attempt; the mark only when the beacon itself is durable,
         // so a later page never skips an identity whose beacon was lost with this one.
-        if self.persist(&beacon) {
+        if self.persist(&pending) {
             let _ = self.store.set(&marker, "1");
         }
         if !self.counted.contains(&marker) {
             self.counted.push(marker);
         }
-        self.pending.push(Pending {
-            beacon,
-            next_at: now,
-            hold_until: 0.0,
-        });
+        self.pending.push(pending);
         self.stats.queued += 1;
         self.stats.pending = self.pending.len() as u32;
         Recorded::Queued
@@ -280,7 +311,7 @@ impl Outbox {
     /// A connect whose identity could not be found: no beacon, but counted as a drop.
     pub fn record_no_identity(&mut self) {
         self.stats.connects_seen += 1;
-        self.count_drop("no_identity");
+        self.count_drop(DropReason::NoIdentity);
     }
 
     /// The next beacon to attempt: the oldest one due at `now` (any, when `force`),
@@ -303,8 +334,8 @@ impl Outbox {
             .iter_mut()
             .find(|p| p.beacon.event_id == event_id)?;
         let body = p.beacon.next_attempt(now);
-        let beacon = p.beacon.clone();
-        self.persist(&beacon);
+        let p = p.clone();
+        self.persist(&p);
         Some(body)
     }
 
@@ -323,13 +354,13 @@ impl Outbox {
             .iter()
             .position(|p| p.beacon.event_id == event_id)?;
         let verdict = match outcome {
-            Ok(status) => crate::backoff::verdict(*status),
+            Ok(status) => crate::core::delivery::verdict(*status),
             Err(_) => Verdict::Retry,
         };
         match &verdict {
             Verdict::Delivered => {
                 let p = self.pending.remove(idx);
-                self.store.remove(&queue_key(&p.beacon.event_id));
+                self.forget(&p.beacon.event_id);
                 self.stats.delivered += 1;
             }
             Verdict::Retry => {
@@ -343,17 +374,20 @@ impl Outbox {
                     .backoff
                     .next_delay_ms(p.beacon.attempt, rand01, retry_after_ms);
                 p.next_at = now + delay;
-                p.hold_until = retry_after_ms.map_or(0.0, |ra| now + ra);
+                p.hold_until = retry_after_ms.map_or(0.0, |ra| now + ra.min(HOLD_CAP_MS));
+                // The schedule is stored too: a reload honours the hold.
+                let p = p.clone();
+                self.persist(&p);
             }
             Verdict::Drop(reason) => {
                 let p = self.pending.remove(idx);
-                self.store.remove(&queue_key(&p.beacon.event_id));
+                self.forget(&p.beacon.event_id);
                 // Not counted after all: a later connect may try again.
                 let marker = counted_key(&p.beacon.month, &p.beacon.identity);
                 self.store.remove(&marker);
                 self.counted.retain(|m| m != &marker);
-                self.stats.last_error = Some(reason.clone());
-                self.count_drop(reason);
+                self.stats.last_error = Some(reason.name());
+                self.count_drop(*reason);
             }
         }
         self.stats.pending = self.pending.len() as u32;
@@ -380,23 +414,29 @@ impl Outbox {
         self.stats.clone()
     }
 
-    fn persist(&mut self, beacon: &Beacon) -> bool {
+    /// Removes a beacon's record (and 0.1.0's copy, if one could not be taken over).
+    fn forget(&mut self, event_id: &str) {
+        self.store.remove(&queue_key(event_id));
+        self.store.remove(&v1_queue_key(event_id));
+    }
+
+    fn persist(&mut self, p: &Pending) -> bool {
         match self
             .store
-            .set(&queue_key(&beacon.event_id), &beacon.to_json())
+            .set(&queue_key(&p.beacon.event_id), &p.to_record())
         {
             Ok(()) => true,
             Err(reason) => {
-                self.stats.storage = "memory".into();
+                self.stats.storage = StorageKind::Memory;
                 self.stats.storage_error = Some(reason);
                 false
             }
         }
     }
 
-    fn count_drop(&mut self, reason: &str) {
+    fn count_drop(&mut self, reason: DropReason) {
         self.stats.dropped += 1;
-        self.stats.drop_reasons.bump(reason);
+        self.stats.drop_reasons.bump(&reason.name());
     }
 }
 
@@ -436,8 +476,8 @@ mod tests {
                 .cloned()
                 .collect()
         }
-        fn name(&self) -> &'static str {
-            "localStorage"
+        fn kind(&self) -> StorageKind {
+            StorageKind::LocalStorage
         }
     }
 
@@ -453,19 +493,39 @@ mod tests {
             ob.record_connect("alice", "e1", NOV, Dedupe::Month, None),
             Recorded::Queued
         );
-        assert!(store.get("mau-beacon:v1:q:e1").is_some());
-        assert!(store.get("mau-beacon:v1:counted:2026-11:alice").is_some());
+        assert!(store.get("mau-beacon:v2:q:e1").is_some());
+        assert!(store.get("mau-beacon:v2:counted:2026-11:alice").is_some());
         let id = ob.next_due(NOV, false, &[]).unwrap();
         let body = ob.begin_attempt(&id, NOV + 5.0).unwrap();
         assert!(body.contains("\"attempt\":1"));
         ob.settle(&id, &Ok(204), None, NOV + 9.0, 0.5);
-        assert!(store.get("mau-beacon:v1:q:e1").is_none());
+        assert!(store.get("mau-beacon:v2:q:e1").is_none());
         let s = ob.stats();
         assert_eq!(
             (s.pending, s.delivered, s.queued, s.connects_seen),
             (0, 1, 1, 1)
         );
         assert!(ob.is_counted("alice", NOV));
+    }
+
+    #[test]
+    fn an_identity_the_collector_would_refuse_is_refused_here() {
+        let store = Shared::default();
+        let mut ob = open(&store, NOV);
+        let max = "é".repeat(128);
+        assert_eq!(
+            ob.record_connect(&max, "e1", NOV, Dedupe::Month, None),
+            Recorded::Queued
+        );
+        let long = format!("{max}x");
+        assert_eq!(
+            ob.record_connect(&long, "e2", NOV, Dedupe::Month, None),
+            Recorded::TooLong
+        );
+        let s = ob.stats();
+        assert_eq!((s.pending, s.dropped, s.connects_seen), (1, 1, 2));
+        assert_eq!(s.drop_reasons.get("identity_too_long"), Some(1));
+        assert!(store.get("mau-beacon:v2:q:e2").is_none());
     }
 
     #[test]
@@ -547,7 +607,7 @@ mod tests {
         drop(ob);
         let ob = open(&store, DEC);
         assert!(!ob.is_counted("alice", DEC));
-        assert!(store.get("mau-beacon:v1:counted:2026-11:alice").is_none());
+        assert!(store.get("mau-beacon:v2:counted:2026-11:alice").is_none());
         assert_eq!(
             ob.stats().pending,
             1,
@@ -595,7 +655,7 @@ mod tests {
             Recorded::Queued
         );
         let s = ob.stats();
-        assert_eq!(s.storage, "memory");
+        assert_eq!(s.storage, StorageKind::Memory);
         assert_eq!(s.storage_error.as_deref(), Some("QuotaExceededError"));
         assert_eq!(s.pending, 1);
         assert!(ob.is_counted("alice", NOV));
@@ -607,13 +667,91 @@ mod tests {
     fn a_newer_format_is_left_alone() {
         let store = Shared::default();
         let v2 = r#"{"v":2,"identity":"x","event_id":"n"}"#;
-        store
-            .0
-            .borrow_mut()
-            .insert("mau-beacon:v1:q:n".into(), v2.into());
+        let v3 = r#"{"v":3,"identity":"x","event_id":"m"}"#;
+        let mut map = store.0.borrow_mut();
+        map.insert("mau-beacon:v1:q:n".into(), v2.into());
+        map.insert("mau-beacon:v2:q:m".into(), v3.into());
+        drop(map);
         let ob = open(&store, NOV);
         assert_eq!((ob.stats().pending, ob.stats().dropped), (0, 0));
         assert_eq!(store.get("mau-beacon:v1:q:n").as_deref(), Some(v2));
+        assert_eq!(store.get("mau-beacon:v2:q:m").as_deref(), Some(v3));
+    }
+
+    #[test]
+    fn a_retry_after_hold_survives_a_reload() {
+        let store = Shared::default();
+        let mut ob = open(&store, NOV);
+        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
+        ob.begin_attempt("e1", NOV);
+        ob.settle("e1", &Ok(429), Some(600_000.0), NOV, 0.5);
+        drop(ob);
+        let next = open(&store, NOV + 1_000.0);
+        assert_eq!(next.stats().pending, 1);
+        assert_eq!(next.next_due(NOV + 1_000.0, true, &[]), None);
+        assert!(next.pending_ids(NOV + 1_000.0).is_empty());
+        assert_eq!(next.next_wake(), Some(NOV + 600_000.0));
+        assert_eq!(
+            next.next_due(NOV + 600_000.0, false, &[]).as_deref(),
+            Some("e1")
+        );
+        // Without a hold, the next page tries at once (the backoff is per page).
+        let mut ob = next;
+        ob.begin_attempt("e1", NOV + 600_000.0);
+        ob.settle("e1", &Err("offline".into()), None, NOV + 600_000.0, 0.5);
+        let later = open(&store, NOV + 600_001.0);
+        assert_eq!(
+            later.next_due(NOV + 600_001.0, false, &[]).as_deref(),
+            Some("e1")
+        );
+    }
+
+    /// A profile as 0.1.0 left it: its exact keys and values.
+    #[test]
+    fn what_0_1_0_stored_is_taken_over_and_delivered() {
+        let store = Shared::default();
+        let v1 = r#"{"v":1,"kind":"connected","identity":"alice","event_id":"old1","month":"2026-11","occurred_at":"2026-11-24T20:08:52.123Z","sent_at":"2026-11-24T20:08:52.140Z","attempt":1,"dedupe":"month","sdk":{"name":"mau-beacon","version":"0.1.0"}}"#;
+        let mut map = store.0.borrow_mut();
+        map.insert("mau-beacon:v1:q:old1".into(), v1.into());
+        map.insert("mau-beacon:v1:counted:2026-11:alice".into(), "1".into());
+        map.insert("mau-beacon:v1:counted:2026-10:bob".into(), "1".into());
+        drop(map);
+        let mut ob = open(&store, NOV);
+        assert_eq!(ob.stats().pending, 1);
+        assert!(ob.is_counted("alice", NOV));
+        assert_eq!(
+            ob.record_connect("alice", "new", NOV, Dedupe::Month, None),
+            Recorded::AlreadyCounted
+        );
+        assert!(store.get("mau-beacon:v1:q:old1").is_none(), "taken over");
+        assert!(store.get("mau-beacon:v2:q:old1").is_some());
+        assert!(store.get("mau-beacon:v2:counted:2026-11:alice").is_some());
+        assert!(store.get("mau-beacon:v1:counted:2026-10:bob").is_none());
+        let body = ob.begin_attempt("old1", NOV).unwrap();
+        assert!(body.contains(r#""event_id":"old1""#), "{body}");
+        assert!(body.contains(r#""attempt":2"#), "{body}");
+        assert!(body.contains(r#""version":"0.1.0""#), "{body}");
+        ob.settle("old1", &Ok(200), None, NOV, 0.5);
+        assert_eq!(ob.stats().delivered, 1);
+        let keys = store.keys();
+        assert!(keys.iter().all(|k| k.contains("counted")), "{keys:?}");
+    }
+
+    #[test]
+    fn a_0_1_0_beacon_kept_in_memory_when_storage_is_full() {
+        let store = Shared::default();
+        let v1 = r#"{"v":1,"kind":"connected","identity":"al","event_id":"o2","month":"2026-11","occurred_at":"2026-11-24T20:08:52.123Z","sent_at":"2026-11-24T20:08:52.123Z","attempt":0,"dedupe":"none","sdk":{"name":"mau-beacon","version":"0.1.0"}}"#;
+        store
+            .0
+            .borrow_mut()
+            .insert("mau-beacon:v1:q:o2".into(), v1.into());
+        *store.1.borrow_mut() = true;
+        let mut ob = open(&store, NOV);
+        assert_eq!(ob.stats().pending, 1);
+        assert!(store.get("mau-beacon:v1:q:o2").is_some(), "not lost");
+        ob.begin_attempt("o2", NOV);
+        ob.settle("o2", &Ok(200), None, NOV, 0.5);
+        assert!(store.keys().is_empty());
     }
 
     #[test]
@@ -622,7 +760,7 @@ mod tests {
         store
             .0
             .borrow_mut()
-            .insert("mau-beacon:v1:q:x".into(), "{not json".into());
+            .insert("mau-beacon:v2:q:x".into(), "{not json".into());
         store
             .0
             .borrow_mut()

@@ -35,6 +35,10 @@ pub enum Error {
     /// they were attached again.
     #[error("mau-beacon: the client's listeners were removed (removeAllListeners?); mau-beacon attached its own again")]
     ListenersRemoved,
+    /// An identity longer than the collector takes (Twilio's own limit): refused here,
+    /// with a reason, rather than sent for a 400.
+    #[error("mau-beacon: identity is longer than 256 bytes (Twilio's limit); no beacon sent")]
+    IdentityTooLong,
     /// `replaceClient()` while a client is still being created.
     #[error("mau-beacon: a client is being created; replace it once get() has resolved")]
     Busy,
@@ -46,6 +50,14 @@ impl Error {
         Error::Config { field, problem }
     }
 
+    /// The config field at fault, for config errors.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Error::Config { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
     /// The stable `code` the JS `Error` carries, for apps that branch on it.
     pub fn code(&self) -> &'static str {
         match self {
@@ -55,6 +67,7 @@ impl Error {
             Error::Callback { .. } => "callback_failed",
             Error::ShutDown => "shut_down",
             Error::ListenersRemoved => "listeners_removed",
+            Error::IdentityTooLong => "identity_too_long",
             Error::Busy => "busy",
         }
     }

@@ -5,24 +5,22 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS: &'static str = r#"
-/** The states a Conversations `Client` reports. Only `"connected"` is a confirmed connect. */
-export type ConnectionState =
-  | "unknown" | "connecting" | "connected" | "disconnecting"
-  | "disconnected" | "denied" | "retrying" | "error";
+/** The stable `code` of every error mau-beacon throws, rejects with or hands `onError`
+ * (`wasm_unavailable` comes from the package entry when WebAssembly cannot load). */
+export type MauBeaconErrorCode =
+  | "invalid_config" | "token_unreadable" | "unavailable" | "callback_failed"
+  | "shut_down" | "listeners_removed" | "identity_too_long" | "busy" | "wasm_unavailable";
 
-/** The part of a Conversations `Client` mau-beacon uses: an event emitter with
- * `on`/`off` (or `addListener`/`removeListener`). The real `Client` fits. */
-export interface ConversationsClientLike {
-  on?(event: string, listener: (...args: never[]) => void): unknown;
-  off?(event: string, listener: (...args: never[]) => void): unknown;
-  addListener?(event: string, listener: (...args: never[]) => void): unknown;
-  removeListener?(event: string, listener: (...args: never[]) => void): unknown;
-  readonly connectionState?: string;
-  readonly user?: { readonly identity?: string };
-  readonly version?: string;
-  updateToken?(token: string): unknown;
-  shutdown?(): unknown;
+/** An `Error` named `"MauBeaconError"`; `message` says what went wrong in words. */
+export interface MauBeaconError extends Error {
+  name: "MauBeaconError";
+  code: MauBeaconErrorCode;
+  /** The config field at fault, for `invalid_config`. */
+  field?: string;
 }
+
+/** `LazyClient.state`. */
+export type LazyClientState = "idle" | "connecting" | "ready" | "closed";
 
 /** `new MauTracker(config)`. */
 export interface MauTrackerConfig {
@@ -36,7 +34,7 @@ export interface MauTrackerConfig {
   /** Backoff between retries: starts at `baseMs` (default 1000), doubles, capped at `maxMs` (default 60000), ±25 % jitter. */
   retry?: { baseMs?: number; maxMs?: number };
   /** Errors inside event handlers land here; they never throw into the app. */
-  onError?: (error: Error) => void;
+  onError?: (error: MauBeaconError) => void;
   /** Every step of every beacon, for logs and dashboards. */
   onEvent?: (event: BeaconEvent) => void;
 }
@@ -66,7 +64,7 @@ export interface MauStats {
   pending: number;
   delivered: number;
   dropped: number;
-  /** `dropped` by reason: `http_400`, `no_identity`, `corrupt_store`, … */
+  /** `dropped` by reason: `http_<status>`, `no_identity`, `corrupt_store`, `identity_too_long`. */
   dropReasons: Record<string, number>;
   /** Every confirmed `connected`, reconnects included. */
   connectsSeen: number;
@@ -99,6 +97,8 @@ export interface LazyClientConfig {
   /** Longest wait for `client.shutdown()`. Default 5000. */
   shutdownTimeoutMs?: number;
   /** Failures of triggers and token refresh land here. */
-  onError?: (error: Error) => void;
+  onError?: (error: MauBeaconError) => void;
+  /** Every change of `state`, as it happens (`shutdown()` reports `closed` at once). */
+  onStateChange?: (state: LazyClientState) => void;
 }
 "#;

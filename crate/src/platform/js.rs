@@ -6,7 +6,7 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::error::Error;
+use crate::core::error::Error;
 
 /// `obj[name]`, `undefined` when absent or when `obj` is not an object.
 pub fn get(obj: &JsValue, name: &str) -> JsValue {
@@ -126,16 +126,27 @@ pub fn notify(callback: &Option<Function>, arg: &JsValue) {
     }
 }
 
-/// Hands an SDK error to the app's `onError`, as a JS `Error` with a stable `code`.
+/// An SDK error as JS sees it: an `Error` named `MauBeaconError` with a stable `code`
+/// (and `field`, for config errors), thrown, rejected or handed to `onError`.
+impl From<Error> for JsValue {
+    fn from(err: Error) -> JsValue {
+        let e = js_sys::Error::new(&err.to_string());
+        e.set_name("MauBeaconError");
+        let set = |k: &str, v: &str| {
+            let _ = Reflect::set(&e, &JsValue::from_str(k), &JsValue::from_str(v));
+        };
+        set("code", err.code());
+        if let Some(field) = err.field() {
+            set("field", field);
+        }
+        e.into()
+    }
+}
+
+/// Hands an SDK error to the app's `onError` as a `MauBeaconError`.
 pub fn report(on_error: &Option<Function>, err: &Error) {
     if on_error.is_some() {
-        let e = js_sys::Error::new(&err.to_string());
-        let _ = Reflect::set(
-            &e,
-            &JsValue::from_str("code"),
-            &JsValue::from_str(err.code()),
-        );
-        notify(on_error, &e.into());
+        notify(on_error, &JsValue::from(err.clone()));
     }
 }
 

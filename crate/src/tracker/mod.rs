@@ -1,35 +1,50 @@
-//! `MauTracker`: owns the outbox, delivers it, and hands out watches.
+//! `MauTracker`: owns the outbox, delivers it, and hands out watches (its child module).
+
+pub mod watch;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gloo_timers::callback::Timeout;
+use crate::platform::dom::Timer;
 use js_sys::{Date, Function, Math, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use crate::backoff::{parse_retry_after, Backoff, Verdict};
-use crate::beacon::{event_id, Dedupe};
-use crate::error::Error;
-use crate::js;
-use crate::lifecycle::PageHooks;
-use crate::outbox::{MemoryStore, Outbox, Recorded, Store};
-use crate::storage::LocalStore;
-use crate::transport;
-use crate::watch::{Watch, WatchInner};
+use crate::core::delivery::{parse_retry_after, Backoff, DropReason, Verdict};
+use crate::core::error::Error;
+use crate::core::outbox::{MemoryStore, Outbox, Recorded, Store};
+use crate::core::wire::{event_id, Dedupe};
+use crate::platform::js;
+use crate::platform::local_store::LocalStore;
+use crate::platform::page::PageHooks;
+use crate::platform::registry::Registry;
+use crate::platform::transport;
+use watch::{Watch, WatchInner};
 
 /// Longest single timer: the browser clamps larger delays to "now".
 const MAX_WAKE_MS: f64 = 86_400_000.0;
 /// Keepalive requests share 64 KiB per page; stay under it on `pagehide`.
 const PAGEHIDE_BUDGET: usize = 60_000;
 
+/// `BeaconEvent.type`: one step of a beacon's life.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum EventKind {
+    Queued,
+    Deduped,
+    Delivered,
+    Retry,
+    Dropped,
+    NoIdentity,
+}
+
 /// What `onEvent` receives, so an app (or the demo) can show the beacon log.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct BeaconEvent<'a> {
     #[serde(rename = "type")]
-    kind: &'a str,
+    kind: EventKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     identity: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,6 +53,19 @@ struct BeaconEvent<'a> {
     status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+}
+
+impl BeaconEvent<'_> {
+    /// An event with no details; set the ones it has with struct update syntax.
+    fn of(kind: EventKind) -> Self {
+        BeaconEvent {
+            kind,
+            identity: None,
+            event_id: None,
+            status: None,
+            error: None,
+        }
+    }
 }
 
 pub(crate) struct TrackerInner {
@@ -51,10 +79,10 @@ pub(crate) struct TrackerInner {
     chain: RefCell<Promise>,
     /// A background pass is queued and has not started yet.
     bg_queued: Cell<bool>,
-    wake: RefCell<Option<Timeout>>,
+    wake: RefCell<Option<Timer>>,
     page: RefCell<Option<PageHooks>>,
     /// Live watches. A watch lives until `stop()`, not until its handle is collected.
-    pub(crate) watches: RefCell<Vec<Rc<WatchInner>>>,
+    pub(crate) watches: Registry<WatchInner>,
 }
 
 /// Watches Conversations clients and reports each identity's confirmed connect to the
@@ -114,7 +142,7 @@ impl MauTracker {
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "MauTrackerConfig")] config: JsValue,
-    ) -> Result<MauTracker, JsError> {
+    ) -> Result<MauTracker, JsValue> {
         Ok(MauTracker {
             inner: TrackerInner::new(&config)?,
         })
@@ -127,7 +155,7 @@ impl MauTracker {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ConversationsClientLike")] client: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "WatchOptions")] options: Option<JsValue>,
-    ) -> Result<Watch, JsError> {
+    ) -> Result<Watch, JsValue> {
         Ok(WatchInner::start(
             &self.inner,
             client,
@@ -195,9 +223,21 @@ impl TrackerInner {
             bg_queued: Cell::new(false),
             wake: RefCell::new(None),
             page: RefCell::new(None),
-            watches: RefCell::new(Vec::new()),
+            watches: Registry::default(),
         });
-        *inner.page.borrow_mut() = PageHooks::install(Rc::downgrade(&inner));
+        let weak = Rc::downgrade(&inner);
+        let chance = Rc::new(move || {
+            if let Some(t) = weak.upgrade() {
+                let _ = TrackerInner::schedule(&t, true);
+            }
+        });
+        let weak = Rc::downgrade(&inner);
+        let leaving = Box::new(move || {
+            if let Some(t) = weak.upgrade() {
+                t.last_try();
+            }
+        });
+        *inner.page.borrow_mut() = PageHooks::install(chance, leaving);
         if has_pending {
             TrackerInner::kick(&inner);
         }
@@ -208,25 +248,10 @@ impl TrackerInner {
         js::to_js(&self.outbox.borrow().stats())
     }
 
-    fn emit(
-        &self,
-        kind: &str,
-        identity: Option<&str>,
-        event_id: Option<&str>,
-        status: Option<u16>,
-        error: Option<&str>,
-    ) {
-        if self.on_event.is_none() {
-            return;
+    fn emit(&self, event: BeaconEvent) {
+        if self.on_event.is_some() {
+            js::notify(&self.on_event, &js::to_js(&event));
         }
-        let event = BeaconEvent {
-            kind,
-            identity,
-            event_id,
-            status,
-            error,
-        };
-        js::notify(&self.on_event, &js::to_js(&event));
     }
 
     /// A confirmed connect of `identity` at `at`: queue (unless counted) and deliver.
@@ -243,17 +268,32 @@ impl TrackerInner {
                 .record_connect(identity, &id, at, self.dedupe, client_version);
         match recorded {
             Recorded::Queued => {
-                self.emit("queued", Some(identity), Some(&id), None, None);
+                self.emit(BeaconEvent {
+                    identity: Some(identity),
+                    event_id: Some(&id),
+                    ..BeaconEvent::of(EventKind::Queued)
+                });
                 TrackerInner::kick(self);
             }
-            Recorded::AlreadyCounted => self.emit("deduped", Some(identity), None, None, None),
+            Recorded::AlreadyCounted => self.emit(BeaconEvent {
+                identity: Some(identity),
+                ..BeaconEvent::of(EventKind::Deduped)
+            }),
+            Recorded::TooLong => {
+                let reason = DropReason::IdentityTooLong.name();
+                self.emit(BeaconEvent {
+                    error: Some(&reason),
+                    ..BeaconEvent::of(EventKind::Dropped)
+                });
+                js::report(&self.on_error, &Error::IdentityTooLong);
+            }
         }
     }
 
     /// A connect whose identity never became known.
     pub(crate) fn record_no_identity(&self) {
         self.outbox.borrow_mut().record_no_identity();
-        self.emit("no_identity", None, None, None, None);
+        self.emit(BeaconEvent::of(EventKind::NoIdentity));
     }
 
     /// A background delivery pass; its result shows in `stats()`.
@@ -307,20 +347,24 @@ impl TrackerInner {
                 self.outbox
                     .borrow_mut()
                     .settle(&id, &status, retry_after, now, Math::random());
-            let code = status.as_ref().ok().copied();
+            let attempt = BeaconEvent {
+                event_id: Some(&id),
+                status: status.as_ref().ok().copied(),
+                ..BeaconEvent::of(EventKind::Delivered)
+            };
             match verdict {
                 None => {}
-                Some(Verdict::Delivered) => self.emit("delivered", None, Some(&id), code, None),
-                Some(Verdict::Retry) => self.emit(
-                    "retry",
-                    None,
-                    Some(&id),
-                    code,
-                    status.as_ref().err().map(String::as_str),
-                ),
-                Some(Verdict::Drop(reason)) => {
-                    self.emit("dropped", None, Some(&id), code, Some(&reason))
-                }
+                Some(Verdict::Delivered) => self.emit(attempt),
+                Some(Verdict::Retry) => self.emit(BeaconEvent {
+                    kind: EventKind::Retry,
+                    error: status.as_ref().err().map(String::as_str),
+                    ..attempt
+                }),
+                Some(Verdict::Drop(reason)) => self.emit(BeaconEvent {
+                    kind: EventKind::Dropped,
+                    error: Some(&reason.name()),
+                    ..attempt
+                }),
             }
         }
         self.arm_wake();
@@ -333,14 +377,14 @@ impl TrackerInner {
             // A strong reference: while beacons wait, the tracker lives on even if the app
             // lets go of its handle. Delivered, the timer goes and so does the cycle.
             let inner = self.clone();
-            Timeout::new(delay, move || TrackerInner::kick(&inner))
+            Timer::new(delay, move || TrackerInner::kick(&inner))
         });
         *self.wake.borrow_mut() = timer;
     }
 
     /// `pagehide`: a last `sendBeacon` of each pending beacon. They stay stored until a
     /// later attempt gets a 2xx.
-    pub(crate) fn last_try(&self) {
+    fn last_try(&self) {
         let mut budget = PAGEHIDE_BUDGET;
         let ids = self.outbox.borrow().pending_ids(Date::now());
         for id in ids {

@@ -1,7 +1,7 @@
 //! When to try a beacon again, and whether a response means delivered, retry or drop.
 //! Pure: the browser side only feeds it statuses, headers and random numbers.
 
-use crate::clock::Millis;
+use crate::core::clock::Millis;
 
 /// Exponential backoff with jitter. Never gives up: an audit beacon is retried until a
 /// 2xx or a definitive 4xx.
@@ -51,6 +51,39 @@ impl Backoff {
     }
 }
 
+/// Why a beacon (or a connect) was given up; its name is the key in `stats().dropReasons`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The collector answered this definitive status (`http_400`, `http_413`, …).
+    Http(u16),
+    /// A connect whose identity never became known.
+    NoIdentity,
+    /// A stored value that is not a whole record.
+    CorruptStore,
+    /// An identity over 256 bytes, which the collector refuses.
+    IdentityTooLong,
+}
+
+impl DropReason {
+    /// The stats key and event text.
+    pub fn name(self) -> String {
+        match self {
+            DropReason::Http(status) => {
+                let mut s = String::from("http_");
+                let mut div = 100;
+                while div > 0 {
+                    s.push(char::from(b'0' + (status / div % 10) as u8));
+                    div /= 10;
+                }
+                s
+            }
+            DropReason::NoIdentity => "no_identity".into(),
+            DropReason::CorruptStore => "corrupt_store".into(),
+            DropReason::IdentityTooLong => "identity_too_long".into(),
+        }
+    }
+}
+
 /// What to do with a beacon after an attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -59,7 +92,7 @@ pub enum Verdict {
     /// Network error, 408, 429 or 5xx: keep it and try again.
     Retry,
     /// Any other status: the collector will never take it; drop it and count why.
-    Drop(String),
+    Drop(DropReason),
 }
 
 /// The status table of `docs/wire-format.md`.
@@ -69,7 +102,7 @@ pub fn verdict(status: u16) -> Verdict {
         408 | 429 | 500..=599 => Verdict::Retry,
         // 0 is an opaque answer; 1xx/3xx never reach fetch's caller in CORS mode. Keep them.
         0..=199 | 300..=399 => Verdict::Retry,
-        other => Verdict::Drop(format!("http_{other}")),
+        other => Verdict::Drop(DropReason::Http(other)),
     }
 }
 
@@ -123,16 +156,23 @@ mod tests {
     }
 
     #[test]
+    fn drop_reason_names() {
+        assert_eq!(DropReason::Http(400).name(), "http_400");
+        assert_eq!(DropReason::Http(451).name(), "http_451");
+        assert_eq!(DropReason::IdentityTooLong.name(), "identity_too_long");
+    }
+
+    #[test]
     fn status_table() {
         assert_eq!(verdict(200), Verdict::Delivered);
         assert_eq!(verdict(204), Verdict::Delivered);
         for s in [408, 429, 500, 502, 503, 504, 0] {
             assert_eq!(verdict(s), Verdict::Retry, "{s}");
         }
-        assert_eq!(verdict(400), Verdict::Drop("http_400".into()));
-        assert_eq!(verdict(401), Verdict::Drop("http_401".into()));
-        assert_eq!(verdict(413), Verdict::Drop("http_413".into()));
-        assert_eq!(verdict(422), Verdict::Drop("http_422".into()));
+        assert_eq!(verdict(400), Verdict::Drop(DropReason::Http(400)));
+        assert_eq!(verdict(401), Verdict::Drop(DropReason::Http(401)));
+        assert_eq!(verdict(413), Verdict::Drop(DropReason::Http(413)));
+        assert_eq!(verdict(422), Verdict::Drop(DropReason::Http(422)));
     }
 
     fn http_date(s: &str) -> Option<Millis> {

@@ -3,14 +3,16 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
+use crate::platform::dom::Timer;
 use js_sys::{Date, Function};
 use wasm_bindgen::prelude::*;
 
-use crate::emitter::{methods, EmitterListener, GuardedListeners};
-use crate::error::Error;
-use crate::js;
-use crate::token::identity_from_token;
+use crate::core::error::Error;
+use crate::core::identity::identity_from_token;
+use crate::core::wire::MAX_IDENTITY_BYTES;
+use crate::platform::conversations::{self, ConnectionState};
+use crate::platform::emitter::{EmitterListener, GuardedListeners};
+use crate::platform::js;
 use crate::tracker::TrackerInner;
 
 /// Where the identity comes from, in the order the issue of billing demands: what Twilio
@@ -32,9 +34,11 @@ pub(crate) struct WatchInner {
     /// Put back if `client.removeAllListeners()` takes it.
     state_listener: RefCell<Option<GuardedListeners>>,
     init_listener: RefCell<Option<EmitterListener>>,
-    init_timer: RefCell<Option<Timeout>>,
+    init_timer: RefCell<Option<Timer>>,
     /// Connect times waiting for the identity to arrive with `initialized`.
     waiting: RefCell<Vec<f64>>,
+    /// A token function's unreadable token is reported once, not at every connect.
+    token_reported: Cell<bool>,
     stopped: Cell<bool>,
 }
 
@@ -67,17 +71,13 @@ impl Watch {
     }
 }
 
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.filter(|s| !s.is_empty())
-}
-
 impl WatchInner {
     pub(crate) fn start(
         tracker: &Rc<TrackerInner>,
         client: JsValue,
         options: JsValue,
     ) -> Result<Watch, Error> {
-        if !client.is_object() || methods(&client).is_none() {
+        if !conversations::is_client(&client) {
             return Err(Error::config(
                 "client",
                 "must be a Conversations Client (an object with on/off)",
@@ -90,9 +90,20 @@ impl WatchInner {
             if id.is_empty() {
                 return Err(Error::config("identity", "must not be empty"));
             }
+            if id.len() > MAX_IDENTITY_BYTES {
+                return Err(Error::config(
+                    "identity",
+                    "is longer than 256 bytes (Twilio's limit)",
+                ));
+            }
             IdentitySource::Fixed(id)
         } else if let Some(t) = token.as_string() {
-            IdentitySource::FromToken(identity_from_token::<JsValue>(&t).ok().flatten())
+            // Reported once, here; the watch then falls back to the client's identity.
+            let id = identity_from_token::<JsValue>(&t).unwrap_or_else(|e| {
+                js::report(&tracker.on_error, &e);
+                None
+            });
+            IdentitySource::FromToken(id)
         } else if let Some(f) = js::opt_function(&options, "token")
             .map_err(|_| Error::config("token", "must be a string or a function returning one"))?
         {
@@ -100,9 +111,7 @@ impl WatchInner {
         } else {
             IdentitySource::Client
         };
-        let client_version = non_empty(js::get(&client, "version").as_string()).or_else(|| {
-            non_empty(js::get(&js::get(&client, "constructor"), "version").as_string())
-        });
+        let client_version = conversations::version(&client);
         let inner = Rc::new(WatchInner {
             tracker: tracker.clone(),
             client: client.clone(),
@@ -112,12 +121,13 @@ impl WatchInner {
             init_listener: RefCell::new(None),
             init_timer: RefCell::new(None),
             waiting: RefCell::new(Vec::new()),
+            token_reported: Cell::new(false),
             stopped: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
         let listener = EmitterListener::new(&client, "connectionStateChanged", move |state| {
             if let Some(w) = weak.upgrade() {
-                if state.as_string().as_deref() == Some("connected") {
+                if ConnectionState::of(&state) == ConnectionState::Connected {
                     w.on_connected();
                 }
             }
@@ -127,9 +137,9 @@ impl WatchInner {
             vec![listener],
             tracker.on_error.clone(),
         ));
-        tracker.watches.borrow_mut().push(inner.clone());
+        tracker.watches.add(inner.clone());
         // A client that is connected already has confirmed its connect.
-        if js::get(&client, "connectionState").as_string().as_deref() == Some("connected") {
+        if ConnectionState::now(&client) == ConnectionState::Connected {
             inner.on_connected();
         }
         Ok(Watch { inner })
@@ -147,10 +157,7 @@ impl WatchInner {
         for _ in waiting {
             self.tracker.record_no_identity();
         }
-        self.tracker
-            .watches
-            .borrow_mut()
-            .retain(|w| !Rc::ptr_eq(w, self));
+        self.tracker.watches.remove(self);
     }
 
     /// The identity known right now, without waiting.
@@ -162,14 +169,21 @@ impl WatchInner {
                 .call0(&JsValue::NULL)
                 .ok()
                 .and_then(|t| t.as_string())
-                .and_then(|t| identity_from_token::<JsValue>(&t).ok().flatten()),
+                .and_then(|t| {
+                    identity_from_token::<JsValue>(&t).unwrap_or_else(|e| {
+                        if !self.token_reported.replace(true) {
+                            js::report(&self.tracker.on_error, &e);
+                        }
+                        None
+                    })
+                }),
             IdentitySource::Client => None,
         };
         from_source.or_else(|| self.client_identity())
     }
 
     fn client_identity(&self) -> Option<String> {
-        non_empty(js::get(&js::get(&self.client, "user"), "identity").as_string())
+        conversations::identity(&self.client)
     }
 
     fn on_connected(self: &Rc<Self>) {
@@ -198,7 +212,7 @@ impl WatchInner {
             Err(e) => js::report(&self.tracker.on_error, &e),
         }
         let weak: Weak<Self> = Rc::downgrade(self);
-        let timer = Timeout::new(self.tracker.identity_timeout_ms as u32, move || {
+        let timer = Timer::new(self.tracker.identity_timeout_ms as u32, move || {
             if let Some(w) = weak.upgrade() {
                 w.resolve_waiting();
             }

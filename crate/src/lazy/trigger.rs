@@ -4,21 +4,21 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gloo_events::EventListener;
+use crate::platform::dom::DomListener;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Element, EventTarget, IntersectionObserver, IntersectionObserverEntry};
 
-use crate::error::Error;
-use crate::js;
+use crate::core::error::Error;
 use crate::lazy::LazyInner;
+use crate::platform::js;
 
 type ObserverCallback = Closure<dyn FnMut(Array, IntersectionObserver)>;
 
 pub(crate) struct TriggerInner {
     lazy: Rc<LazyInner>,
-    listeners: RefCell<Vec<EventListener>>,
+    listeners: RefCell<Vec<DomListener>>,
     observer: RefCell<Option<(IntersectionObserver, ObserverCallback)>>,
     /// A connect it started is under way.
     connecting: Cell<bool>,
@@ -63,7 +63,7 @@ impl TriggerInner {
             connecting: Cell::new(false),
             done: Cell::new(false),
         });
-        lazy.triggers.borrow_mut().push(t.clone());
+        lazy.triggers.add(t.clone());
         t
     }
 
@@ -76,7 +76,7 @@ impl TriggerInner {
             .into_iter()
             .map(|event| {
                 let weak = Rc::downgrade(&t);
-                EventListener::new(&target, event, move |_| {
+                DomListener::new(&target, event, move |_| {
                     if let Some(t) = weak.upgrade() {
                         t.fire();
                     }
@@ -139,9 +139,6 @@ impl TriggerInner {
             o.disconnect();
         }
         js::drop_later((std::mem::take(&mut *self.listeners.borrow_mut()), observer));
-        self.lazy
-            .triggers
-            .borrow_mut()
-            .retain(|t| !Rc::ptr_eq(t, self));
+        self.lazy.triggers.remove(self);
     }
 }

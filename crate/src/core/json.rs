@@ -1,7 +1,7 @@
 //! Reading JSON without shipping a JSON parser: in the browser the text goes through
-//! `JSON.parse` and is read with `Reflect`; natively (tests) through `serde_json`. What is
-//! read, and how it is validated, is the same pure code for both (docs/size.md says why:
-//! serde deserialization was the largest single cost of the wasm module).
+//! `JSON.parse` (`platform::json`); natively (tests) through `serde_json`. What is read,
+//! and how it is validated, is the same pure code for both (docs/size.md says why: serde
+//! deserialization was the largest single cost of the wasm module).
 
 /// A parsed JSON value, read field by field.
 pub trait JsonView: Sized {
@@ -13,8 +13,13 @@ pub trait JsonView: Sized {
     fn string(&self) -> Option<String>;
     /// The value if it is a whole number that fits a `u32`.
     fn u32(&self) -> Option<u32>;
+    /// The value if it is a number.
+    fn number(&self) -> Option<f64>;
     /// Whether the value is a JSON object (not an array, not null).
     fn is_object(&self) -> bool;
+    /// Decodes base64url (with or without `=` padding, as JWT libraries differ): the
+    /// browser's `atob` in the wasm, no decoder of our own (docs/size.md).
+    fn base64url(text: &str) -> Option<Vec<u8>>;
 }
 
 #[cfg(test)]
@@ -31,30 +36,20 @@ impl JsonView for serde_json::Value {
     fn u32(&self) -> Option<u32> {
         self.as_u64().and_then(|n| u32::try_from(n).ok())
     }
+    fn number(&self) -> Option<f64> {
+        self.as_f64()
+    }
     fn is_object(&self) -> bool {
         self.is_object()
     }
-}
-
-impl JsonView for wasm_bindgen::JsValue {
-    fn parse(text: &str) -> Option<Self> {
-        js_sys::JSON::parse(text).ok()
-    }
-    fn field(&self, key: &str) -> Option<Self> {
-        if !self.is_object() {
-            return None;
-        }
-        let v = js_sys::Reflect::get(self, &wasm_bindgen::JsValue::from_str(key)).ok()?;
-        (!v.is_undefined()).then_some(v)
-    }
-    fn string(&self) -> Option<String> {
-        self.as_string()
-    }
-    fn u32(&self) -> Option<u32> {
-        let n = self.as_f64()?;
-        (n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n)).then_some(n as u32)
-    }
-    fn is_object(&self) -> bool {
-        self.is_object() && !js_sys::Array::is_array(self)
+    fn base64url(text: &str) -> Option<Vec<u8>> {
+        use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+        use base64::engine::DecodePaddingMode;
+        use base64::{alphabet, Engine};
+        const B64URL: GeneralPurpose = GeneralPurpose::new(
+            &alphabet::URL_SAFE,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
+        B64URL.decode(text).ok()
     }
 }

@@ -2,17 +2,43 @@
 
 use serde::Serialize;
 
-use crate::json::JsonView;
+use crate::core::json::JsonView;
 
-use crate::clock::{iso8601, utc_month, Millis};
+use crate::core::clock::{iso8601, utc_month, Millis};
 
 /// The SDK's name and version, sent with every beacon.
 pub const SDK_NAME: &str = "mau-beacon";
 /// Cargo's version of this crate, which is also the npm package's.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The longest identity the collector takes, in UTF-8 bytes (Twilio's own limit).
+pub const MAX_IDENTITY_BYTES: usize = 256;
+
+/// What a beacon reports. v1 knows one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BeaconKind {
+    /// A confirmed `connected`: what Twilio bills.
+    Connected,
+}
+
+impl BeaconKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BeaconKind::Connected => "connected",
+        }
+    }
+
+    /// Reads the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s == "connected").then_some(BeaconKind::Connected)
+    }
+}
+
 /// How often one identity is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Dedupe {
     /// One beacon per identity per UTC month on this device: what the bill needs.
     Month,
@@ -54,7 +80,7 @@ pub struct Beacon {
     /// Format version, 1.
     pub v: u32,
     /// `connected`.
-    pub kind: String,
+    pub kind: BeaconKind,
     /// The billed identity.
     pub identity: String,
     /// Unique per event, the same on every retry.
@@ -68,7 +94,7 @@ pub struct Beacon {
     /// 1-based attempt number.
     pub attempt: u32,
     /// `month` or `none`.
-    pub dedupe: String,
+    pub dedupe: Dedupe,
     /// Who sent it.
     pub sdk: Sdk,
     /// `Client.version` of the Conversations SDK, when it has one.
@@ -88,14 +114,14 @@ impl Beacon {
         let occurred_at = iso8601(occurred);
         Beacon {
             v: 1,
-            kind: "connected".into(),
+            kind: BeaconKind::Connected,
             identity: identity.into(),
             event_id: event_id.into(),
             month: utc_month(occurred),
             sent_at: occurred_at.clone(),
             occurred_at,
             attempt: 0,
-            dedupe: dedupe.as_str().into(),
+            dedupe,
             sdk: Sdk {
                 name: SDK_NAME.into(),
                 version: SDK_VERSION.into(),
@@ -124,14 +150,14 @@ impl Beacon {
         let sdk = j.field("sdk")?;
         let beacon = Beacon {
             v: j.field("v")?.u32()?,
-            kind: s("kind")?,
+            kind: BeaconKind::parse(&s("kind")?)?,
             identity: s("identity")?,
             event_id: s("event_id")?,
             month: s("month")?,
             occurred_at: s("occurred_at")?,
             sent_at: s("sent_at")?,
             attempt: j.field("attempt")?.u32()?,
-            dedupe: s("dedupe")?,
+            dedupe: Dedupe::parse(&s("dedupe")?)?,
             sdk: Sdk {
                 name: sdk.field("name")?.string()?,
                 version: sdk.field("version")?.string()?,
@@ -208,6 +234,56 @@ mod tests {
         let mut v2 = b;
         v2.v = 2;
         assert_eq!(read(&v2.to_json()), None);
+    }
+
+    fn fixture(name: &str) -> serde_json::Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wire/");
+        let text = std::fs::read_to_string(format!("{path}{name}")).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // The one field that follows the release.
+        v["sdk"]["version"] = SDK_VERSION.into();
+        v
+    }
+
+    fn produced(mut b: Beacon, attempts: u32, sent: Millis) -> serde_json::Value {
+        for _ in 1..attempts {
+            b.next_attempt(sent);
+        }
+        serde_json::from_str(&b.next_attempt(sent)).unwrap()
+    }
+
+    /// The wire contract: the serializer writes the golden fixtures the collector's own
+    /// test feeds its parser (`collector/tests/wire_fixtures.rs`).
+    #[test]
+    fn writes_the_golden_fixtures() {
+        let b = Beacon::connected(
+            "alice@example.com",
+            "5f0c3c9e2b7a4d1e8f6a0b1c2d3e4f50",
+            NOV_24,
+            Dedupe::Month,
+            Some("3.0.1".into()),
+        );
+        assert_eq!(produced(b, 1, NOV_24 + 17.0), fixture("connected.json"));
+        // 2026-11-30T23:59:59.999Z, sent a minute later in December.
+        let end_of_nov = 1_796_083_199_999.0;
+        let b = Beacon::connected(
+            "jürgen \"q\" ü?>",
+            "00000000000000000000000000000001",
+            end_of_nov,
+            Dedupe::None,
+            None,
+        );
+        assert_eq!(
+            produced(b, 3, end_of_nov + 60_000.0),
+            fixture("retried-no-client-version.json")
+        );
+        let max = fixture("identity-256-bytes.json");
+        assert_eq!(max["identity"].as_str().unwrap().len(), MAX_IDENTITY_BYTES);
+        let refused = fixture("refused-identity-257-bytes.json");
+        assert_eq!(
+            refused["identity"].as_str().unwrap().len(),
+            MAX_IDENTITY_BYTES + 1
+        );
     }
 
     #[test]
