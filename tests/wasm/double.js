@@ -33,7 +33,13 @@ export class FakeClient {
   }
   /** As `events`' removeAllListeners(): each removal announced (LIFO per event, the
    * `removeListener` listeners last), then every list cleared. */
-  removeAllListeners() {
+  removeAllListeners(only) {
+    if (only !== undefined) {
+      // One event's listeners only: the others, `removeListener` ones included, stay.
+      const list = this.listeners.get(only) ?? [];
+      for (let i = list.length - 1; i >= 0; i--) this.off(only, list[i]);
+      return this;
+    }
     for (const [event, list] of [...this.listeners]) {
       if (event === "removeListener") continue;
       for (let i = list.length - 1; i >= 0; i--) this.off(event, list[i]);

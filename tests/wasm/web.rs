@@ -47,6 +47,8 @@ extern "C" {
     fn emit_event(this: &FakeClient, event: &str) -> bool;
     #[wasm_bindgen(method, js_name = removeAllListeners)]
     fn remove_all_listeners(this: &FakeClient);
+    #[wasm_bindgen(method, js_name = removeAllListeners)]
+    fn remove_all_listeners_of(this: &FakeClient, event: &str);
     #[wasm_bindgen(method, getter, js_name = droppedUpdates)]
     fn dropped_updates(this: &FakeClient) -> u32;
     #[wasm_bindgen(method, getter, js_name = connectionState)]

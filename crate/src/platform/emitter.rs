@@ -161,22 +161,40 @@ impl GuardedListeners {
 }
 
 impl Guarded {
-    /// Puts back what was removed behind our back and says so, once.
+    /// Puts back what was removed behind our back and says so, once. `queued` stays set
+    /// while our own `off`/`on` run, so the removals they announce don't queue another
+    /// round; no borrow is held across a call into the app (`onError` may stop us).
     fn reattach(&self) {
+        if !self.dropped.get() {
+            let result = {
+                let (listeners, guard) = (self.listeners.borrow(), self.guard.borrow());
+                listeners
+                    .iter()
+                    .chain(guard.iter())
+                    .try_for_each(EmitterListener::reattach)
+            };
+            if self.dropped.get() {
+                // Dropped by a listener of the emitter's own events while we re-attached.
+                self.clear();
+            } else {
+                if !self.reported.replace(true) {
+                    js::report(&self.on_error, &Error::ListenersRemoved);
+                }
+                if let Err(e) = result {
+                    js::report(&self.on_error, &e);
+                }
+            }
+        }
         self.queued.set(false);
-        if self.dropped.get() {
-            return;
+    }
+
+    /// Removes every listener; left to `reattach` when it holds them right now.
+    fn clear(&self) {
+        if let Ok(mut guard) = self.guard.try_borrow_mut() {
+            guard.take();
         }
-        let (listeners, guard) = (self.listeners.borrow(), self.guard.borrow());
-        let result = listeners
-            .iter()
-            .chain(guard.iter())
-            .try_for_each(EmitterListener::reattach);
-        if !self.reported.replace(true) {
-            js::report(&self.on_error, &Error::ListenersRemoved);
-        }
-        if let Err(e) = result {
-            js::report(&self.on_error, &e);
+        if let Ok(mut listeners) = self.listeners.try_borrow_mut() {
+            listeners.clear();
         }
     }
 }
@@ -184,7 +202,6 @@ impl Guarded {
 impl Drop for GuardedListeners {
     fn drop(&mut self) {
         self.inner.dropped.set(true);
-        self.inner.guard.borrow_mut().take();
-        self.inner.listeners.borrow_mut().clear();
+        self.inner.clear();
     }
 }

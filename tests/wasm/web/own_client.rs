@@ -154,3 +154,26 @@ async fn lazy_client_listeners_come_back_after_remove_all_listeners() {
     assert_eq!(client.total_listeners(), 0);
     assert_eq!(errors.length(), 1, "shutdown is not mistaken for a removal");
 }
+
+/// One event's listeners removed (`removeAllListeners("connectionStateChanged")`) leaves the
+/// guard and the LazyClient's other listeners in place: re-attaching those must not announce
+/// removals that start another round (the page would spin in microtasks and never get here).
+#[wasm_bindgen_test]
+async fn lazy_client_survives_one_events_listeners_removed() {
+    let h = lazy_harness("una");
+    let (errors, on_error) = error_sink();
+    let l = lazy(&h, &[("onError", on_error)]);
+    let client: FakeClient = JsFuture::from(l.get()).await.unwrap().unchecked_into();
+    let attached = client.total_listeners();
+    client.remove_all_listeners_of("connectionStateChanged");
+    sleep(10).await;
+    assert_eq!(
+        client.total_listeners(),
+        attached,
+        "every listener put back"
+    );
+    assert_eq!(errors.length(), 1, "reported once");
+    assert_eq!(text(&errors.get(0), "code"), "listeners_removed");
+    JsFuture::from(l.shutdown()).await.unwrap();
+    assert_eq!(client.total_listeners(), 0);
+}
