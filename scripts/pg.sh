@@ -18,7 +18,8 @@ case "$cmd" in
 esac
 dir=$(cd "${2:?$usage}" && pwd)
 as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # (from inside DIR, which the postgres user can enter, not the caller's folder)
+  if [ "$(id -u)" -eq 0 ]; then (cd "$dir" && runuser -u postgres -- "$@"); else "$@"; fi
 }
 url() { echo "postgres://postgres@127.0.0.1:$(cat "$dir/port")/postgres"; }
 
