@@ -43,6 +43,7 @@ cat <<MSG
   mau-beacon demo is running:
     ES-module build:  http://$listen/
     script-tag build: http://$listen/script-tag.html
+    reconciliation dashboard: http://$listen/dashboard (sign in with the admin token)
     admin token for the read endpoints: $admin_token
       curl -H "Authorization: Bearer $admin_token" "http://$listen/v1/months/$(date -u +%Y-%m)/identities?format=csv"
       ./target/release/mau-collector --db target/demo/collector.db report --month $(date -u +%Y-%m)
