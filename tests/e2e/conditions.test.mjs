@@ -30,7 +30,7 @@ before(() => {
     execFileSync("bash", ["scripts/build.sh"], { cwd: root, stdio: "inherit" });
   }
   appDir = path.join(root, "target", `conditions-app-${randomBytes(4).toString("hex")}`);
-  tmp = installPacked(appDir);
+  ({ dir: tmp } = installPacked(appDir));
   fs.writeFileSync(path.join(appDir, "entry.cjs"), ENTRY);
 });
 

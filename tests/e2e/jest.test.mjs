@@ -20,7 +20,7 @@ after(() => {
 });
 
 test("Jest runs an app's test that imports mau-beacon", () => {
-  tmp = installPacked(appDir, { src: path.join(root, "tests/e2e/jest-app") });
+  ({ dir: tmp } = installPacked(appDir, { src: path.join(root, "tests/e2e/jest-app") }));
   const t = Date.now();
   const run = spawnSync(path.join(root, "node_modules/.bin/jest"), ["--ci", "--json", "--rootDir", appDir], { cwd: appDir, encoding: "utf8" });
   console.log(`jest: ${Date.now() - t} ms`);

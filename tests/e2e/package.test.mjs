@@ -4,28 +4,24 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { launchBrowser } from "../twilio/browser.mjs";
 import { startReceiver } from "../support/receiver.mjs";
+import { installPacked } from "../support/pack.mjs";
 import { serveStatic } from "../support/serve.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const appSrc = path.join(root, "tests/e2e/app");
-let appDir, tarball, server, receiver, browser;
+let appDir, tmp, tarball, server, receiver, browser;
 
 before(async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mau-pack-"));
-  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: root, encoding: "utf8" });
-  const [info] = JSON.parse(out);
-  tarball = { path: path.join(tmp, info.filename), files: info.files.map((f) => f.path) };
-  appDir = path.join(tmp, "app");
-  fs.mkdirSync(appDir);
-  fs.writeFileSync(path.join(appDir, "package.json"), JSON.stringify({ name: "fresh-app", private: true, type: "module" }));
-  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", tarball.path], { cwd: appDir, stdio: "pipe" });
+  appDir = path.join(root, "target", `package-app-${process.pid}`);
+  const packed = installPacked(appDir, { pkg: { name: "fresh-app", private: true, type: "module" } });
+  tmp = packed.dir;
+  tarball = { files: packed.files };
   for (const f of fs.readdirSync(appSrc)) fs.copyFileSync(path.join(appSrc, f), path.join(appDir, f));
   const fixtures = fs.readFileSync(path.join(appSrc, "fixtures-src.js"), "utf8");
   fs.writeFileSync(path.join(appDir, "fixtures.js"), `${fixtures}\nexport { makeClient };\n`);
@@ -39,6 +35,8 @@ after(async () => {
   await browser?.close();
   await server?.close();
   await receiver?.close();
+  if (appDir) fs.rmSync(appDir, { recursive: true, force: true });
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 test("npm pack ships the ES module, the wasm, the types and the script-tag build", () => {

@@ -33,7 +33,7 @@ before(async () => {
   // Under the repo, so React, the Conversations client and the bundlers resolve from its
   // node_modules; `mau-beacon` comes from the app's own node_modules, i.e. the tarball.
   workDir = path.join(root, "target", `react-app-${randomBytes(4).toString("hex")}`);
-  tmp = installPacked(workDir, { src: path.join(root, "tests/e2e/react-app"), pkg: { private: true, type: "module" } });
+  ({ dir: tmp } = installPacked(workDir, { src: path.join(root, "tests/e2e/react-app"), pkg: { private: true, type: "module" } }));
 
   let t = Date.now();
   const config = (await import(path.join(workDir, "webpack.config.cjs"))).default;

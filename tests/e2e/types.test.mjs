@@ -19,7 +19,7 @@ let tmp, appDir;
 
 before(() => {
   appDir = fs.mkdtempSync(path.join(os.tmpdir(), "mau-ts-app-"));
-  tmp = installPacked(appDir);
+  ({ dir: tmp } = installPacked(appDir));
   fs.copyFileSync(path.join(root, "tests/e2e/ts-app/consumer.ts"), path.join(appDir, "consumer.ts"));
 });
 
