@@ -1,8 +1,9 @@
 //! A listener on a Node-style event emitter (the Conversations `Client`), removed when
 //! dropped: gloo's `EventListener`, for `on`/`off` instead of the DOM's methods.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
