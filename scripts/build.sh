@@ -14,6 +14,14 @@ wasm-bindgen --target web --out-dir pkg/web "${CARGO_TARGET_DIR:-target}"/wasm32
 wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   pkg/web/mau_beacon_bg.wasm -o pkg/web/mau_beacon_bg.wasm
+# Import and export names of a few letters instead of wasm-bindgen's hashed ones; the glue
+# follows binaryen's mapping (scripts/minify-names.mjs, docs/size.md).
+names=$(mktemp)
+wasm-opt --minify-imports-and-exports-and-modules --enable-reference-types --enable-multivalue \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+  pkg/web/mau_beacon_bg.wasm -o pkg/web/mau_beacon_bg.wasm >"$names"
+node scripts/minify-names.mjs pkg/web "$names"
+rm -f "$names"
 # `[Symbol.dispose]` in the declarations needs TypeScript 5.2 and lib esnext.disposable; the
 # JS keeps it, the types drop it so older TypeScript and ordinary `lib`s check (README).
 sed -i '/\[Symbol\.dispose\]()/d' pkg/web/mau_beacon.d.ts
