@@ -15,9 +15,10 @@
 //! - a `LazyClient` holds itself while it has a client (token refresh must go on);
 //!   `shutdown()` lets go.
 //!
-//! The shipped wasm is `#![no_std]` with a panic handler that traps: std's panic machinery
-//! and the formatting it pulls in cost ~10 KB of wasm (docs/size.md). The `std` feature
-//! (on in tests, which need std) brings std back; native builds always have it.
+//! The shipped wasm is `#![no_std]` with a panic handler that traps: no std panic hook, and
+//! with no formatting panic on the crate's own paths, little of `core::fmt` (docs/size.md
+//! has the figures). The `std` feature (on in tests, which need std) brings std back;
+//! native builds always have it.
 #![no_std]
 #![deny(missing_docs, missing_debug_implementations)]
 
