@@ -148,26 +148,38 @@ impl Beacon {
     /// Reads a stored beacon back; `None` for anything that is not a whole v1 beacon.
     pub fn from_json<J: JsonView>(text: &str) -> Option<Beacon> {
         let j = J::parse(text)?;
-        let s = |key: &str| j.field(key).and_then(|v| v.string());
+        (j.field("v")?.u32()? == 1).then_some(())?;
+        Beacon::from_v1(&j)
+    }
+
+    /// Reads a parsed v1 body (its `v` already checked).
+    pub fn from_v1<J: JsonView>(j: &J) -> Option<Beacon> {
         let sdk = j.field("sdk")?;
+        let sdk = Sdk {
+            name: sdk.field("name")?.string()?,
+            version: sdk.field("version")?.string()?,
+        };
+        Beacon::from_fields(j, "sent_at", sdk)
+    }
+
+    /// The fields a v1 body and a stored record share, read once for both (one copy of the
+    /// reader in the wasm); `sent_at` is the key the attempt time is read from.
+    pub fn from_fields<J: JsonView>(j: &J, sent_at: &str, sdk: Sdk) -> Option<Beacon> {
+        let s = |key: &str| j.field(key).and_then(|v| v.string());
         let beacon = Beacon {
-            v: j.field("v")?.u32()?,
+            v: 1,
             kind: BeaconKind::parse(&s("kind")?)?,
             identity: s("identity")?,
             event_id: s("event_id")?,
             month: s("month")?,
             occurred_at: s("occurred_at")?,
-            sent_at: s("sent_at")?,
+            sent_at: s(sent_at)?,
             attempt: j.field("attempt")?.u32()?,
             dedupe: Dedupe::parse(&s("dedupe")?)?,
-            sdk: Sdk {
-                name: sdk.field("name")?.string()?,
-                version: sdk.field("version")?.string()?,
-            },
+            sdk,
             client_version: s("client_version"),
         };
-        (beacon.v == 1 && !beacon.identity.is_empty() && !beacon.event_id.is_empty())
-            .then_some(beacon)
+        (!beacon.identity.is_empty() && !beacon.event_id.is_empty()).then_some(beacon)
     }
 }
 

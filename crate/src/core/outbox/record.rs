@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::core::clock::Millis;
 use crate::core::json::JsonView;
-use crate::core::wire::{Beacon, BeaconKind, Dedupe};
+use crate::core::wire::{Beacon, Sdk, SDK_NAME};
 
 /// The record format this SDK writes.
 pub const RECORD_VERSION: u32 = 2;
@@ -114,24 +114,13 @@ impl Pending {
                 .filter(|n| n.is_finite() && *n >= 0.0)
         };
         let read = || -> Option<Pending> {
-            let beacon = Beacon {
-                v: 1,
-                kind: BeaconKind::parse(&s("kind")?)?,
-                identity: s("identity")?,
-                event_id: s("event_id")?,
-                month: s("month")?,
-                sent_at: s("occurred_at")?,
-                occurred_at: s("occurred_at")?,
-                attempt: j.field("attempt")?.u32()?,
-                dedupe: Dedupe::parse(&s("dedupe")?)?,
-                sdk: crate::core::wire::Sdk {
-                    name: crate::core::wire::SDK_NAME.into(),
-                    version: s("sdk_version")?,
-                },
-                client_version: s("client_version"),
+            let sdk = Sdk {
+                name: SDK_NAME.into(),
+                version: s("sdk_version")?,
             };
-            let ok = !beacon.identity.is_empty() && !beacon.event_id.is_empty();
-            ok.then_some(Pending {
+            // A record keeps no `sent_at`: each attempt stamps its own.
+            let beacon = Beacon::from_fields(&j, "occurred_at", sdk)?;
+            Some(Pending {
                 beacon,
                 next_at: n("next_at")?,
                 hold_until: n("hold_until")?,
@@ -143,13 +132,15 @@ impl Pending {
 
 /// A value 0.1.0 stored under [`V1_QUEUE`]: the v1 wire body, no schedule (due now).
 pub fn read_v1<J: JsonView>(text: &str, now: Millis) -> Read {
-    let version = J::parse(text)
-        .and_then(|j| j.field("v"))
-        .and_then(|v| v.u32());
-    if version.is_some_and(|v| v != 1) {
-        return Read::Newer;
+    let Some(j) = J::parse(text) else {
+        return Read::Corrupt;
+    };
+    match j.field("v").and_then(|v| v.u32()) {
+        Some(1) => {}
+        Some(_) => return Read::Newer,
+        None => return Read::Corrupt,
     }
-    match Beacon::from_json::<J>(text) {
+    match Beacon::from_v1(&j) {
         Some(beacon) => Read::Pending(Box::new(Pending {
             beacon,
             next_at: now,
@@ -186,6 +177,7 @@ pub fn counted_key(month: &str, identity: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::wire::Dedupe;
 
     const NOV: Millis = 1_795_550_932_123.0;
 
