@@ -179,6 +179,35 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MS", env = "MAU_COLLECTOR_DB_WAIT_MS", default_value_t = 2000,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub db_wait_ms: u64,
+
+    /// Seconds a peer may take to send a request's headers, counted from the connection's
+    /// start or the end of the previous answer (so also the idle keep-alive timeout).
+    #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_HEADER_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+
+    /// Seconds a peer may take to send a request body; past it: 408 `body_timeout`.
+    #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_BODY_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout: u64,
+
+    /// Seconds a write to a peer may stay blocked (a reader that stopped reading, e.g. a
+    /// stalled export) before the connection is closed.
+    #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_WRITE_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout: u64,
+
+    /// Most connections open at once; past it, new ones wait in the listen backlog until
+    /// one closes. Keep it under the process's file limit (`ulimit -n`).
+    #[arg(long, value_name = "N", env = "MAU_COLLECTOR_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// On SIGTERM or SIGINT: seconds open requests get to finish before their connections
+    /// are dropped and the process exits.
+    #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_SHUTDOWN_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
 }
 
 fn parse_month(s: &str) -> Result<Month, String> {

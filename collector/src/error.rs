@@ -21,6 +21,8 @@ pub enum ApiError {
     BodyTooLarge { limit: usize },
     #[error("the request body could not be read")]
     BodyRead,
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("missing or wrong admin token (send Authorization: Bearer <token>)")]
     Unauthorized,
     #[error("reads are disabled: the collector was started without an admin token")]
@@ -57,6 +59,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized | ApiError::IngestUnauthorized => StatusCode::UNAUTHORIZED,
             ApiError::ReadsDisabled
             | ApiError::TokensDisabled
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::Wire(w) => w.code(),
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BodyRead => "body_unreadable",
+            ApiError::BodyTimeout => "body_timeout",
             ApiError::Unauthorized | ApiError::IngestUnauthorized => "unauthorized",
             ApiError::ReadsDisabled => "reads_disabled",
             ApiError::TokensDisabled => "tokens_disabled",

@@ -7,6 +7,7 @@ pub mod export;
 pub mod http;
 pub mod month;
 pub mod reconcile;
+pub mod serve;
 pub mod store;
 pub mod tokens;
 pub mod twilio;

@@ -3,6 +3,7 @@
 use clap::Parser;
 use mau_collector::config::{Cli, Command, ReportFormat, ServeArgs, TwilioCommand};
 use mau_collector::reconcile::{self, Billed};
+use mau_collector::serve::Limits;
 use mau_collector::store::{Db, Options, Store};
 use mau_collector::twilio::{rest, sync};
 use mau_collector::{app, export, month::Month, AppState, Origins};
@@ -32,7 +33,12 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime(true).and_then(|rt| rt.block_on(serve(&db, args))),
+        Command::Serve(args) => runtime(true).and_then(|rt| {
+            let r = rt.block_on(serve(&db, args));
+            // Connections dropped at the shutdown deadline are not waited for.
+            rt.shutdown_timeout(Duration::from_millis(100));
+            r
+        }),
         Command::Export { month, format } => {
             runtime(false).and_then(|rt| rt.block_on(export_cmd(&db, month, format)))
         }
@@ -90,6 +96,7 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         ingest_token: args.ingest_token.filter(|t| !t.is_empty()),
         twilio_auth_token: args.twilio_auth_token.filter(|t| !t.is_empty()),
         public_url: args.public_url.filter(|u| !u.is_empty()),
+        body_timeout: Duration::from_secs(args.body_timeout),
         ..AppState::new(store)
     };
     let backend = state.store.backend();
@@ -99,9 +106,13 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;
     tracing::info!(%addr, %db, backend, static_dir = ?args.static_dir, "collector started");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let limits = Limits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        write_timeout: Duration::from_secs(args.write_timeout),
+        max_connections: args.max_connections as usize,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+    };
+    mau_collector::serve::run(listener, app(state), limits, shutdown_signal()).await;
     tracing::info!("collector stopped");
     Ok(())
 }

@@ -17,7 +17,7 @@ pub async fn ingest(
     body: Body,
 ) -> Result<Response, ApiError> {
     let received_at = OffsetDateTime::now_utc();
-    let bytes = read_body(body, &headers, MAX_BODY_BYTES).await?;
+    let bytes = read_body(&app, body, &headers, MAX_BODY_BYTES).await?;
     let records = wire::parse_body(&bytes, received_at)?;
     let n = records.len();
     app.store.insert(records).await?;
@@ -41,7 +41,20 @@ const MAX_DRAIN_BYTES: usize = 1024 * 1024;
 
 /// Reads the body up to `limit` bytes. An over-limit body is still read (and thrown
 /// away) up to `MAX_DRAIN_BYTES`, so the client gets to see the 413 instead of a reset.
+/// A body slower than the app's `body_timeout` is refused (408), so a slow sender cannot
+/// hold a connection and a task for ever.
 pub(super) async fn read_body(
+    app: &App,
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    tokio::time::timeout(app.body_timeout, read_limited(body, headers, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout)?
+}
+
+async fn read_limited(
     mut body: Body,
     headers: &HeaderMap,
     limit: usize,

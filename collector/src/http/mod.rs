@@ -65,6 +65,8 @@ pub struct AppState {
     /// The collector's base URL as Twilio calls it.
     pub public_url: Option<String>,
     pub twilio: twilio::Counters,
+    /// Longest a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl AppState {
             twilio_auth_token: None,
             public_url: None,
             twilio: twilio::Counters::default(),
+            body_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

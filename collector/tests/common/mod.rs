@@ -124,6 +124,31 @@ impl Server {
         }
     }
 
+    /// Sends SIGTERM and waits at most `limit` for the exit; the time taken, if it exited.
+    pub fn terminate(&mut self, limit: Duration) -> Option<(Duration, std::process::ExitStatus)> {
+        let child = self.child.as_mut()?;
+        let started = Instant::now();
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM failed");
+        while started.elapsed() < limit {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return Some((started.elapsed(), status));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// The `host:port` the server listens on.
+    pub fn addr(&self) -> &str {
+        self.url.strip_prefix("http://").unwrap_or(&self.url)
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
