@@ -41,6 +41,8 @@ pub enum ApiError {
     Overloaded,
     #[error("the database is unavailable; retry later")]
     Unavailable(String),
+    #[error("the database file was deleted or replaced under the collector; nothing was stored")]
+    StorageReplaced(String),
     #[error("storage error")]
     Storage(String),
     #[error("{0}")]
@@ -66,7 +68,9 @@ impl ApiError {
             | ApiError::WebhooksDisabled
             | ApiError::MissingSignature
             | ApiError::BadSignature => StatusCode::FORBIDDEN,
-            ApiError::Overloaded | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::Unavailable(_) | ApiError::StorageReplaced(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -87,6 +91,7 @@ impl ApiError {
             ApiError::BadSignature => "bad_signature",
             ApiError::Overloaded => "overloaded",
             ApiError::Unavailable(_) => "storage_unavailable",
+            ApiError::StorageReplaced(_) => "storage_replaced",
             ApiError::Storage(_) => "storage_error",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound => "not_found",
@@ -127,12 +132,16 @@ impl IntoResponse for ApiError {
             // The detail goes to the log only: it may hold paths or host names.
             ApiError::Storage(detail) => tracing::error!(%detail, "storage error"),
             ApiError::Unavailable(detail) => tracing::warn!(%detail, "database unavailable"),
+            ApiError::StorageReplaced(detail) => tracing::error!(%detail, "storage lost"),
             _ => {}
         }
         let mut resp = (self.status(), Json(self.body())).into_response();
         let headers = resp.headers_mut();
         match self {
-            ApiError::Overloaded | ApiError::Unavailable(_) | ApiError::Storage(_) => {
+            ApiError::Overloaded
+            | ApiError::Unavailable(_)
+            | ApiError::StorageReplaced(_)
+            | ApiError::Storage(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
             ApiError::Unauthorized | ApiError::IngestUnauthorized => {
@@ -150,6 +159,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Busy => ApiError::Overloaded,
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Replaced(m) => ApiError::StorageReplaced(m),
             other => ApiError::Storage(other.to_string()),
         }
     }

@@ -10,6 +10,7 @@ mod twilio;
 
 use crate::error::ApiError;
 use crate::store::Store;
+use axum::extract::State;
 use axum::http::{header, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -116,10 +117,16 @@ pub fn app(state: AppState) -> Router {
     api.layer(cors(&state.origins)).with_state(state)
 }
 
-/// A constant answer: tells a load balancer the process serves (and is the ceiling the
-/// benchmark compares ingest with).
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }))
+/// Tells a load balancer the process serves and its storage is sound: SQLite, the file
+/// opened is still at its path (one `stat`); PostgreSQL, `SELECT 1` answers. Else the
+/// storage error (503) with its code.
+async fn healthz(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiError> {
+    app.store.health().await?;
+    Ok(Json(json!({
+        "ok": true,
+        "version": env!("CARGO_PKG_VERSION"),
+        "storage": app.store.backend(),
+    })))
 }
 
 /// CORS for configured origins (tower-http). Credentials are allowed (browsers send beacons

@@ -53,6 +53,15 @@ pub enum StoreError {
     },
     #[error("{0} is not a mau-collector database")]
     Foreign(String),
+    #[error(
+        "{what} does not have the tables this mau-collector expects ({detail}); refusing to start"
+    )]
+    WrongShape { what: String, detail: String },
+    #[error("{path} is damaged (integrity check: {detail}); restore it from a backup")]
+    Damaged { path: String, detail: String },
+    /// The file at the path is no longer the one open: deleted or swapped under us.
+    #[error("the database file {0} was deleted or replaced while the collector ran; restart it")]
+    Replaced(String),
     #[error("no database at {0}")]
     Missing(String),
     #[error("{0}")]
@@ -288,6 +297,7 @@ impl StoreError {
         match self {
             StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
             StoreError::Busy => StoreError::Busy,
+            StoreError::Replaced(p) => StoreError::Replaced(p.clone()),
             other => StoreError::Backend(other.to_string()),
         }
     }
@@ -350,6 +360,14 @@ impl Store {
                 Store::Postgres(postgres::PgStore::open(u, &opts, false).await?)
             }
         })
+    }
+
+    /// Whether the database still answers (PostgreSQL) or is still the file opened (SQLite).
+    pub async fn health(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.health(),
+            Store::Postgres(s) => s.health().await,
+        }
     }
 
     pub fn backend(&self) -> &'static str {

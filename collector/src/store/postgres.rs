@@ -164,15 +164,26 @@ impl PgStore {
         let mut conn = pool.get().await?;
         let writer = if write {
             migrate(&mut conn).await?;
+            check_shape(&conn, url).await?;
             let (tx, rx) = mpsc::channel(opts.queue.max(1));
             tokio::spawn(writer(pool.clone(), rx));
             Some(tx)
         } else {
             let current = version(&conn).await?;
             schema::check_current(current, "the database")?;
+            check_shape(&conn, url).await?;
             None
         };
         Ok(PgStore { writer, pool })
+    }
+
+    /// One round trip on a pooled connection, bounded by the pool's wait.
+    pub async fn health(&self) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        match tokio::time::timeout(COMMIT_TIMEOUT, conn.simple_query("SELECT 1")).await {
+            Ok(r) => r.map(|_| ()).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable("no answer to SELECT 1".into())),
+        }
     }
 
     pub async fn summary(&self, month: Month) -> Result<Summary, StoreError> {
@@ -333,6 +344,34 @@ async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
         tracing::info!(version = m.version, name = m.name, "migration applied");
     }
     t.commit().await?;
+    Ok(())
+}
+
+/// Prepares every statement the collector runs: a table or column that is not what this
+/// build expects is found at start-up, not at the first beacon.
+async fn check_shape(conn: &Object, url: &str) -> Result<(), StoreError> {
+    for sql in [
+        INSERT_GROUP,
+        INSERT_TOKEN,
+        INSERT_KEY,
+        UPSERT_SIGHTING,
+        SUMMARY,
+        MONTHS,
+        ACTIVITY,
+        IDENTITIES,
+        TOKENS,
+    ] {
+        if let Err(e) = conn.prepare(sql).await {
+            let detail = match e.as_db_error() {
+                Some(db) => db.message().to_owned(),
+                None => return Err(e.into()),
+            };
+            return Err(StoreError::WrongShape {
+                what: super::Db::Postgres(url.to_owned()).to_string(),
+                detail,
+            });
+        }
+    }
     Ok(())
 }
 
