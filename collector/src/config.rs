@@ -208,6 +208,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_SHUTDOWN_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
+
+    /// Days a beacon's corrected event time may lie before its receipt; older beacons get
+    /// 400 `event_too_old`, so nobody can add to a month already billed.
+    #[arg(long, value_name = "DAYS", env = "MAU_COLLECTOR_MAX_BACKDATE_DAYS", default_value_t = 35,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub max_backdate_days: u32,
 }
 
 fn parse_month(s: &str) -> Result<Month, String> {

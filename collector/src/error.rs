@@ -49,6 +49,11 @@ pub enum ApiError {
     BadRequest(String),
     #[error("not found")]
     NotFound,
+    #[error("event_id already stored for another identity or month (items {conflicts:?}); the others were stored")]
+    Conflict {
+        accepted: usize,
+        conflicts: Vec<usize>,
+    },
     #[error("method not allowed")]
     MethodNotAllowed,
 }
@@ -73,6 +78,7 @@ impl ApiError {
             }
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -95,6 +101,7 @@ impl ApiError {
             ApiError::Storage(_) => "storage_error",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound => "not_found",
+            ApiError::Conflict { .. } => "event_id_conflict",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
     }
@@ -106,11 +113,20 @@ impl ApiError {
             }
             _ => (None, None),
         };
+        let (accepted, conflicts) = match self {
+            ApiError::Conflict {
+                accepted,
+                conflicts,
+            } => (Some(*accepted), Some(conflicts.clone())),
+            _ => (None, None),
+        };
         ErrorBody {
             error: self.to_string(),
             code: self.code(),
             field,
             index,
+            accepted,
+            conflicts,
         }
     }
 }
@@ -124,6 +140,11 @@ pub struct ErrorBody {
     pub field: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
+    /// A 409: how many beacons were stored, and the positions of those that were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Vec<usize>>,
 }
 
 impl IntoResponse for ApiError {

@@ -97,6 +97,7 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         twilio_auth_token: args.twilio_auth_token.filter(|t| !t.is_empty()),
         public_url: args.public_url.filter(|u| !u.is_empty()),
         body_timeout: Duration::from_secs(args.body_timeout),
+        max_backdate: time::Duration::days(args.max_backdate_days.into()),
         ..AppState::new(store)
     };
     let backend = state.store.backend();

@@ -1,8 +1,9 @@
 //! POST /v1/beacons: parse, store, and answer only after the commit.
 
+use super::stats::Counters;
 use super::App;
 use crate::error::ApiError;
-use crate::wire::{self, MAX_BODY_BYTES};
+use crate::wire::{self, WireError, MAX_BODY_BYTES};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -19,15 +20,46 @@ pub async fn ingest(
     let received_at = OffsetDateTime::now_utc();
     let bytes = read_body(&app, body, &headers, MAX_BODY_BYTES).await?;
     let records = wire::parse_body(&bytes, received_at)?;
+    if let Some(i) = records
+        .iter()
+        .position(|r| received_at - r.event_at > app.max_backdate)
+    {
+        Counters::add(&app.refused.too_old, 1);
+        let e = too_old(app.max_backdate);
+        return Err(if records.len() > 1 { e.at(i) } else { e }.into());
+    }
     let n = records.len();
-    app.store.insert(records).await?;
+    let conflicts = app.store.insert(records).await?;
     tracing::debug!(beacons = n, "stored");
+    if !conflicts.is_empty() {
+        Counters::add(&app.refused.event_id_conflicts, conflicts.len());
+        tracing::warn!(
+            ?conflicts,
+            "event_id re-delivered for another identity or month"
+        );
+        return Err(ApiError::Conflict {
+            accepted: n - conflicts.len(),
+            conflicts,
+        });
+    }
     // The same answer for a first delivery and a repeat, so retries are harmless.
     Ok(Json(Accepted {
         ok: true,
         accepted: n,
     })
     .into_response())
+}
+
+/// The corrected event time lies before the backdating window.
+fn too_old(window: time::Duration) -> WireError {
+    wire::invalid(
+        "event_too_old",
+        "occurred_at",
+        format!(
+            "the event happened more than {} days before it was received",
+            window.whole_days()
+        ),
+    )
 }
 
 #[derive(serde::Serialize)]

@@ -5,6 +5,7 @@ mod auth;
 mod dashboard;
 mod ingest;
 mod reads;
+mod stats;
 mod tokens;
 mod twilio;
 
@@ -68,6 +69,10 @@ pub struct AppState {
     pub twilio: twilio::Counters,
     /// Longest a request body may take to arrive.
     pub body_timeout: std::time::Duration,
+    /// How far before its receipt a beacon's corrected event time may lie.
+    pub max_backdate: time::Duration,
+    /// Refusals by reason (GET /v1/stats).
+    pub refused: stats::Counters,
 }
 
 impl AppState {
@@ -84,6 +89,8 @@ impl AppState {
             public_url: None,
             twilio: twilio::Counters::default(),
             body_timeout: std::time::Duration::from_secs(10),
+            max_backdate: time::Duration::days(35),
+            refused: stats::Counters::default(),
         }
     }
 }
@@ -105,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/twilio/events", post(twilio::events))
         .route("/v1/twilio/status", get(twilio::status))
+        .route("/v1/stats", get(stats::stats))
         .route("/v1/months", get(reads::list_months))
         .route("/v1/months/{month}/summary", get(reads::month_summary))
         .route("/v1/months/{month}/identities", get(reads::identities))

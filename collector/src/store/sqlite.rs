@@ -6,8 +6,8 @@
 
 use super::schema::{self, MIGRATIONS};
 use super::{
-    settle, sighting_row, ActivityRow, IdentityRow, Options, StoreError, Summary, TokenIdentity,
-    Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+    settle, sighting_row, ActivityRow, Conflicts, IdentityRow, Options, StoreError, Summary,
+    TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
 };
 use crate::month::Month;
 use crate::wire::format_time;
@@ -29,6 +29,8 @@ const UPSERT_IDENTITY: &str =
         first_seen = min(first_seen, excluded.first_seen),
         last_seen = max(last_seen, excluded.last_seen),
         connects = connects + 1";
+
+const STORED_EVENT: &str = "SELECT identity, month FROM events WHERE event_id = ?1";
 
 const INSERT_TOKEN: &str = "INSERT INTO tokens
     (token_key, identity, month, issued_at, expires_at, received_at)
@@ -112,6 +114,7 @@ fn check_shape(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     for sql in [
         INSERT_EVENT,
         UPSERT_IDENTITY,
+        STORED_EVENT,
         INSERT_TOKEN,
         INSERT_KEY,
         UPSERT_SIGHTING,
@@ -343,7 +346,7 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, path: &Path, f
         } else {
             write_group(&mut conn, &jobs)
                 .map_err(StoreError::from)
-                .and_then(|()| same_file(path, file))
+                .and_then(|c| same_file(path, file).map(|()| c))
         };
         if let Err(e @ StoreError::Replaced(_)) = &result {
             if !lost {
@@ -355,11 +358,15 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, path: &Path, f
     }
 }
 
-fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<()> {
+fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<Vec<Conflicts>> {
     let tx = conn.transaction()?;
+    let mut conflicts = Vec::with_capacity(jobs.len());
     for job in jobs {
+        conflicts.push(Vec::new());
         match &job.write {
-            Write::Beacons(records) => write_beacons(&tx, records)?,
+            Write::Beacons(records) => {
+                *conflicts.last_mut().unwrap() = write_beacons(&tx, records)?
+            }
             Write::Tokens(tokens) => {
                 let mut insert = tx.prepare_cached(INSERT_TOKEN)?;
                 for t in tokens {
@@ -390,16 +397,21 @@ fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<()>
             }
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(conflicts)
 }
 
+/// Inserts new events and counts them; a known `event_id` is a retry (counted once) when
+/// it was stored for the same identity and month, else a conflict.
 fn write_beacons(
     tx: &rusqlite::Transaction,
     records: &[crate::wire::Record],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Conflicts> {
     let mut insert = tx.prepare_cached(INSERT_EVENT)?;
     let mut upsert = tx.prepare_cached(UPSERT_IDENTITY)?;
-    for r in records {
+    let mut stored = tx.prepare_cached(STORED_EVENT)?;
+    let mut conflicts = Vec::new();
+    for (i, r) in records.iter().enumerate() {
         let b = &r.beacon;
         let month = r.month.to_string();
         let event_at = format_time(r.event_at);
@@ -418,12 +430,17 @@ fn write_beacons(
             b.sdk_version,
             b.client_version,
         ])?;
-        // A known event_id is a retry: counted once.
         if inserted == 1 {
             upsert.execute(params![month, b.identity, event_at])?;
+        } else {
+            let (identity, was): (String, String) =
+                stored.query_row([&b.event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if identity != b.identity || was != month {
+                conflicts.push(i);
+            }
         }
     }
-    Ok(())
+    Ok(conflicts)
 }
 
 /// Opens an existing database for reading (fails if it does not exist).

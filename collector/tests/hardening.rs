@@ -1,0 +1,86 @@
+//! Refusals that keep the audit list honest: backdating past the window, conflicting
+//! re-deliveries of an event_id; each with its code, counted in /v1/stats.
+
+#[macro_use]
+mod common;
+use common::*;
+use serde_json::{json, Value};
+
+fn start(db: &TestDb, extra: &[&str]) -> Server {
+    let mut args = vec!["--admin-token", TOKEN];
+    args.extend_from_slice(extra);
+    Server::start(db, &args)
+}
+
+fn refused(server: &Server) -> Value {
+    let r = server.get_admin("/v1/stats");
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["refused"].clone()
+}
+
+/// A beacon whose device says the event happened `days` before sending.
+fn backdated(identity: &str, event_id: &str, days: u32) -> Value {
+    let mut b = beacon(identity, event_id);
+    let sent = time::OffsetDateTime::parse(
+        "2026-11-24T20:08:52.140Z",
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let occurred = sent - time::Duration::days(days.into());
+    b["occurred_at"] = json!(occurred
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap());
+    b
+}
+
+fn backdating_is_bounded(db: &TestDb) {
+    let server = start(db, &[]);
+    let r = server.post(&backdated("old", "o1", 36).to_string());
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["code"], "event_too_old");
+    assert_eq!(r.json()["field"], "occurred_at");
+    // An array is all or nothing, and names the item.
+    let r = server.post(&json!([beacon("fresh", "f1"), backdated("old", "o2", 400)]).to_string());
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["index"], 1);
+    // Inside the window: stored, in its (earlier) month.
+    let r = server.post(&backdated("queued", "q1", 20).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(refused(&server)["too_old"], 2);
+    let total: i64 = server
+        .months()
+        .iter()
+        .map(|m| m["unique_identities"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 1);
+    drop(server);
+    // The window is configurable.
+    let server = start(db, &["--max-backdate-days", "2"]);
+    let r = server.post(&backdated("queued3", "q3", 3).to_string());
+    assert_eq!(r.json()["code"], "event_too_old", "{}", r.body);
+}
+
+fn conflicting_redelivery_is_409(db: &TestDb) {
+    let server = start(db, &[]);
+    assert_eq!(server.post(&beacon("alice", "e1").to_string()).status, 200);
+    let r = server.post(&beacon("mallory", "e1").to_string());
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["code"], "event_id_conflict");
+    assert_eq!(r.json()["accepted"], 0);
+    assert_eq!(r.json()["conflicts"], json!([0]));
+    // In a batch, the others are stored and the conflict is named.
+    let r = server.post(&json!([beacon("mallory", "e1"), beacon("carol", "e2")]).to_string());
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["accepted"], 1);
+    assert_eq!(r.json()["conflicts"], json!([0]));
+    // The real retry is still a harmless repeat.
+    let mut retry = beacon("alice", "e1");
+    retry["attempt"] = json!(2);
+    assert_eq!(server.post(&retry.to_string()).status, 200);
+    assert_eq!(refused(&server)["event_id_conflicts"], 2);
+    let ids = stored_identities(&server);
+    assert!(ids.contains("alice") && ids.contains("carol"), "{ids:?}");
+    assert!(!ids.contains("mallory"), "{ids:?}");
+}
+
+both_backends!(backdating_is_bounded, conflicting_redelivery_is_409);
