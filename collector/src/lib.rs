@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod http;
+pub mod identity;
 pub mod month;
 pub mod reconcile;
 pub mod serve;

@@ -83,4 +83,60 @@ fn conflicting_redelivery_is_409(db: &TestDb) {
     assert!(!ids.contains("mallory"), "{ids:?}");
 }
 
-both_backends!(backdating_is_bounded, conflicting_redelivery_is_409);
+fn identity_hygiene(db: &TestDb) {
+    let server = start(db, &[]);
+    for (i, (id, code)) in [
+        ("   ", "bad_identity"),
+        ("\u{202E}ecila", "identity_character"),
+        ("al\u{200B}ice", "identity_character"),
+        ("ali\u{7}ce", "identity_character"),
+        ("bob\u{2067}", "identity_character"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = server.post(&beacon(id, &format!("x{i}")).to_string());
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (400, Some(code)),
+            "{id:?}: {}",
+            r.body
+        );
+        assert_eq!(r.json()["field"], "identity");
+    }
+    // Case and width are kept: each is what Twilio would bill, flagged for a person.
+    for (i, id) in ["alice", "Alice", "alice ", "ａｌｉｃｅ", "bob"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            server
+                .post(&beacon(id, &format!("e{i}")).to_string())
+                .status,
+            200
+        );
+    }
+    let month = server.month();
+    let report = server
+        .get_admin(&format!("/v1/months/{month}/report"))
+        .json();
+    assert_eq!(report["identities"], 5);
+    assert_eq!(
+        report["lookalikes"],
+        json!([["Alice", "alice", "alice ", "ａｌｉｃｅ"]])
+    );
+    assert_eq!(refused(&server)["bad_identity"], 5);
+    // The CLI report says it too.
+    let out = cli(&["report", "--month", &month, "--db", &db.arg]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Look-alike identities") && text.contains("\"alice \""),
+        "{text}"
+    );
+}
+
+both_backends!(
+    backdating_is_bounded,
+    conflicting_redelivery_is_409,
+    identity_hygiene
+);

@@ -19,7 +19,11 @@ pub async fn ingest(
 ) -> Result<Response, ApiError> {
     let received_at = OffsetDateTime::now_utc();
     let bytes = read_body(&app, body, &headers, MAX_BODY_BYTES).await?;
-    let records = wire::parse_body(&bytes, received_at)?;
+    let records = wire::parse_body(&bytes, received_at).inspect_err(|e| {
+        if matches!(e.code(), "bad_identity" | "identity_character") {
+            Counters::add(&app.refused.bad_identity, 1);
+        }
+    })?;
     if let Some(i) = records
         .iter()
         .position(|r| received_at - r.event_at > app.max_backdate)
