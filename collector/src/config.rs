@@ -41,7 +41,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP collector.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Write a month's identities to stdout.
     Export {
         /// The UTC month, YYYY-MM.
@@ -214,6 +214,45 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DAYS", env = "MAU_COLLECTOR_MAX_BACKDATE_DAYS", default_value_t = 35,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub max_backdate_days: u32,
+
+    /// Beacon requests per second per client address (token bucket refill); 0 turns the
+    /// limit off. Past it: 429 `rate_limited` with Retry-After.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAU_COLLECTOR_RATE_LIMIT",
+        default_value_t = 20
+    )]
+    pub rate_limit: u32,
+
+    /// Beacon requests a client address may send at once (token bucket size).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAU_COLLECTOR_RATE_BURST",
+        default_value_t = 100
+    )]
+    pub rate_burst: u32,
+
+    /// Distinct identities per client address per minute; 0 turns the cap off. Past it:
+    /// 429 `too_many_identities` with Retry-After.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAU_COLLECTOR_IDENTITIES_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub identities_per_minute: u32,
+
+    /// A reverse proxy's address whose X-Forwarded-For names the client; repeat for several
+    /// (comma-separated in the env var). Without one, the peer address is the client.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "IP",
+        env = "MAU_COLLECTOR_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn parse_month(s: &str) -> Result<Month, String> {

@@ -47,6 +47,10 @@ pub enum ApiError {
     Storage(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("too many requests from this address; retry after {} s", retry_after(.0))]
+    RateLimited(std::time::Duration),
+    #[error("too many new identities from this address this minute; retry after {} s", retry_after(.0))]
+    TooManyIdentities(std::time::Duration),
     #[error("not found")]
     NotFound,
     #[error("event_id already stored for another identity or month (items {conflicts:?}); the others were stored")]
@@ -78,6 +82,9 @@ impl ApiError {
             }
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::RateLimited(_) | ApiError::TooManyIdentities(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -101,6 +108,8 @@ impl ApiError {
             ApiError::Storage(_) => "storage_error",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound => "not_found",
+            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::TooManyIdentities(_) => "too_many_identities",
             ApiError::Conflict { .. } => "event_id_conflict",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
@@ -165,12 +174,30 @@ impl IntoResponse for ApiError {
             | ApiError::Storage(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
+            ApiError::RateLimited(wait) | ApiError::TooManyIdentities(wait) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after(&wait)));
+            }
             ApiError::Unauthorized | ApiError::IngestUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }
         resp
+    }
+}
+
+/// Whole seconds to wait, rounded up, at least 1.
+fn retry_after(wait: &std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+impl From<crate::http::limits::Refusal> for ApiError {
+    fn from(r: crate::http::limits::Refusal) -> Self {
+        use crate::http::limits::Refusal;
+        match r {
+            Refusal::RateLimited(wait) => ApiError::RateLimited(wait),
+            Refusal::TooManyIdentities(wait) => ApiError::TooManyIdentities(wait),
+        }
     }
 }
 

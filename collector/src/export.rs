@@ -201,7 +201,7 @@ mod tests {
             row("@SUM(A1)"),
             row("a=b"),
         ];
-        let csv = encode(Format::Csv, &[rows.clone()]);
+        let csv = encode(Format::Csv, std::slice::from_ref(&rows));
         let lines: Vec<&str> = csv
             .lines()
             .skip(1)

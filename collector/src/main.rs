@@ -2,8 +2,9 @@
 
 use clap::Parser;
 use mau_collector::config::{Cli, Command, ReportFormat, ServeArgs, TwilioCommand};
+use mau_collector::http::limits::{LimitConfig, Limits};
 use mau_collector::reconcile::{self, Billed};
-use mau_collector::serve::Limits;
+use mau_collector::serve;
 use mau_collector::store::{Db, Options, Store};
 use mau_collector::twilio::{rest, sync};
 use mau_collector::{app, export, month::Month, AppState, Origins};
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime(true).and_then(|rt| {
-            let r = rt.block_on(serve(&db, args));
+            let r = rt.block_on(serve(&db, *args));
             // Connections dropped at the shutdown deadline are not waited for.
             rt.shutdown_timeout(Duration::from_millis(100));
             r
@@ -98,6 +99,12 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         public_url: args.public_url.filter(|u| !u.is_empty()),
         body_timeout: Duration::from_secs(args.body_timeout),
         max_backdate: time::Duration::days(args.max_backdate_days.into()),
+        limits: Limits::new(LimitConfig {
+            per_second: args.rate_limit,
+            burst: args.rate_burst,
+            identities_per_minute: args.identities_per_minute,
+            trusted_proxies: args.trusted_proxies.clone(),
+        }),
         ..AppState::new(store)
     };
     let backend = state.store.backend();
@@ -107,13 +114,13 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;
     tracing::info!(%addr, %db, backend, static_dir = ?args.static_dir, "collector started");
-    let limits = Limits {
+    let limits = serve::Limits {
         header_timeout: Duration::from_secs(args.header_timeout),
         write_timeout: Duration::from_secs(args.write_timeout),
         max_connections: args.max_connections as usize,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };
-    mau_collector::serve::run(listener, app(state), limits, shutdown_signal()).await;
+    serve::run(listener, app(state), limits, shutdown_signal()).await;
     tracing::info!("collector stopped");
     Ok(())
 }

@@ -5,20 +5,30 @@ use super::App;
 use crate::error::ApiError;
 use crate::wire::{self, WireError, MAX_BODY_BYTES};
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
+use std::net::SocketAddr;
 use time::OffsetDateTime;
 
 /// Takes one beacon or an array, whatever the Content-Type (browsers send text/plain).
 pub async fn ingest(
     State(app): State<App>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let received_at = OffsetDateTime::now_utc();
+    // The (bounded) body is read first, so a refusal leaves the connection reusable.
     let bytes = read_body(&app, body, &headers, MAX_BODY_BYTES).await?;
+    let client = app.limits.client(peer.map(|p| p.0 .0.ip()), &headers);
+    if let Some(c) = client {
+        app.limits
+            .request(c)
+            .inspect_err(|_| Counters::add(&app.refused.rate_limited, 1))?;
+    }
     let records = wire::parse_body(&bytes, received_at).inspect_err(|e| {
         if matches!(e.code(), "bad_identity" | "identity_character") {
             Counters::add(&app.refused.bad_identity, 1);
@@ -31,6 +41,12 @@ pub async fn ingest(
         Counters::add(&app.refused.too_old, 1);
         let e = too_old(app.max_backdate);
         return Err(if records.len() > 1 { e.at(i) } else { e }.into());
+    }
+    if let Some(c) = client {
+        let ids = records.iter().map(|r| r.beacon.identity.as_str());
+        app.limits
+            .identities(c, ids)
+            .inspect_err(|_| Counters::add(&app.refused.identity_capped, 1))?;
     }
     let n = records.len();
     let conflicts = app.store.insert(records).await?;

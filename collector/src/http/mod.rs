@@ -4,6 +4,7 @@
 mod auth;
 mod dashboard;
 mod ingest;
+pub mod limits;
 mod reads;
 mod stats;
 mod tokens;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub max_backdate: time::Duration,
     /// Refusals by reason (GET /v1/stats).
     pub refused: stats::Counters,
+    /// Per-client rate limits on beacons.
+    pub limits: limits::Limits,
 }
 
 impl AppState {
@@ -91,6 +94,7 @@ impl AppState {
             body_timeout: std::time::Duration::from_secs(10),
             max_backdate: time::Duration::days(35),
             refused: stats::Counters::default(),
+            limits: limits::Limits::new(limits::LimitConfig::default()),
         }
     }
 }
