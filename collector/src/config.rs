@@ -253,6 +253,20 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// Secret shared with the backend that mints tickets (`v1.<exp>.<sig>`); beacons that
+    /// carry a ticket are checked against it. Use the env var: flags show in process lists.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MAU_COLLECTOR_TICKET_SECRET",
+        hide_env_values = true
+    )]
+    pub ticket_secret: Option<String>,
+
+    /// Refuse every beacon without a valid ticket (401 `bad_ticket`, nothing stored).
+    #[arg(long, env = "MAU_COLLECTOR_REQUIRE_TICKET", requires = "ticket_secret")]
+    pub require_ticket: bool,
 }
 
 fn parse_month(s: &str) -> Result<Month, String> {

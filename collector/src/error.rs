@@ -51,6 +51,11 @@ pub enum ApiError {
     RateLimited(std::time::Duration),
     #[error("too many new identities from this address this minute; retry after {} s", retry_after(.0))]
     TooManyIdentities(std::time::Duration),
+    #[error("{}{reason}", index.map(|i| format!("item {i}: ")).unwrap_or_default())]
+    BadTicket {
+        reason: crate::ticket::TicketError,
+        index: Option<usize>,
+    },
     #[error("not found")]
     NotFound,
     #[error("event_id already stored for another identity or month (items {conflicts:?}); the others were stored")]
@@ -71,7 +76,9 @@ impl ApiError {
             }
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Unauthorized | ApiError::IngestUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::IngestUnauthorized | ApiError::BadTicket { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::ReadsDisabled
             | ApiError::TokensDisabled
             | ApiError::WebhooksDisabled
@@ -108,6 +115,7 @@ impl ApiError {
             ApiError::Storage(_) => "storage_error",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound => "not_found",
+            ApiError::BadTicket { .. } => "bad_ticket",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::TooManyIdentities(_) => "too_many_identities",
             ApiError::Conflict { .. } => "event_id_conflict",
@@ -120,6 +128,7 @@ impl ApiError {
             ApiError::Wire(WireError::Invalid { field, index, .. }) => {
                 ((!field.is_empty()).then_some(*field), *index)
             }
+            ApiError::BadTicket { index, .. } => (Some("ticket"), *index),
             _ => (None, None),
         };
         let (accepted, conflicts) = match self {

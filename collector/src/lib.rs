@@ -10,6 +10,7 @@ pub mod month;
 pub mod reconcile;
 pub mod serve;
 pub mod store;
+pub mod ticket;
 pub mod tokens;
 pub mod twilio;
 pub mod wire;

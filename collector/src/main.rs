@@ -3,6 +3,7 @@
 use clap::Parser;
 use mau_collector::config::{Cli, Command, ReportFormat, ServeArgs, TwilioCommand};
 use mau_collector::http::limits::{LimitConfig, Limits};
+use mau_collector::http::Tickets;
 use mau_collector::reconcile::{self, Billed};
 use mau_collector::serve;
 use mau_collector::store::{Db, Options, Store};
@@ -97,6 +98,13 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         ingest_token: args.ingest_token.filter(|t| !t.is_empty()),
         twilio_auth_token: args.twilio_auth_token.filter(|t| !t.is_empty()),
         public_url: args.public_url.filter(|u| !u.is_empty()),
+        tickets: args
+            .ticket_secret
+            .filter(|t| !t.is_empty())
+            .map(|secret| Tickets {
+                secret,
+                required: args.require_ticket,
+            }),
         body_timeout: Duration::from_secs(args.body_timeout),
         max_backdate: time::Duration::days(args.max_backdate_days.into()),
         limits: Limits::new(LimitConfig {

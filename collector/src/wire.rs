@@ -106,6 +106,8 @@ pub struct Beacon {
     pub sdk_name: String,
     pub sdk_version: String,
     pub client_version: Option<String>,
+    /// A signed ticket from the team's backend (see `ticket`); checked, not stored.
+    pub ticket: Option<String>,
 }
 
 /// A beacon with the collector's own times: what gets stored.
@@ -280,7 +282,17 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
         Some(_) => return Err(wrong_type("client_version", "a string")),
     };
 
+    let ticket = match obj.get("ticket") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() <= crate::ticket::MAX_TICKET_CHARS => Some(s.clone()),
+        Some(Value::String(_)) => {
+            return Err(invalid("bad_ticket", "ticket", "ticket is too long"))
+        }
+        Some(_) => return Err(wrong_type("ticket", "a string")),
+    };
+
     Ok(Beacon {
+        ticket,
         identity: identity.to_owned(),
         event_id: event_id.to_owned(),
         client_month,

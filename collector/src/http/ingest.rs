@@ -42,6 +42,9 @@ pub async fn ingest(
         let e = too_old(app.max_backdate);
         return Err(if records.len() > 1 { e.at(i) } else { e }.into());
     }
+    if let Some(t) = &app.tickets {
+        check_tickets(t, &records).inspect_err(|_| Counters::add(&app.refused.bad_ticket, 1))?;
+    }
     if let Some(c) = client {
         let ids = records.iter().map(|r| r.beacon.identity.as_str());
         app.limits
@@ -68,6 +71,28 @@ pub async fn ingest(
         accepted: n,
     })
     .into_response())
+}
+
+/// With a secret, a ticket that is present must be valid; with `required`, it must be
+/// present too. All or nothing, before anything is stored.
+fn check_tickets(t: &super::Tickets, records: &[wire::Record]) -> Result<(), ApiError> {
+    for (i, r) in records.iter().enumerate() {
+        let b = &r.beacon;
+        if b.ticket.is_none() && !t.required {
+            continue;
+        }
+        crate::ticket::verify(
+            t.secret.as_bytes(),
+            b.ticket.as_deref(),
+            &b.identity,
+            r.event_at,
+        )
+        .map_err(|reason| ApiError::BadTicket {
+            reason,
+            index: (records.len() > 1).then_some(i),
+        })?;
+    }
+    Ok(())
 }
 
 /// The corrected event time lies before the backdating window.

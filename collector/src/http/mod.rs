@@ -76,6 +76,14 @@ pub struct AppState {
     pub refused: stats::Counters,
     /// Per-client rate limits on beacons.
     pub limits: limits::Limits,
+    /// Signed tickets: checked when configured, required when `required`.
+    pub tickets: Option<Tickets>,
+}
+
+/// The ticket secret, and whether a beacon without a valid ticket is refused.
+pub struct Tickets {
+    pub secret: String,
+    pub required: bool,
 }
 
 impl AppState {
@@ -95,6 +103,7 @@ impl AppState {
             max_backdate: time::Duration::days(35),
             refused: stats::Counters::default(),
             limits: limits::Limits::new(limits::LimitConfig::default()),
+            tickets: None,
         }
     }
 }
