@@ -135,8 +135,129 @@ fn identity_hygiene(db: &TestDb) {
     );
 }
 
+fn csv_export_neutralises_formulas(db: &TestDb) {
+    let server = start(db, &[]);
+    let batch = json!([
+        beacon("=HYPERLINK(\"http://evil.example\",\"x\")", "e1"),
+        beacon("@SUM(1+1)*cmd|' /C calc'!A0", "e2"),
+        beacon("-2+3", "e3"),
+        beacon("plain", "e4"),
+    ]);
+    assert_eq!(server.post(&batch.to_string()).status, 200);
+    let month = server.month();
+    let csv = server
+        .get_admin(&format!("/v1/months/{month}/identities?format=csv"))
+        .body;
+    let firsts: Vec<String> = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(|r| r.unwrap()[0].to_owned())
+        .collect();
+    assert_eq!(
+        firsts,
+        [
+            "'-2+3",
+            "'=HYPERLINK(\"http://evil.example\",\"x\")",
+            "'@SUM(1+1)*cmd|' /C calc'!A0",
+            "plain"
+        ]
+    );
+    assert!(
+        !csv.lines()
+            .skip(1)
+            .any(|l| l.starts_with(['=', '+', '-', '@'])),
+        "{csv}"
+    );
+    // JSON is unchanged.
+    let ids = stored_identities(&server);
+    assert!(ids.contains("-2+3") && ids.contains("plain"), "{ids:?}");
+}
+
 both_backends!(
     backdating_is_bounded,
     conflicting_redelivery_is_409,
-    identity_hygiene
+    identity_hygiene,
+    csv_export_neutralises_formulas
 );
+
+#[test]
+fn every_reachable_error_is_json_with_a_code() {
+    let db = TestDb::sqlite();
+    let server = start(&db, &[]);
+    // Lowercase scheme is fine.
+    let r = send(
+        server
+            .request("GET", "/v1/months")
+            .set("Authorization", &format!("bearer {TOKEN}")),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (path, status, code) in [
+        ("/v1/months/%FF%FE/summary", 400, "bad_request"),
+        (
+            "/v1/months/2026-11/identities?format=json&format=csv",
+            400,
+            "bad_request",
+        ),
+        ("/nothing-here", 404, "not_found"),
+    ] {
+        let r = server.get_admin(path);
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+        assert_eq!(r.json()["code"], code, "{path}");
+        assert!(!r.json()["error"].as_str().unwrap().is_empty());
+    }
+    let r = send(server.request("DELETE", "/v1/beacons"), None);
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+}
+
+#[test]
+fn static_dir_never_leaks_links_or_the_database() {
+    let db = TestDb::sqlite();
+    let site = db.dir.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>demo</h1>").unwrap();
+    let secret = db.dir.path().join("secret.txt");
+    std::fs::write(&secret, "top secret").unwrap();
+    std::os::unix::fs::symlink(&secret, site.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(db.dir.path(), site.join("up")).unwrap();
+    // The database kept inside the served folder.
+    let mut inside = TestDb::sqlite();
+    inside.arg = site.join("mau.db").to_str().unwrap().to_owned();
+    let server = Server::start(
+        &inside,
+        &[
+            "--admin-token",
+            TOKEN,
+            "--static-dir",
+            site.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(server.post(&beacon("alice", "e1").to_string()).status, 200);
+    assert_eq!(send(server.request("GET", "/"), None).status, 200);
+    for path in [
+        "/link.txt",
+        "/up/secret.txt",
+        "/mau.db",
+        "/mau.db-wal",
+        "/mau.db-shm",
+        "/missing.html",
+    ] {
+        let r = send(server.request("GET", path), None);
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+        assert_eq!(r.json()["code"], "not_found", "{path}");
+        assert!(
+            !r.body.contains("top secret") && !r.body.contains("SQLite"),
+            "{path}"
+        );
+    }
+    let r = send(server.request("POST", "/index.html"), Some("x"));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{}",
+        r.body
+    );
+    drop(db);
+}

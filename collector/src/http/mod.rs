@@ -3,6 +3,7 @@
 
 mod auth;
 mod dashboard;
+mod files;
 mod ingest;
 pub mod limits;
 mod reads;
@@ -14,6 +15,7 @@ use crate::error::ApiError;
 use crate::store::Store;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -132,10 +134,15 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/months/{month}/report", get(reads::report))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let api = match static_dir {
-        Some(dir) => api.fallback_service(tower_http::services::ServeDir::new(dir)),
+        Some(dir) => {
+            let files = files::StaticFiles::new(&dir, state.store.file());
+            api.fallback(move |req: axum::extract::Request| files.clone().serve(req))
+        }
         None => api.fallback(|| async { ApiError::NotFound }),
     };
-    api.layer(cors(&state.origins)).with_state(state)
+    api.layer(axum::middleware::map_response(json_errors))
+        .layer(cors(&state.origins))
+        .with_state(state)
 }
 
 /// Tells a load balancer the process serves and its storage is sound: SQLite, the file
@@ -148,6 +155,43 @@ async fn healthz(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiE
         "version": env!("CARGO_PKG_VERSION"),
         "storage": app.store.backend(),
     })))
+}
+
+/// Every error answer is JSON with a code, also those made outside the handlers (axum's
+/// path and query rejections, `ServeDir`'s 404 and 405): their text becomes `error`.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status.as_u16() {
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "body_too_large",
+        400..=499 => "bad_request",
+        _ => "internal_error",
+    };
+    let error = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let body = serde_json::to_vec(&json!({ "error": error, "code": code })).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// CORS for configured origins (tower-http). Credentials are allowed (browsers send beacons

@@ -381,6 +381,14 @@ impl Store {
         }
     }
 
+    /// The SQLite file, if that is the backend.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            Store::Sqlite(s) => Some(s.path()),
+            Store::Postgres(_) => None,
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",

@@ -179,6 +179,10 @@ impl SqliteStore {
         })
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn health(&self) -> Result<(), StoreError> {
         match self.file {
             Some(id) => same_file(&self.path, id),
