@@ -14,7 +14,17 @@
 //!   `LazyClient`'s registry until it connects, `stop()` or `shutdown()`;
 //! - a `LazyClient` holds itself while it has a client (token refresh must go on);
 //!   `shutdown()` lets go.
+//!
+//! The shipped wasm is `#![no_std]` with a panic handler that traps: std's panic machinery
+//! and the formatting it pulls in cost ~10 KB of wasm (docs/size.md). The `std` feature
+//! (on in tests, which need std) brings std back; native builds always have it.
+#![no_std]
 #![deny(missing_docs, missing_debug_implementations)]
+
+#[macro_use]
+extern crate alloc;
+#[cfg(any(feature = "std", not(target_family = "wasm")))]
+extern crate std;
 
 pub mod core;
 pub mod platform;
@@ -27,6 +37,13 @@ mod tracker;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
+/// A panic in the shipped wasm is a bug: trap at once, without formatting a message.
+#[cfg(all(target_family = "wasm", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &::core::panic::PanicInfo) -> ! {
+    ::core::arch::wasm32::unreachable()
+}
+
 pub use lazy::trigger::Trigger;
 pub use lazy::LazyClient;
 pub use tracker::watch::Watch;
@@ -34,6 +51,6 @@ pub use tracker::MauTracker;
 
 /// The SDK version, also on every beacon.
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = version)]
-pub fn version() -> String {
+pub fn version() -> alloc::string::String {
     crate::core::wire::SDK_VERSION.into()
 }

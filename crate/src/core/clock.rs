@@ -1,6 +1,8 @@
 //! UTC time as the wire format writes it: ISO 8601 with milliseconds, and the `YYYY-MM`
 //! month that Twilio bills by. Pure, so it is tested natively.
 
+use alloc::string::String;
+
 /// Milliseconds since the Unix epoch, as `Date.now()` gives them.
 pub type Millis = f64;
 
@@ -35,7 +37,9 @@ fn civil(days: i64) -> (i64, u32, u32) {
 
 fn parts(ms: Millis) -> Parts {
     let ms = if (MIN_MS..=MAX_MS).contains(&ms) {
-        ms.floor() as i64
+        // `f64::floor` is std-only; `as` truncates towards zero.
+        let t = ms as i64;
+        t - i64::from((t as f64) > ms)
     } else {
         0
     };

@@ -1,6 +1,8 @@
 //! When to try a beacon again, and whether a response means delivered, retry or drop.
 //! Pure: the browser side only feeds it statuses, headers and random numbers.
 
+use alloc::string::String;
+
 use crate::core::clock::Millis;
 
 /// Exponential backoff with jitter. Never gives up: an audit beacon is retried until a
@@ -29,8 +31,8 @@ impl Backoff {
     /// Delay after the `failures`-th failed attempt (1-based), with ±25 % jitter from
     /// `rand01` in [0, 1) so that many devices do not retry in lockstep.
     pub fn delay_ms(&self, failures: u32, rand01: f64) -> f64 {
-        let exp = failures.saturating_sub(1).min(30) as i32;
-        let raw = (self.base_ms * 2f64.powi(exp)).min(self.max_ms);
+        let exp = failures.saturating_sub(1).min(30);
+        let raw = (self.base_ms * f64::from(1u32 << exp)).min(self.max_ms);
         let r = if rand01.is_finite() {
             rand01.clamp(0.0, 1.0)
         } else {
@@ -68,20 +70,24 @@ impl DropReason {
     /// The stats key and event text.
     pub fn name(self) -> String {
         match self {
-            DropReason::Http(status) => {
-                let mut s = String::from("http_");
-                let mut div = 100;
-                while div > 0 {
-                    s.push(char::from(b'0' + (status / div % 10) as u8));
-                    div /= 10;
-                }
-                s
-            }
+            DropReason::Http(status) => with_status("http_", status),
             DropReason::NoIdentity => "no_identity".into(),
             DropReason::CorruptStore => "corrupt_store".into(),
             DropReason::IdentityTooLong => "identity_too_long".into(),
         }
     }
+}
+
+/// `prefix` and an HTTP status's three digits, without `core::fmt` (which the wasm
+/// leaves out: docs/size.md).
+pub fn with_status(prefix: &str, status: u16) -> String {
+    let mut s = String::from(prefix);
+    let mut div = 100;
+    while div > 0 {
+        s.push(char::from(b'0' + (status / div % 10) as u8));
+        div /= 10;
+    }
+    s
 }
 
 /// What to do with a beacon after an attempt.

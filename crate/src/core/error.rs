@@ -1,5 +1,9 @@
-//! Errors inside the SDK. At the JS boundary they become a `JsError` whose message is the
-//! `Display` text, so every variant names the field or the step that went wrong.
+//! Errors inside the SDK. At the JS boundary they become an `Error` whose message is
+//! [`Error::message`], so every variant names the field or the step that went wrong. The
+//! text is joined from static parts rather than formatted: the wasm has no `core::fmt`
+//! (docs/size.md); `Display` shows the same text.
+
+use alloc::string::String;
 
 use thiserror::Error;
 
@@ -7,7 +11,7 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum Error {
     /// A config object was missing, of the wrong type, or held a bad value.
-    #[error("mau-beacon: invalid config: `{field}` {problem}")]
+    #[error("{}", self.message())]
     Config {
         /// The field, e.g. `collectorUrl`.
         field: &'static str,
@@ -15,13 +19,13 @@ pub enum Error {
         problem: &'static str,
     },
     /// The access token could not be read for its identity.
-    #[error("mau-beacon: access token unreadable: {0}")]
+    #[error("{}", self.message())]
     Token(&'static str),
     /// The browser API needed is not there (no `window`, no `fetch`).
-    #[error("mau-beacon: {0} is not available in this environment")]
+    #[error("{}", self.message())]
     Unavailable(&'static str),
     /// A callback supplied by the app threw or rejected.
-    #[error("mau-beacon: {what} failed: {message}")]
+    #[error("{}", self.message())]
     Callback {
         /// Which callback, e.g. `getToken`.
         what: &'static str,
@@ -29,18 +33,18 @@ pub enum Error {
         message: String,
     },
     /// `LazyClient` was used after `shutdown()`.
-    #[error("mau-beacon: the LazyClient was shut down")]
+    #[error("{}", self.message())]
     ShutDown,
     /// Someone removed our listeners from the client (e.g. `client.removeAllListeners()`);
     /// they were attached again.
-    #[error("mau-beacon: the client's listeners were removed (removeAllListeners?); mau-beacon attached its own again")]
+    #[error("{}", self.message())]
     ListenersRemoved,
     /// An identity longer than the collector takes (Twilio's own limit): refused here,
     /// with a reason, rather than sent for a 400.
-    #[error("mau-beacon: identity is longer than 256 bytes (Twilio's limit); no beacon sent")]
+    #[error("{}", self.message())]
     IdentityTooLong,
     /// `replaceClient()` while a client is still being created.
-    #[error("mau-beacon: a client is being created; replace it once get() has resolved")]
+    #[error("{}", self.message())]
     Busy,
 }
 
@@ -48,6 +52,25 @@ impl Error {
     /// Shorthand for a config error.
     pub fn config(field: &'static str, problem: &'static str) -> Self {
         Error::Config { field, problem }
+    }
+
+    /// What went wrong, in words, for the JS `Error`'s `message`.
+    pub fn message(&self) -> String {
+        let parts: [&str; 4] = match self {
+            Error::Config { field, problem } => ["invalid config: `", field, "` ", problem],
+            Error::Token(why) => ["access token unreadable: ", why, "", ""],
+            Error::Unavailable(what) => [what, " is not available in this environment", "", ""],
+            Error::Callback { what, message } => [what, " failed: ", message, ""],
+            Error::ShutDown => ["the LazyClient was shut down", "", "", ""],
+            Error::ListenersRemoved => ["the client's listeners were removed (removeAllListeners?); mau-beacon attached its own again", "", "", ""],
+            Error::IdentityTooLong => ["identity is longer than 256 bytes (Twilio's limit); no beacon sent", "", "", ""],
+            Error::Busy => ["a client is being created; replace it once get() has resolved", "", "", ""],
+        };
+        let mut text = String::from("mau-beacon: ");
+        for part in parts {
+            text.push_str(part);
+        }
+        text
     }
 
     /// The config field at fault, for config errors.

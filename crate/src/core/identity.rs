@@ -2,13 +2,17 @@
 //! readable the moment the token exists, long before the client's `user.identity` is filled.
 //! The token is a credential: this module reads it and keeps nothing of it but the identity.
 
+use alloc::string::String;
+
 use crate::core::error::Error;
 use crate::core::json::JsonView;
 
 /// `Ok(Some(identity))` for a token that names one, `Ok(None)` for a well-formed token
 /// without `grants.identity` (opaque to us), `Err` for something that is not a JWT.
 pub fn identity_from_token<J: JsonView>(token: &str) -> Result<Option<String>, Error> {
-    let mut parts = token.trim().split('.');
+    // `['.']`, not `'.'`: the char searcher slices a buffer, and its panic path links
+    // `core::fmt` into the wasm (docs/size.md).
+    let mut parts = token.trim().split(['.']);
     let (Some(_header), Some(payload), Some(_sig), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {

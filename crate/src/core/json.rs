@@ -3,6 +3,8 @@
 //! and how it is validated, is the same pure code for both (docs/size.md says why: serde
 //! deserialization was the largest single cost of the wasm module).
 
+use alloc::{string::String, vec::Vec};
+
 /// A parsed JSON value, read field by field.
 pub trait JsonView: Sized {
     /// Parses `text`; `None` when it is not JSON.
@@ -31,7 +33,7 @@ impl JsonView for serde_json::Value {
         self.as_object()?.get(key).cloned()
     }
     fn string(&self) -> Option<String> {
-        self.as_str().map(str::to_owned)
+        self.as_str().map(alloc::borrow::ToOwned::to_owned)
     }
     fn u32(&self) -> Option<u32> {
         self.as_u64().and_then(|n| u32::try_from(n).ok())

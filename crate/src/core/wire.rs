@@ -1,5 +1,7 @@
 //! The beacon itself: wire format v1 (`docs/wire-format.md`).
 
+use alloc::string::String;
+
 use serde::Serialize;
 
 use crate::core::json::JsonView;

@@ -2,10 +2,12 @@
 //! exactly once, because Twilio bills every identity whose client connects. Its child
 //! module `trigger` decides when.
 
+use alloc::{string::String, string::ToString, vec::Vec};
+
 pub mod trigger;
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use alloc::rc::Rc;
+use core::cell::{Cell, RefCell};
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -108,8 +110,8 @@ pub struct LazyClient {
     inner: Rc<LazyInner>,
 }
 
-impl std::fmt::Debug for LazyClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for LazyClient {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("LazyClient")
             .field("created", &self.inner.created.get())
             .finish()

@@ -1,8 +1,10 @@
 //! What makes a `LazyClient` connect: a first interaction or the chat becoming visible.
 //! A trigger connects once, then removes its listeners.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use alloc::vec::Vec;
+
+use alloc::rc::Rc;
+use core::cell::{Cell, RefCell};
 
 use crate::platform::dom::DomListener;
 use js_sys::Array;
@@ -32,8 +34,8 @@ pub struct Trigger {
     inner: Rc<TriggerInner>,
 }
 
-impl std::fmt::Debug for Trigger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Trigger {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Trigger")
             .field("done", &self.inner.done.get())
             .finish()
@@ -138,7 +140,7 @@ impl TriggerInner {
         if let Some((o, _)) = &observer {
             o.disconnect();
         }
-        js::drop_later((std::mem::take(&mut *self.listeners.borrow_mut()), observer));
+        js::drop_later((core::mem::take(&mut *self.listeners.borrow_mut()), observer));
         self.lazy.triggers.remove(self);
     }
 }

@@ -1,6 +1,8 @@
 //! The Conversations `Client` as mau-beacon sees it, in one place: its TypeScript shape,
 //! its connection states, and how its emitter methods, identity and version are read.
 
+use alloc::string::String;
+
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 

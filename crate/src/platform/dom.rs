@@ -2,6 +2,8 @@
 //! gloo-events and gloo-timers do the same, but keep std's panic machinery in the wasm and
 //! cost more than these few lines (docs/size.md); the shape follows gloo's.
 
+use alloc::boxed::Box;
+
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use web_sys::{Event, EventTarget};

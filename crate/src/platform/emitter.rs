@@ -1,8 +1,9 @@
 //! A listener on a Node-style event emitter (the Conversations `Client`), removed when
 //! dropped: gloo's `EventListener`, for `on`/`off` instead of the DOM's methods.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use alloc::rc::Rc;
+use alloc::{boxed::Box, vec::Vec};
+use core::cell::{Cell, RefCell};
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -31,14 +32,16 @@ impl EmitterListener {
         event: &'static str,
         mut f: impl FnMut(JsValue) + 'static,
     ) -> Result<Self, Error> {
-        Self::new2(target, event, move |a, _| f(a))
+        Self::new2(target, event, Box::new(move |a, _| f(a)))
     }
 
     /// Subscribes `f`, which takes the event's first two arguments, to `event` on `target`.
+    /// Boxed and not generic: one copy of the closure glue for every listener (docs/size.md).
+    #[inline(never)]
     fn new2(
         target: &JsValue,
         event: &'static str,
-        f: impl FnMut(JsValue, JsValue) + 'static,
+        f: Box<dyn FnMut(JsValue, JsValue)>,
     ) -> Result<Self, Error> {
         let (on, off) = methods(target).ok_or(Error::config(
             "client",
@@ -49,7 +52,7 @@ impl EmitterListener {
             event,
             on,
             off,
-            callback: Some(Closure::new(f)),
+            callback: Some(Closure::wrap(f)),
         };
         listener.subscribe()?;
         Ok(listener)
@@ -144,7 +147,7 @@ impl GuardedListeners {
             dropped: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
-        let guard = EmitterListener::new2(target, "removeListener", move |_event, listener| {
+        let on_removal = move |_event, listener: JsValue| {
             let Some(g) = weak.upgrade() else { return };
             if g.dropped.get() || !g.listeners.borrow().iter().any(|l| l.is(&listener)) {
                 return;
@@ -154,7 +157,8 @@ impl GuardedListeners {
             if !g.queued.replace(true) {
                 wasm_bindgen_futures::spawn_local(async move { g.reattach() });
             }
-        });
+        };
+        let guard = EmitterListener::new2(target, "removeListener", Box::new(on_removal));
         *inner.guard.borrow_mut() = guard.ok();
         GuardedListeners { inner }
     }

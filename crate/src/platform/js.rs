@@ -2,6 +2,8 @@
 //! `Reflect` call that yields a named `Error` instead of a trap. Config is read field by
 //! field rather than through serde, which costs far more wasm (docs/size.md).
 
+use alloc::string::String;
+
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -130,7 +132,7 @@ pub fn notify(callback: &Option<Function>, arg: &JsValue) {
 /// (and `field`, for config errors), thrown, rejected or handed to `onError`.
 impl From<Error> for JsValue {
     fn from(err: Error) -> JsValue {
-        let e = js_sys::Error::new(&err.to_string());
+        let e = js_sys::Error::new(&err.message());
         e.set_name("MauBeaconError");
         let set = |k: &str, v: &str| {
             let _ = Reflect::set(&e, &JsValue::from_str(k), &JsValue::from_str(v));

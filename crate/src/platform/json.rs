@@ -1,6 +1,8 @@
 //! `JsonView` over the browser's `JSON.parse`: the core reads stored records and token
 //! payloads through it without a JSON parser in the wasm.
 
+use alloc::{string::String, vec::Vec};
+
 use wasm_bindgen::prelude::*;
 
 use crate::core::json::JsonView;
@@ -28,7 +30,7 @@ impl JsonView for wasm_bindgen::JsValue {
     }
     fn u32(&self) -> Option<u32> {
         let n = self.as_f64()?;
-        (n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n)).then_some(n as u32)
+        ((0.0..=u32::MAX as f64).contains(&n) && n == f64::from(n as u32)).then_some(n as u32)
     }
     fn number(&self) -> Option<f64> {
         self.as_f64()

@@ -1,6 +1,8 @@
 //! `localStorage` as an outbox `Store`. Missing, disabled or full storage is not an
 //! error for the app: the outbox falls back to memory and `stats()` says why.
 
+use alloc::{string::String, vec::Vec};
+
 use web_sys::Storage;
 
 use crate::core::outbox::{StorageKind, Store, PREFIX};

@@ -2,10 +2,12 @@
 //! Never `unload`/`beforeunload`: they break the back/forward cache and miss mobile
 //! app switches. Hooks take callbacks; what to do is the tracker's business.
 
-use std::rc::Rc;
+use alloc::boxed::Box;
+
+use alloc::rc::Rc;
 
 use crate::platform::dom::DomListener;
-use web_sys::VisibilityState;
+use crate::platform::js;
 
 /// The page listeners; dropping them unsubscribes.
 #[derive(Debug)]
@@ -25,7 +27,8 @@ impl PageHooks {
         };
         let doc = document.clone();
         let hidden = DomListener::new(&document, "visibilitychange", move |_| {
-            if doc.visibility_state() == VisibilityState::Hidden {
+            // Read as text: web-sys's enum conversion has a formatted panic path (docs/size.md).
+            if js::get(&doc, "visibilityState").as_string().as_deref() == Some("hidden") {
                 chance();
             }
         });

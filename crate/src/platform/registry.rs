@@ -2,8 +2,10 @@
 //! armed, even if the app drops its JS handle (which wasm-bindgen frees when collected).
 //! Its owner holds the registry; `stop()` takes the entry out.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use alloc::vec::Vec;
+
+use alloc::rc::Rc;
+use core::cell::RefCell;
 
 /// The armed entries of one owner.
 #[derive(Debug)]
@@ -28,6 +30,6 @@ impl<T> Registry<T> {
 
     /// Lets every entry go and hands them over, e.g. to disarm them.
     pub fn take_all(&self) -> Vec<Rc<T>> {
-        std::mem::take(&mut *self.0.borrow_mut())
+        core::mem::take(&mut *self.0.borrow_mut())
     }
 }

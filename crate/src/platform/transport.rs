@@ -1,6 +1,8 @@
 //! Sending one beacon. `fetch` with `keepalive` is the main path because it reports a
 //! status; `sendBeacon` is only a last try on `pagehide` (its `true` is not delivery).
 
+use alloc::string::String;
+
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, RequestInit, RequestRedirect, Response};

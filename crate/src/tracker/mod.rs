@@ -1,9 +1,11 @@
 //! `MauTracker`: owns the outbox, delivers it, and hands out watches (its child module).
 
+use alloc::{boxed::Box, string::String, vec::Vec};
+
 pub mod watch;
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use alloc::rc::Rc;
+use core::cell::{Cell, RefCell};
 
 use crate::platform::dom::Timer;
 use js_sys::{Date, Function, Math, Promise};
@@ -92,8 +94,8 @@ pub struct MauTracker {
     inner: Rc<TrackerInner>,
 }
 
-impl std::fmt::Debug for MauTracker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for MauTracker {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("MauTracker")
             .field("url", &self.inner.url)
             .finish()

@@ -1,7 +1,9 @@
 //! One watched client: turns its confirmed `connected` events into beacons.
 
-use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use alloc::{string::String, vec::Vec};
+
+use alloc::rc::{Rc, Weak};
+use core::cell::{Cell, RefCell};
 
 use crate::platform::dom::Timer;
 use js_sys::{Date, Function};
@@ -49,8 +51,8 @@ pub struct Watch {
     inner: Rc<WatchInner>,
 }
 
-impl std::fmt::Debug for Watch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Watch")
             .field("stopped", &self.inner.stopped.get())
             .finish()
@@ -153,7 +155,7 @@ impl WatchInner {
         self.init_listener.borrow_mut().take();
         self.init_timer.borrow_mut().take();
         // Connects still waiting for an identity will never get one now: say so in stats.
-        let waiting = std::mem::take(&mut *self.waiting.borrow_mut());
+        let waiting = core::mem::take(&mut *self.waiting.borrow_mut());
         for _ in waiting {
             self.tracker.record_no_identity();
         }
@@ -230,7 +232,7 @@ impl WatchInner {
             self.init_listener.borrow_mut().take(),
             self.init_timer.borrow_mut().take(),
         ));
-        let times = std::mem::take(&mut *self.waiting.borrow_mut());
+        let times = core::mem::take(&mut *self.waiting.borrow_mut());
         let identity = self.client_identity();
         for at in times {
             match &identity {

@@ -5,6 +5,8 @@
 //! another tab. Pure: the browser's `localStorage` is one `Store`, tests use another.
 //! What a stored value looks like is `record`'s business.
 
+use alloc::{boxed::Box, string::String, vec::Vec};
+
 pub mod record;
 
 use record::{
@@ -14,7 +16,7 @@ use record::{
 use serde::{Serialize, Serializer};
 
 use crate::core::clock::{utc_month, Millis};
-use crate::core::delivery::{Backoff, DropReason, Verdict};
+use crate::core::delivery::{with_status, Backoff, DropReason, Verdict};
 use crate::core::json::JsonView;
 use crate::core::wire::{Beacon, Dedupe, MAX_IDENTITY_BYTES};
 
@@ -160,17 +162,18 @@ pub struct Outbox {
     stats: Stats,
 }
 
-impl std::fmt::Debug for Outbox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Outbox")
             .field("stats", &self.stats)
             .finish()
     }
 }
 
-/// Whether a mark's `YYYY-MM:identity` rest is of `month`.
-fn in_month(rest: &str, month: &str) -> bool {
-    rest.starts_with(month) && rest.as_bytes().get(month.len()) == Some(&b':')
+/// The identity in a mark's `YYYY-MM:identity` rest, if the mark is of `month`. No
+/// slicing by index: a slice that can panic links `core::fmt` in (docs/size.md).
+fn of_month<'a>(rest: &'a str, month: &str) -> Option<&'a str> {
+    rest.strip_prefix(month)?.strip_prefix(':')
 }
 
 impl Outbox {
@@ -196,7 +199,7 @@ impl Outbox {
         };
         for key in outbox.store.keys() {
             if let Some(rest) = key.strip_prefix(COUNTED) {
-                if in_month(rest, &month) {
+                if of_month(rest, &month).is_some() {
                     outbox.counted.push(key);
                 } else {
                     outbox.store.remove(&key);
@@ -204,8 +207,8 @@ impl Outbox {
             } else if let Some(rest) = key.strip_prefix(V1_COUNTED) {
                 // 0.1.0's mark: ours from now on. Its own is left for the month, so a 0.1.0
                 // tab still open does not count the identity again.
-                if in_month(rest, &month) {
-                    let mark = counted_key(&month, &rest[month.len() + 1..]);
+                if let Some(identity) = of_month(rest, &month) {
+                    let mark = counted_key(&month, identity);
                     let _ = outbox.store.set(&mark, "1");
                     if !outbox.counted.contains(&mark) {
                         outbox.counted.push(mark);
@@ -366,7 +369,7 @@ impl Outbox {
             Verdict::Retry => {
                 self.stats.retries += 1;
                 self.stats.last_error = Some(match outcome {
-                    Ok(status) => format!("HTTP {status}"),
+                    Ok(status) => with_status("HTTP ", *status),
                     Err(e) => e.clone(),
                 });
                 let p = &mut self.pending[idx];
@@ -443,9 +446,10 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
+    use alloc::rc::Rc;
+    use core::cell::RefCell;
     use std::collections::BTreeMap;
-    use std::rc::Rc;
+    use std::string::ToString;
 
     const NOV: Millis = 1_795_550_932_123.0;
     const DEC: Millis = 1_796_083_200_000.0;

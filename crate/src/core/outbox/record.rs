@@ -7,6 +7,8 @@
 //! 0.1.0 stored the wire body itself under `mau-beacon:v1:q:<event_id>` and marks under
 //! `mau-beacon:v1:counted:`; [`read_v1`] takes those over.
 
+use alloc::{boxed::Box, string::String};
+
 use serde::Serialize;
 
 use crate::core::clock::Millis;
