@@ -5,7 +5,7 @@
 //
 //   import { mintTicket } from "./ticket.mjs";
 //   const ticket = mintTicket(process.env.MAU_COLLECTOR_TICKET_SECRET, identity, { ttl: 3600 });
-//   res.json({ token: accessToken.toJwt(), ticket });   // the client puts it in the beacon's `ticket`
+//   res.json({ token: accessToken.toJwt(), ticket });   // LazyClient's getToken returns { token, ticket }
 import { createHmac } from "node:crypto";
 
 /**
