@@ -93,6 +93,8 @@ impl Collector {
         let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", TOKEN])
             .args(["--db", db, "--db-pool", pool])
+            // All load comes from loopback: measure the store, not the per-address limits.
+            .args(["--rate-limit", "0", "--identities-per-minute", "0"])
             .env("MAU_COLLECTOR_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

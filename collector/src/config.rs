@@ -41,7 +41,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP collector.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Write a month's identities to stdout.
     Export {
         /// The UTC month, YYYY-MM.
@@ -179,6 +179,94 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MS", env = "MAU_COLLECTOR_DB_WAIT_MS", default_value_t = 2000,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub db_wait_ms: u64,
+
+    /// Seconds a peer may take to send a request's headers, counted from the connection's
+    /// start or the end of the previous answer (so also the idle keep-alive timeout).
+    #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_HEADER_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+
+    /// Seconds a peer may take to send a request body; past it: 408 `body_timeout`.
+    #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_BODY_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout: u64,
+
+    /// Seconds a write to a peer may stay blocked (a reader that stopped reading, e.g. a
+    /// stalled export) before the connection is closed.
+    #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_WRITE_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout: u64,
+
+    /// Most connections open at once; past it, new ones wait in the listen backlog until
+    /// one closes. Keep it under the process's file limit (`ulimit -n`).
+    #[arg(long, value_name = "N", env = "MAU_COLLECTOR_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// On SIGTERM or SIGINT: seconds open requests get to finish before their connections
+    /// are dropped and the process exits.
+    #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_SHUTDOWN_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
+
+    /// Days a beacon's corrected event time may lie before its receipt; older beacons get
+    /// 400 `event_too_old`, so nobody can add to a month already billed.
+    #[arg(long, value_name = "DAYS", env = "MAU_COLLECTOR_MAX_BACKDATE_DAYS", default_value_t = 35,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub max_backdate_days: u32,
+
+    /// Beacon requests per second per client address (token bucket refill); 0 turns the
+    /// limit off. Past it: 429 `rate_limited` with Retry-After.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAU_COLLECTOR_RATE_LIMIT",
+        default_value_t = 20
+    )]
+    pub rate_limit: u32,
+
+    /// Beacon requests a client address may send at once (token bucket size).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAU_COLLECTOR_RATE_BURST",
+        default_value_t = 100
+    )]
+    pub rate_burst: u32,
+
+    /// Distinct identities per client address per minute; 0 turns the cap off. Past it:
+    /// 429 `too_many_identities` with Retry-After.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAU_COLLECTOR_IDENTITIES_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub identities_per_minute: u32,
+
+    /// A reverse proxy's address whose X-Forwarded-For names the client; repeat for several
+    /// (comma-separated in the env var). Without one, the peer address is the client.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "IP",
+        env = "MAU_COLLECTOR_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// Secret shared with the backend that mints tickets (`v1.<exp>.<sig>`); beacons that
+    /// carry a ticket are checked against it. Use the env var: flags show in process lists.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MAU_COLLECTOR_TICKET_SECRET",
+        hide_env_values = true
+    )]
+    pub ticket_secret: Option<String>,
+
+    /// Refuse every beacon without a valid ticket (401 `bad_ticket`, nothing stored).
+    #[arg(long, env = "MAU_COLLECTOR_REQUIRE_TICKET", requires = "ticket_secret")]
+    pub require_ticket: bool,
 }
 
 fn parse_month(s: &str) -> Result<Month, String> {

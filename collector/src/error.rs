@@ -21,6 +21,8 @@ pub enum ApiError {
     BodyTooLarge { limit: usize },
     #[error("the request body could not be read")]
     BodyRead,
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("missing or wrong admin token (send Authorization: Bearer <token>)")]
     Unauthorized,
     #[error("reads are disabled: the collector was started without an admin token")]
@@ -39,12 +41,28 @@ pub enum ApiError {
     Overloaded,
     #[error("the database is unavailable; retry later")]
     Unavailable(String),
+    #[error("the database file was deleted or replaced under the collector; nothing was stored")]
+    StorageReplaced(String),
     #[error("storage error")]
     Storage(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("too many requests from this address; retry after {} s", retry_after(.0))]
+    RateLimited(std::time::Duration),
+    #[error("too many new identities from this address this minute; retry after {} s", retry_after(.0))]
+    TooManyIdentities(std::time::Duration),
+    #[error("{}{reason}", index.map(|i| format!("item {i}: ")).unwrap_or_default())]
+    BadTicket {
+        reason: crate::ticket::TicketError,
+        index: Option<usize>,
+    },
     #[error("not found")]
     NotFound,
+    #[error("event_id already stored for another identity or month (items {conflicts:?}); the others were stored")]
+    Conflict {
+        accepted: usize,
+        conflicts: Vec<usize>,
+    },
     #[error("method not allowed")]
     MethodNotAllowed,
 }
@@ -57,15 +75,24 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unauthorized | ApiError::IngestUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unauthorized | ApiError::IngestUnauthorized | ApiError::BadTicket { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::ReadsDisabled
             | ApiError::TokensDisabled
             | ApiError::WebhooksDisabled
             | ApiError::MissingSignature
             | ApiError::BadSignature => StatusCode::FORBIDDEN,
-            ApiError::Overloaded | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::Unavailable(_) | ApiError::StorageReplaced(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::RateLimited(_) | ApiError::TooManyIdentities(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -75,6 +102,7 @@ impl ApiError {
             ApiError::Wire(w) => w.code(),
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BodyRead => "body_unreadable",
+            ApiError::BodyTimeout => "body_timeout",
             ApiError::Unauthorized | ApiError::IngestUnauthorized => "unauthorized",
             ApiError::ReadsDisabled => "reads_disabled",
             ApiError::TokensDisabled => "tokens_disabled",
@@ -83,9 +111,14 @@ impl ApiError {
             ApiError::BadSignature => "bad_signature",
             ApiError::Overloaded => "overloaded",
             ApiError::Unavailable(_) => "storage_unavailable",
+            ApiError::StorageReplaced(_) => "storage_replaced",
             ApiError::Storage(_) => "storage_error",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound => "not_found",
+            ApiError::BadTicket { .. } => "bad_ticket",
+            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::TooManyIdentities(_) => "too_many_identities",
+            ApiError::Conflict { .. } => "event_id_conflict",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
     }
@@ -95,6 +128,14 @@ impl ApiError {
             ApiError::Wire(WireError::Invalid { field, index, .. }) => {
                 ((!field.is_empty()).then_some(*field), *index)
             }
+            ApiError::BadTicket { index, .. } => (Some("ticket"), *index),
+            _ => (None, None),
+        };
+        let (accepted, conflicts) = match self {
+            ApiError::Conflict {
+                accepted,
+                conflicts,
+            } => (Some(*accepted), Some(conflicts.clone())),
             _ => (None, None),
         };
         ErrorBody {
@@ -102,6 +143,8 @@ impl ApiError {
             code: self.code(),
             field,
             index,
+            accepted,
+            conflicts,
         }
     }
 }
@@ -115,6 +158,11 @@ pub struct ErrorBody {
     pub field: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
+    /// A 409: how many beacons were stored, and the positions of those that were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Vec<usize>>,
 }
 
 impl IntoResponse for ApiError {
@@ -123,13 +171,20 @@ impl IntoResponse for ApiError {
             // The detail goes to the log only: it may hold paths or host names.
             ApiError::Storage(detail) => tracing::error!(%detail, "storage error"),
             ApiError::Unavailable(detail) => tracing::warn!(%detail, "database unavailable"),
+            ApiError::StorageReplaced(detail) => tracing::error!(%detail, "storage lost"),
             _ => {}
         }
         let mut resp = (self.status(), Json(self.body())).into_response();
         let headers = resp.headers_mut();
         match self {
-            ApiError::Overloaded | ApiError::Unavailable(_) | ApiError::Storage(_) => {
+            ApiError::Overloaded
+            | ApiError::Unavailable(_)
+            | ApiError::StorageReplaced(_)
+            | ApiError::Storage(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            ApiError::RateLimited(wait) | ApiError::TooManyIdentities(wait) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after(&wait)));
             }
             ApiError::Unauthorized | ApiError::IngestUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -140,12 +195,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Whole seconds to wait, rounded up, at least 1.
+fn retry_after(wait: &std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+impl From<crate::http::limits::Refusal> for ApiError {
+    fn from(r: crate::http::limits::Refusal) -> Self {
+        use crate::http::limits::Refusal;
+        match r {
+            Refusal::RateLimited(wait) => ApiError::RateLimited(wait),
+            Refusal::TooManyIdentities(wait) => ApiError::TooManyIdentities(wait),
+        }
+    }
+}
+
 /// A database that is away or busy is a 503 the client retries; anything else is a 500.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Busy => ApiError::Overloaded,
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Replaced(m) => ApiError::StorageReplaced(m),
             other => ApiError::Storage(other.to_string()),
         }
     }

@@ -15,7 +15,7 @@ pub enum Format {
     Json,
     /// One such JSON object per line.
     Ndjson,
-    /// CSV with a header row.
+    /// CSV with a header row; cells a spreadsheet would run as formulas get a leading `'`.
     Csv,
 }
 
@@ -48,6 +48,14 @@ pub enum ExportError {
     Csv(#[from] csv::Error),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+/// A CSV cell a spreadsheet would run as a formula (it begins with `=`, `+`, `-`, `@`, tab
+/// or CR) gets a leading apostrophe, which makes it text (OWASP's CSV injection rule); the
+/// CSV writer quotes it as RFC 4180 needs. `None` when the cell is safe as it is.
+pub fn spreadsheet_safe(cell: &str) -> Option<String> {
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+        .then(|| format!("'{cell}"))
 }
 
 /// Turns batches of rows into bytes of one format: `start`, then `rows` per batch, then
@@ -86,7 +94,13 @@ impl Encoder {
                     .has_headers(false)
                     .from_writer(&mut out);
                 for r in batch {
-                    w.serialize(r)?;
+                    match spreadsheet_safe(&r.identity) {
+                        None => w.serialize(r)?,
+                        Some(identity) => w.serialize(IdentityRow {
+                            identity,
+                            ..r.clone()
+                        })?,
+                    }
                 }
                 w.flush()?;
             }
@@ -176,6 +190,42 @@ mod tests {
         }
         out.extend(enc.finish());
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn csv_cells_that_would_be_formulas_are_text() {
+        let rows = vec![
+            row("=HYPERLINK(\"http://x\",\"y\")"),
+            row("+14155550100"),
+            row("-1+1"),
+            row("@SUM(A1)"),
+            row("a=b"),
+        ];
+        let csv = encode(Format::Csv, std::slice::from_ref(&rows));
+        let lines: Vec<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "\"'=HYPERLINK(\"\"http://x\"\"",
+                "'+14155550100",
+                "'-1+1",
+                "'@SUM(A1)",
+                "a=b"
+            ]
+        );
+        // A CSV reader gets the apostrophe and the rest intact.
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        let first: Vec<String> = r.records().map(|x| x.unwrap()[0].to_owned()).collect();
+        assert_eq!(first[0], "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(spreadsheet_safe("\tx").as_deref(), Some("'\tx"));
+        assert_eq!(spreadsheet_safe("\rx").as_deref(), Some("'\rx"));
+        // JSON and NDJSON keep identities exactly.
+        let json = encode(Format::Ndjson, &[rows]);
+        assert!(json.starts_with("{\"identity\":\"=HYPERLINK"), "{json}");
     }
 
     #[test]

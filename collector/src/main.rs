@@ -2,7 +2,10 @@
 
 use clap::Parser;
 use mau_collector::config::{Cli, Command, ReportFormat, ServeArgs, TwilioCommand};
+use mau_collector::http::limits::{LimitConfig, Limits};
+use mau_collector::http::Tickets;
 use mau_collector::reconcile::{self, Billed};
+use mau_collector::serve;
 use mau_collector::store::{Db, Options, Store};
 use mau_collector::twilio::{rest, sync};
 use mau_collector::{app, export, month::Month, AppState, Origins};
@@ -32,7 +35,12 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime(true).and_then(|rt| rt.block_on(serve(&db, args))),
+        Command::Serve(args) => runtime(true).and_then(|rt| {
+            let r = rt.block_on(serve(&db, *args));
+            // Connections dropped at the shutdown deadline are not waited for.
+            rt.shutdown_timeout(Duration::from_millis(100));
+            r
+        }),
         Command::Export { month, format } => {
             runtime(false).and_then(|rt| rt.block_on(export_cmd(&db, month, format)))
         }
@@ -90,6 +98,21 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         ingest_token: args.ingest_token.filter(|t| !t.is_empty()),
         twilio_auth_token: args.twilio_auth_token.filter(|t| !t.is_empty()),
         public_url: args.public_url.filter(|u| !u.is_empty()),
+        tickets: args
+            .ticket_secret
+            .filter(|t| !t.is_empty())
+            .map(|secret| Tickets {
+                secret,
+                required: args.require_ticket,
+            }),
+        body_timeout: Duration::from_secs(args.body_timeout),
+        max_backdate: time::Duration::days(args.max_backdate_days.into()),
+        limits: Limits::new(LimitConfig {
+            per_second: args.rate_limit,
+            burst: args.rate_burst,
+            identities_per_minute: args.identities_per_minute,
+            trusted_proxies: args.trusted_proxies.clone(),
+        }),
         ..AppState::new(store)
     };
     let backend = state.store.backend();
@@ -99,9 +122,13 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;
     tracing::info!(%addr, %db, backend, static_dir = ?args.static_dir, "collector started");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let limits = serve::Limits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        write_timeout: Duration::from_secs(args.write_timeout),
+        max_connections: args.max_connections as usize,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+    };
+    serve::run(listener, app(state), limits, shutdown_signal()).await;
     tracing::info!("collector stopped");
     Ok(())
 }

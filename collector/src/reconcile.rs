@@ -78,6 +78,9 @@ pub struct Report {
     /// subjects seen that Twilio did not bill.
     pub unexplained: Option<i64>,
     pub days: Vec<Day>,
+    /// Chat identities that read alike (same after trimming, NFKC and case folding), for a
+    /// person to check: each may be a separate billed user, or one user counted twice.
+    pub lookalikes: Vec<Vec<String>>,
 }
 
 /// The group of a source: the part before `:`.
@@ -172,6 +175,12 @@ pub fn build(
         tokens_never_connected,
         connected_without_token,
         days: days(subjects.values().map(|s| (s.first, &s.first_by_group))),
+        lookalikes: crate::identity::lookalikes(
+            subjects
+                .keys()
+                .filter(|(k, _)| *k == "identity")
+                .map(|(_, s)| *s),
+        ),
     }
 }
 
@@ -281,6 +290,15 @@ pub fn text(r: &Report) -> String {
         &format!("Connected with no token logged{note}"),
         &r.connected_without_token,
     );
+    let _ = writeln!(
+        t,
+        "Look-alike identities (same after NFKC + case folding; check by hand): {}",
+        r.lookalikes.len()
+    );
+    for g in r.lookalikes.iter().take(TEXT_LIST) {
+        let quoted: Vec<String> = g.iter().map(|i| format!("{i:?}")).collect();
+        let _ = writeln!(t, "    {}", quoted.join("  "));
+    }
     match r.unexplained {
         None => {}
         Some(0) => {

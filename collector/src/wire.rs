@@ -106,6 +106,8 @@ pub struct Beacon {
     pub sdk_name: String,
     pub sdk_version: String,
     pub client_version: Option<String>,
+    /// A signed ticket from the team's backend (see `ticket`); checked, not stored.
+    pub ticket: Option<String>,
 }
 
 /// A beacon with the collector's own times: what gets stored.
@@ -280,7 +282,17 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
         Some(_) => return Err(wrong_type("client_version", "a string")),
     };
 
+    let ticket = match obj.get("ticket") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() <= crate::ticket::MAX_TICKET_CHARS => Some(s.clone()),
+        Some(Value::String(_)) => {
+            return Err(invalid("bad_ticket", "ticket", "ticket is too long"))
+        }
+        Some(_) => return Err(wrong_type("ticket", "a string")),
+    };
+
     Ok(Beacon {
+        ticket,
         identity: identity.to_owned(),
         event_id: event_id.to_owned(),
         client_month,
@@ -297,9 +309,7 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
 /// The `identity` field: 1 to `MAX_IDENTITY_BYTES` bytes, kept exactly as sent.
 pub(crate) fn identity(obj: &Map<String, Value>) -> Result<&str, WireError> {
     let identity = string(obj, "identity")?;
-    if identity.is_empty() {
-        return Err(invalid("bad_identity", "identity", "identity is empty"));
-    }
+    crate::identity::check(identity).map_err(|r| invalid(r.code, "identity", r.message))?;
     if identity.len() > MAX_IDENTITY_BYTES {
         return Err(invalid(
             "identity_too_long",

@@ -83,9 +83,14 @@ fn postgres_restart_under_load_loses_nothing_and_recovers() {
     assert_eq!(down.status, 503, "{}", down.body);
     assert_eq!(down.json()["code"], "storage_unavailable");
     assert!(down.header("retry-after").is_some());
-    server.assert_alive();
+    // The process is up and says its storage is not.
+    assert!(server.is_running(), "{}", server.logs());
+    let health = send(server.request("GET", "/healthz"), None);
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert_eq!(health.json()["code"], "storage_unavailable");
     cluster.restart();
     load.wait_for(acked_at_stop + 400);
+    server.assert_alive();
     let out = load.finish();
     println!(
         "acked {} ({} before the stop), 503s {}",

@@ -7,7 +7,7 @@ use common::*;
 use serde_json::{json, Value};
 
 /// A collector with three identities: "alice" (2 connects), "bob, \"the\" builder" (1),
-/// and "carol\nnewline" (1): names that need CSV quoting.
+/// and "carol \"c\" newline" (1): names that need CSV quoting.
 fn seeded(db: &TestDb, extra: &[&str]) -> Server {
     let mut args = vec!["--admin-token", TOKEN];
     args.extend_from_slice(extra);
@@ -16,7 +16,7 @@ fn seeded(db: &TestDb, extra: &[&str]) -> Server {
         beacon("alice", "e1"),
         beacon("bob, \"the\" builder", "e2"),
         beacon("alice", "e3"),
-        beacon("carol\nnewline", "e4"),
+        beacon("carol \"c\" newline", "e4"),
     ]);
     let r = server.post(&batch.to_string());
     assert_eq!(r.status, 200, "{}", r.body);
@@ -65,7 +65,7 @@ fn expected_rows() -> Vec<(String, i64)> {
     vec![
         ("alice".into(), 2),
         ("bob, \"the\" builder".into(), 1),
-        ("carol\nnewline".into(), 1),
+        ("carol \"c\" newline".into(), 1),
     ]
 }
 

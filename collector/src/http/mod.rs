@@ -3,14 +3,19 @@
 
 mod auth;
 mod dashboard;
+mod files;
 mod ingest;
+pub mod limits;
 mod reads;
+mod stats;
 mod tokens;
 mod twilio;
 
 use crate::error::ApiError;
 use crate::store::Store;
+use axum::extract::State;
 use axum::http::{header, HeaderValue, Method};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -65,6 +70,22 @@ pub struct AppState {
     /// The collector's base URL as Twilio calls it.
     pub public_url: Option<String>,
     pub twilio: twilio::Counters,
+    /// Longest a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
+    /// How far before its receipt a beacon's corrected event time may lie.
+    pub max_backdate: time::Duration,
+    /// Refusals by reason (GET /v1/stats).
+    pub refused: stats::Counters,
+    /// Per-client rate limits on beacons.
+    pub limits: limits::Limits,
+    /// Signed tickets: checked when configured, required when `required`.
+    pub tickets: Option<Tickets>,
+}
+
+/// The ticket secret, and whether a beacon without a valid ticket is refused.
+pub struct Tickets {
+    pub secret: String,
+    pub required: bool,
 }
 
 impl AppState {
@@ -80,6 +101,11 @@ impl AppState {
             twilio_auth_token: None,
             public_url: None,
             twilio: twilio::Counters::default(),
+            body_timeout: std::time::Duration::from_secs(10),
+            max_backdate: time::Duration::days(35),
+            refused: stats::Counters::default(),
+            limits: limits::Limits::new(limits::LimitConfig::default()),
+            tickets: None,
         }
     }
 }
@@ -101,22 +127,71 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/twilio/events", post(twilio::events))
         .route("/v1/twilio/status", get(twilio::status))
+        .route("/v1/stats", get(stats::stats))
         .route("/v1/months", get(reads::list_months))
         .route("/v1/months/{month}/summary", get(reads::month_summary))
         .route("/v1/months/{month}/identities", get(reads::identities))
         .route("/v1/months/{month}/report", get(reads::report))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let api = match static_dir {
-        Some(dir) => api.fallback_service(tower_http::services::ServeDir::new(dir)),
+        Some(dir) => {
+            let files = files::StaticFiles::new(&dir, state.store.file());
+            api.fallback(move |req: axum::extract::Request| files.clone().serve(req))
+        }
         None => api.fallback(|| async { ApiError::NotFound }),
     };
-    api.layer(cors(&state.origins)).with_state(state)
+    api.layer(axum::middleware::map_response(json_errors))
+        .layer(cors(&state.origins))
+        .with_state(state)
 }
 
-/// A constant answer: tells a load balancer the process serves (and is the ceiling the
-/// benchmark compares ingest with).
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }))
+/// Tells a load balancer the process serves and its storage is sound: SQLite, the file
+/// opened is still at its path (one `stat`); PostgreSQL, `SELECT 1` answers. Else the
+/// storage error (503) with its code.
+async fn healthz(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiError> {
+    app.store.health().await?;
+    Ok(Json(json!({
+        "ok": true,
+        "version": env!("CARGO_PKG_VERSION"),
+        "storage": app.store.backend(),
+    })))
+}
+
+/// Every error answer is JSON with a code, also those made outside the handlers (axum's
+/// path and query rejections, `ServeDir`'s 404 and 405): their text becomes `error`.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status.as_u16() {
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "body_too_large",
+        400..=499 => "bad_request",
+        _ => "internal_error",
+    };
+    let error = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let body = serde_json::to_vec(&json!({ "error": error, "code": code })).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// CORS for configured origins (tower-http). Credentials are allowed (browsers send beacons

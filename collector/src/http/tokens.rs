@@ -21,7 +21,7 @@ pub async fn log(
     body: Body,
 ) -> Result<Response, ApiError> {
     // The (bounded) body is read first, so a refusal leaves the connection reusable.
-    let bytes = read_body(body, &headers, MAX_BODY_BYTES).await?;
+    let bytes = read_body(&app, body, &headers, MAX_BODY_BYTES).await?;
     authorize_ingest(&app, &headers)?;
     let records = tokens::parse_body(&bytes, OffsetDateTime::now_utc())?;
     let n = records.len();

@@ -100,7 +100,7 @@ pub async fn conversations(
             form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
         )
     } else {
-        let bytes = read_body(body, &headers, MAX_BODY_BYTES).await?;
+        let bytes = read_body(&app, body, &headers, MAX_BODY_BYTES).await?;
         let p: Vec<_> = form_urlencoded::parse(&bytes).into_owned().collect();
         (p.clone(), p)
     };
@@ -151,7 +151,7 @@ pub async fn events(
 ) -> Result<Response, ApiError> {
     let received_at = OffsetDateTime::now_utc();
     let url = called_url(&app, &uri, &headers);
-    let bytes = read_body(body, &headers, MAX_EVENTS_BODY).await?;
+    let bytes = read_body(&app, body, &headers, MAX_EVENTS_BODY).await?;
     verify(&app, &headers, &url, |token, sig| {
         signature::validate_with_body(token, sig, &url, &bytes)
     })?;

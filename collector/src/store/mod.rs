@@ -53,6 +53,15 @@ pub enum StoreError {
     },
     #[error("{0} is not a mau-collector database")]
     Foreign(String),
+    #[error(
+        "{what} does not have the tables this mau-collector expects ({detail}); refusing to start"
+    )]
+    WrongShape { what: String, detail: String },
+    #[error("{path} is damaged (integrity check: {detail}); restore it from a backup")]
+    Damaged { path: String, detail: String },
+    /// The file at the path is no longer the one open: deleted or swapped under us.
+    #[error("the database file {0} was deleted or replaced while the collector ran; restart it")]
+    Replaced(String),
     #[error("no database at {0}")]
     Missing(String),
     #[error("{0}")]
@@ -250,14 +259,21 @@ pub struct Summary {
     pub last_seen: Option<String>,
 }
 
+/// Positions, in one write, of the beacons whose `event_id` was already stored for another
+/// identity or month: not stored, and answered as a conflict.
+pub type Conflicts = Vec<usize>;
+
 /// A write waiting for its group's commit.
 struct WriteJob {
     write: Write,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    done: oneshot::Sender<Result<Conflicts, StoreError>>,
 }
 
 /// Sends the jobs' records to the group writer and waits for the commit.
-async fn submit(tx: &Option<mpsc::Sender<WriteJob>>, write: Write) -> Result<(), StoreError> {
+async fn submit(
+    tx: &Option<mpsc::Sender<WriteJob>>,
+    write: Write,
+) -> Result<Conflicts, StoreError> {
     let Some(tx) = tx else {
         return Err(StoreError::Config("this store was opened read-only".into()));
     };
@@ -270,11 +286,15 @@ async fn submit(tx: &Option<mpsc::Sender<WriteJob>>, write: Write) -> Result<(),
         .unwrap_or_else(|_| Err(StoreError::Backend("writer stopped".into())))
 }
 
-/// Answers every job of a group with the same result.
-fn settle(jobs: Vec<WriteJob>, result: Result<(), StoreError>) {
+/// Answers every job of a group: its own conflicts after a commit, or the group's error.
+fn settle(jobs: Vec<WriteJob>, result: Result<Vec<Conflicts>, StoreError>) {
+    let mut conflicts = match &result {
+        Ok(c) => c.clone().into_iter(),
+        Err(_) => Vec::new().into_iter(),
+    };
     for job in jobs {
         let r = match &result {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(conflicts.next().unwrap_or_default()),
             Err(e) => Err(e.clone_for_job()),
         };
         // The requester may have gone away; the data is stored regardless.
@@ -288,6 +308,7 @@ impl StoreError {
         match self {
             StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
             StoreError::Busy => StoreError::Busy,
+            StoreError::Replaced(p) => StoreError::Replaced(p.clone()),
             other => StoreError::Backend(other.to_string()),
         }
     }
@@ -352,6 +373,22 @@ impl Store {
         })
     }
 
+    /// Whether the database still answers (PostgreSQL) or is still the file opened (SQLite).
+    pub async fn health(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.health(),
+            Store::Postgres(s) => s.health().await,
+        }
+    }
+
+    /// The SQLite file, if that is the backend.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            Store::Sqlite(s) => Some(s.path()),
+            Store::Postgres(_) => None,
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",
@@ -359,22 +396,25 @@ impl Store {
         }
     }
 
-    /// Stores the records of one request; returns once they are committed.
-    pub async fn insert(&self, records: Vec<Record>) -> Result<(), StoreError> {
+    /// Stores the records of one request; returns once they are committed, with the
+    /// positions of those whose `event_id` is taken by another identity or month.
+    pub async fn insert(&self, records: Vec<Record>) -> Result<Conflicts, StoreError> {
         self.write(Write::Beacons(records)).await
     }
 
     /// Logs issued tokens (idempotent on their key); returns once committed.
     pub async fn log_tokens(&self, tokens: Vec<TokenRecord>) -> Result<(), StoreError> {
-        self.write(Write::Tokens(tokens)).await
+        self.write(Write::Tokens(tokens)).await.map(drop)
     }
 
     /// Records server-side sightings (keyed deliveries once); returns once committed.
     pub async fn observe(&self, observations: Vec<Observation>) -> Result<(), StoreError> {
-        self.write(Write::Observations(observations)).await
+        self.write(Write::Observations(observations))
+            .await
+            .map(drop)
     }
 
-    async fn write(&self, write: Write) -> Result<(), StoreError> {
+    async fn write(&self, write: Write) -> Result<Conflicts, StoreError> {
         match self {
             Store::Sqlite(s) => submit(&s.writer, write).await,
             Store::Postgres(s) => submit(&s.writer, write).await,

@@ -9,8 +9,8 @@
 
 use super::schema;
 use super::{
-    settle, sighting_row, ActivityRow, IdentityRow, Options, StoreError, Summary, TokenIdentity,
-    Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+    settle, sighting_row, ActivityRow, Conflicts, IdentityRow, Options, StoreError, Summary,
+    TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
 };
 use crate::month::Month;
 use crate::wire::format_time;
@@ -74,6 +74,8 @@ const IDENTITIES: &str = r#"SELECT subject, kind, string_agg(source, ';' ORDER B
     GROUP BY subject, kind ORDER BY subject, kind"#;
 const TOKENS: &str = "SELECT identity, count(*), min(issued_at), max(issued_at) FROM tokens
     WHERE month = $1 GROUP BY identity ORDER BY identity";
+const STORED_EVENTS: &str =
+    "SELECT event_id, identity, month FROM events WHERE event_id = ANY($1::text[])";
 const INSERT_TOKEN: &str = "INSERT INTO tokens
     (token_key, identity, month, issued_at, expires_at, received_at)
     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_key) DO NOTHING";
@@ -164,15 +166,26 @@ impl PgStore {
         let mut conn = pool.get().await?;
         let writer = if write {
             migrate(&mut conn).await?;
+            check_shape(&conn, url).await?;
             let (tx, rx) = mpsc::channel(opts.queue.max(1));
             tokio::spawn(writer(pool.clone(), rx));
             Some(tx)
         } else {
             let current = version(&conn).await?;
             schema::check_current(current, "the database")?;
+            check_shape(&conn, url).await?;
             None
         };
         Ok(PgStore { writer, pool })
+    }
+
+    /// One round trip on a pooled connection, bounded by the pool's wait.
+    pub async fn health(&self) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        match tokio::time::timeout(COMMIT_TIMEOUT, conn.simple_query("SELECT 1")).await {
+            Ok(r) => r.map(|_| ()).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable("no answer to SELECT 1".into())),
+        }
     }
 
     pub async fn summary(&self, month: Month) -> Result<Summary, StoreError> {
@@ -336,6 +349,35 @@ async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Prepares every statement the collector runs: a table or column that is not what this
+/// build expects is found at start-up, not at the first beacon.
+async fn check_shape(conn: &Object, url: &str) -> Result<(), StoreError> {
+    for sql in [
+        INSERT_GROUP,
+        STORED_EVENTS,
+        INSERT_TOKEN,
+        INSERT_KEY,
+        UPSERT_SIGHTING,
+        SUMMARY,
+        MONTHS,
+        ACTIVITY,
+        IDENTITIES,
+        TOKENS,
+    ] {
+        if let Err(e) = conn.prepare(sql).await {
+            let detail = match e.as_db_error() {
+                Some(db) => db.message().to_owned(),
+                None => return Err(e.into()),
+            };
+            return Err(StoreError::WrongShape {
+                what: super::Db::Postgres(url.to_owned()).to_string(),
+                detail,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The version of an existing database, without writing.
 async fn version(conn: &Object) -> Result<i64, StoreError> {
     let exists: bool = conn
@@ -386,7 +428,10 @@ async fn writer(pool: Pool, mut rx: mpsc::Receiver<WriteJob>) {
 
 /// A lock conflict aborts the whole transaction, so trying again is safe; after that,
 /// the clients retry. A failed connection is dropped rather than returned to the pool.
-async fn commit_with_retry(mut conn: Object, jobs: &[WriteJob]) -> Result<(), StoreError> {
+async fn commit_with_retry(
+    mut conn: Object,
+    jobs: &[WriteJob],
+) -> Result<Vec<Conflicts>, StoreError> {
     let mut tries = 0;
     loop {
         tries += 1;
@@ -401,7 +446,7 @@ async fn commit_with_retry(mut conn: Object, jobs: &[WriteJob]) -> Result<(), St
             }
         };
         match outcome {
-            Ok(()) => return Ok(()),
+            Ok(c) => return Ok(c),
             Err(e) => {
                 let conflict = e.code().is_some_and(|c| c.code().starts_with("40"));
                 if conflict && tries < 3 {
@@ -419,7 +464,10 @@ async fn commit_with_retry(mut conn: Object, jobs: &[WriteJob]) -> Result<(), St
 
 /// Beacons in one statement; tokens and sightings (few, server-side) in one transaction.
 /// Both parts are idempotent, so a retry after a conflict stores nothing twice.
-async fn commit(conn: &mut Object, jobs: &[WriteJob]) -> Result<(), tokio_postgres::Error> {
+async fn commit(
+    conn: &mut Object,
+    jobs: &[WriteJob],
+) -> Result<Vec<Conflicts>, tokio_postgres::Error> {
     let beacons: Vec<_> = jobs
         .iter()
         .flat_map(|j| match &j.write {
@@ -427,11 +475,14 @@ async fn commit(conn: &mut Object, jobs: &[WriteJob]) -> Result<(), tokio_postgr
             _ => &[],
         })
         .collect();
-    if !beacons.is_empty() {
+    let conflicts = if beacons.is_empty() {
+        vec![Vec::new(); jobs.len()]
+    } else {
         commit_beacons(conn, beacons).await?;
-    }
+        conflicts(conn, jobs).await?
+    };
     if jobs.iter().all(|j| matches!(j.write, Write::Beacons(_))) {
-        return Ok(());
+        return Ok(conflicts);
     }
     let t = conn.transaction().await?;
     let insert_token = t.prepare_cached(INSERT_TOKEN).await?;
@@ -472,7 +523,49 @@ async fn commit(conn: &mut Object, jobs: &[WriteJob]) -> Result<(), tokio_postgr
             }
         }
     }
-    t.commit().await
+    t.commit().await?;
+    Ok(conflicts)
+}
+
+/// After the insert: each job's beacons whose `event_id` is stored for another identity
+/// or month (stored events never change, so reading after the commit is safe).
+async fn conflicts(
+    conn: &Object,
+    jobs: &[WriteJob],
+) -> Result<Vec<Conflicts>, tokio_postgres::Error> {
+    let ids: Vec<&str> = jobs
+        .iter()
+        .flat_map(|j| match &j.write {
+            Write::Beacons(r) => r.as_slice(),
+            _ => &[],
+        })
+        .map(|r| r.beacon.event_id.as_str())
+        .collect();
+    let stmt = conn.prepare_cached(STORED_EVENTS).await?;
+    let stored: std::collections::HashMap<String, (String, String)> = conn
+        .query(&stmt, &[&ids])
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
+        .collect::<Result<_, tokio_postgres::Error>>()?;
+    Ok(jobs
+        .iter()
+        .map(|j| match &j.write {
+            Write::Beacons(records) => records
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    stored
+                        .get(&r.beacon.event_id)
+                        .is_some_and(|(identity, month)| {
+                            *identity != r.beacon.identity || *month != r.month.to_string()
+                        })
+                })
+                .map(|(i, _)| i)
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect())
 }
 
 async fn commit_beacons(

@@ -6,8 +6,8 @@
 
 use super::schema::{self, MIGRATIONS};
 use super::{
-    settle, sighting_row, ActivityRow, IdentityRow, Options, StoreError, Summary, TokenIdentity,
-    Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+    settle, sighting_row, ActivityRow, Conflicts, IdentityRow, Options, StoreError, Summary,
+    TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
 };
 use crate::month::Month;
 use crate::wire::format_time;
@@ -29,6 +29,8 @@ const UPSERT_IDENTITY: &str =
         first_seen = min(first_seen, excluded.first_seen),
         last_seen = max(last_seen, excluded.last_seen),
         connects = connects + 1";
+
+const STORED_EVENT: &str = "SELECT identity, month FROM events WHERE event_id = ?1";
 
 const INSERT_TOKEN: &str = "INSERT INTO tokens
     (token_key, identity, month, issued_at, expires_at, received_at)
@@ -60,28 +62,101 @@ impl From<rusqlite::Error> for StoreError {
 pub struct SqliteStore {
     pub(super) writer: Option<mpsc::Sender<WriteJob>>,
     path: PathBuf,
+    /// The file opened, to notice it being deleted or replaced under us.
+    file: Option<FileId>,
+}
+
+/// A file's identity: device and inode.
+type FileId = (u64, u64);
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> std::io::Result<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path) -> std::io::Result<FileId> {
+    std::fs::metadata(path).map(|_| (0, 0))
+}
+
+/// Is the path still the file opened? One `stat`, so cheap enough for every commit.
+fn same_file(path: &Path, opened: FileId) -> Result<(), StoreError> {
+    match file_id(path) {
+        Ok(id) if id == opened => Ok(()),
+        _ => Err(StoreError::Replaced(path.display().to_string())),
+    }
+}
+
+/// `PRAGMA quick_check` (O(N), no index-content check): refuses a damaged file at start-up.
+fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let damaged = |detail: String| StoreError::Damaged {
+        path: path.display().to_string(),
+        detail,
+    };
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| damaged(e.to_string()))?;
+    let lines: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| damaged(e.to_string()))?;
+    if lines != ["ok"] {
+        return Err(damaged(lines.join("; ")));
+    }
+    Ok(())
+}
+
+/// Prepares every statement the collector runs: a table or column that is not what this
+/// build expects is found here, at start-up, not at the first beacon.
+fn check_shape(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    for sql in [
+        INSERT_EVENT,
+        UPSERT_IDENTITY,
+        STORED_EVENT,
+        INSERT_TOKEN,
+        INSERT_KEY,
+        UPSERT_SIGHTING,
+        SUMMARY,
+        MONTHS,
+        ACTIVITY,
+        IDENTITIES,
+        TOKENS,
+    ] {
+        conn.prepare(sql).map_err(|e| StoreError::WrongShape {
+            what: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    }
+    Ok(())
 }
 
 impl SqliteStore {
     pub async fn open(path: PathBuf, opts: &Options) -> Result<SqliteStore, StoreError> {
         let p = path.clone();
-        let conn = blocking(move || {
+        let (conn, file) = blocking(move || {
             let mut conn = Connection::open(&p)?;
             conn.busy_timeout(Duration::from_secs(5))?;
+            quick_check(&conn, &p)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
-            migrate(&mut conn)?;
-            Ok(conn)
+            migrate(&mut conn, &p)?;
+            check_shape(&conn, &p)?;
+            let file = file_id(&p).map_err(|e| StoreError::Backend(e.to_string()))?;
+            Ok((conn, file))
         })
         .await?;
         let (tx, rx) = mpsc::channel::<WriteJob>(opts.queue.max(1));
+        let p = path.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer(conn, rx))
+            .spawn(move || writer(conn, rx, &p, file))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             writer: Some(tx),
             path,
+            file: Some(file),
         })
     }
 
@@ -92,10 +167,27 @@ impl SqliteStore {
                 return Err(StoreError::Missing(p.display().to_string()));
             }
             let conn = open_reader(&p)?;
-            schema::check_current(version(&conn)?, &p.display().to_string())
+            quick_check(&conn, &p)?;
+            schema::check_current(version(&conn)?, &p.display().to_string())?;
+            check_shape(&conn, &p)
         })
         .await?;
-        Ok(SqliteStore { writer: None, path })
+        Ok(SqliteStore {
+            writer: None,
+            path,
+            file: None,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn health(&self) -> Result<(), StoreError> {
+        match self.file {
+            Some(id) => same_file(&self.path, id),
+            None => Ok(()),
+        }
     }
 
     pub async fn summary(&self, month: Month) -> Result<Summary, StoreError> {
@@ -173,8 +265,20 @@ async fn blocking<T: Send + 'static>(
 
 /// Applies pending migrations; `BEGIN IMMEDIATE` takes the write lock before reading the
 /// version, so two processes cannot both apply the same step.
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another program's database (tables, none of ours) is refused, not added to.
+    let tables: i64 = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    if tables > 0 {
+        version(&tx).map_err(|e| match e {
+            StoreError::Foreign(_) => StoreError::Foreign(path.display().to_string()),
+            other => other,
+        })?;
+    }
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_version (
             version    INTEGER PRIMARY KEY,
@@ -229,7 +333,10 @@ fn version(conn: &Connection) -> Result<i64, StoreError> {
     }
 }
 
-fn writer(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+/// Commits groups; after each commit, checks that the path still names the file written
+/// to, so a deleted or swapped file is answered 503 rather than acknowledged into nowhere.
+fn writer(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, path: &Path, file: FileId) {
+    let mut lost = false;
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -238,16 +345,32 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        let result = write_group(&mut conn, &jobs).map_err(StoreError::from);
+        let result = if lost {
+            Err(StoreError::Replaced(path.display().to_string()))
+        } else {
+            write_group(&mut conn, &jobs)
+                .map_err(StoreError::from)
+                .and_then(|c| same_file(path, file).map(|()| c))
+        };
+        if let Err(e @ StoreError::Replaced(_)) = &result {
+            if !lost {
+                tracing::error!(error = %e, "STORAGE LOST: answering 503 to every write until restarted");
+            }
+            lost = true;
+        }
         settle(jobs, result);
     }
 }
 
-fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<()> {
+fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<Vec<Conflicts>> {
     let tx = conn.transaction()?;
+    let mut conflicts = Vec::with_capacity(jobs.len());
     for job in jobs {
+        conflicts.push(Vec::new());
         match &job.write {
-            Write::Beacons(records) => write_beacons(&tx, records)?,
+            Write::Beacons(records) => {
+                *conflicts.last_mut().unwrap() = write_beacons(&tx, records)?
+            }
             Write::Tokens(tokens) => {
                 let mut insert = tx.prepare_cached(INSERT_TOKEN)?;
                 for t in tokens {
@@ -278,16 +401,21 @@ fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<()>
             }
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(conflicts)
 }
 
+/// Inserts new events and counts them; a known `event_id` is a retry (counted once) when
+/// it was stored for the same identity and month, else a conflict.
 fn write_beacons(
     tx: &rusqlite::Transaction,
     records: &[crate::wire::Record],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Conflicts> {
     let mut insert = tx.prepare_cached(INSERT_EVENT)?;
     let mut upsert = tx.prepare_cached(UPSERT_IDENTITY)?;
-    for r in records {
+    let mut stored = tx.prepare_cached(STORED_EVENT)?;
+    let mut conflicts = Vec::new();
+    for (i, r) in records.iter().enumerate() {
         let b = &r.beacon;
         let month = r.month.to_string();
         let event_at = format_time(r.event_at);
@@ -306,12 +434,17 @@ fn write_beacons(
             b.sdk_version,
             b.client_version,
         ])?;
-        // A known event_id is a retry: counted once.
         if inserted == 1 {
             upsert.execute(params![month, b.identity, event_at])?;
+        } else {
+            let (identity, was): (String, String) =
+                stored.query_row([&b.event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if identity != b.identity || was != month {
+                conflicts.push(i);
+            }
         }
     }
-    Ok(())
+    Ok(conflicts)
 }
 
 /// Opens an existing database for reading (fails if it does not exist).

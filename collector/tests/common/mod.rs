@@ -50,6 +50,11 @@ pub fn spawn_serve(db: &TestDb, extra: &[&str]) -> (Child, PathBuf, String) {
         .env_remove("MAU_COLLECTOR_INGEST_TOKEN")
         .env_remove("MAU_COLLECTOR_PUBLIC_URL")
         .env_remove("TWILIO_AUTH_TOKEN")
+        // Test load comes from one address: per-address limits are off unless a test
+        // turns them on with the flags (which win over these).
+        .env("MAU_COLLECTOR_RATE_LIMIT", "0")
+        .env("MAU_COLLECTOR_IDENTITIES_PER_MINUTE", "0")
+        .env_remove("MAU_COLLECTOR_TRUSTED_PROXY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -122,6 +127,31 @@ impl Server {
             c.kill().unwrap();
             c.wait().unwrap();
         }
+    }
+
+    /// Sends SIGTERM and waits at most `limit` for the exit; the time taken, if it exited.
+    pub fn terminate(&mut self, limit: Duration) -> Option<(Duration, std::process::ExitStatus)> {
+        let child = self.child.as_mut()?;
+        let started = Instant::now();
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM failed");
+        while started.elapsed() < limit {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return Some((started.elapsed(), status));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// The `host:port` the server listens on.
+    pub fn addr(&self) -> &str {
+        self.url.strip_prefix("http://").unwrap_or(&self.url)
     }
 
     pub fn is_running(&mut self) -> bool {

@@ -102,6 +102,9 @@ pub struct Beacon {
     /// `Client.version` of the Conversations SDK, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_version: Option<String>,
+    /// A signed ticket from the app's backend, checked by a collector that asks for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
 }
 
 impl Beacon {
@@ -129,6 +132,7 @@ impl Beacon {
                 version: SDK_VERSION.into(),
             },
             client_version,
+            ticket: None,
         }
     }
 
@@ -178,6 +182,7 @@ impl Beacon {
             dedupe: Dedupe::parse(&s("dedupe")?)?,
             sdk,
             client_version: s("client_version"),
+            ticket: s("ticket"),
         };
         (!beacon.identity.is_empty() && !beacon.event_id.is_empty()).then_some(beacon)
     }

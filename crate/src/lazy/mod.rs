@@ -101,6 +101,10 @@ pub(crate) struct LazyInner {
     /// Itself, while it has a client: token refresh must go on even if the app lets go of
     /// its `LazyClient` handle (which wasm-bindgen frees when collected). `shutdown()` ends it.
     keep_alive: RefCell<Option<Rc<LazyInner>>>,
+    /// The `ticket` config, handed to the tracker's watch as given.
+    ticket: JsValue,
+    /// The ticket of the latest `getToken` that returned `{ token, ticket }`.
+    token_ticket: RefCell<Option<String>>,
 }
 
 /// Creates a Conversations `Client` on first need (a click, the chat widget becoming
@@ -134,6 +138,8 @@ impl LazyClient {
         };
         let identity = js::opt_string(&config, "identity")?;
         let eager = js::opt_bool(&config, "eagerIfCounted")?.unwrap_or(false);
+        // Checked here, so a wrong type throws at construction, naming the field.
+        crate::tracker::watch::ticket_option(&config)?;
         let inner = Rc::new(LazyInner {
             create_client: js::function(&config, "createClient")?,
             get_token: js::function(&config, "getToken")?,
@@ -146,6 +152,8 @@ impl LazyClient {
             created: Cell::new(0),
             triggers: Registry::default(),
             keep_alive: RefCell::new(None),
+            ticket: js::get(&config, "ticket"),
+            token_ticket: RefCell::new(None),
         });
         if eager {
             let counted = match (&inner.tracker, &identity) {
@@ -317,7 +325,22 @@ impl LazyInner {
             message: js::message(&e),
         };
         let value = self.get_token.call0(&JsValue::NULL).map_err(fail)?;
-        let token = js::settle(value).await.map_err(fail)?;
+        let mut token = js::settle(value).await.map_err(fail)?;
+        // `{ token, ticket }`: the ticket goes with the beacons of this client.
+        if token.is_object() {
+            let ticket = js::get(&token, "ticket");
+            match ticket.as_string() {
+                Some(t) => *self.token_ticket.borrow_mut() = Some(t),
+                None if ticket.is_undefined() || ticket.is_null() => {}
+                None => {
+                    return Err(Error::Callback {
+                        what: "getToken",
+                        message: "returned a ticket that is not a string".into(),
+                    })
+                }
+            }
+            token = js::get(&token, "token");
+        }
         match token.as_string() {
             Some(t) if !t.is_empty() => Ok(t),
             _ => Err(Error::Callback {
@@ -377,6 +400,22 @@ impl LazyInner {
         Ok(())
     }
 
+    /// The watch's `ticket`: the configured one, else a function reading the ticket of
+    /// the latest `getToken` (refreshed with the token), when it gave one.
+    fn watch_ticket(self: &Rc<Self>) -> Option<JsValue> {
+        if !(self.ticket.is_undefined() || self.ticket.is_null()) {
+            return Some(self.ticket.clone());
+        }
+        self.token_ticket.borrow().as_ref()?;
+        let weak = Rc::downgrade(self);
+        let current = Closure::<dyn Fn() -> JsValue>::new(move || {
+            weak.upgrade()
+                .and_then(|s| s.token_ticket.borrow().clone())
+                .map_or(JsValue::UNDEFINED, JsValue::from)
+        });
+        Some(current.into_js_value())
+    }
+
     /// Subscribes to the new client: token refresh, failure tracking, the tracker's watch.
     fn attach(self: &Rc<Self>, client: &JsValue, token: Option<&str>) -> Result<Live, Error> {
         let flags = Rc::new(Flags::default());
@@ -422,6 +461,9 @@ impl LazyInner {
             let options = Object::new();
             if let Some(token) = token {
                 let _ = Reflect::set(&options, &"token".into(), &JsValue::from_str(token));
+            }
+            if let Some(ticket) = self.watch_ticket() {
+                let _ = Reflect::set(&options, &"ticket".into(), &ticket);
             }
             let watched = js::method(tracker, "watch")
                 .ok_or_else(|| "tracker has no watch()".to_string())

@@ -46,6 +46,10 @@ export interface WatchOptions {
   /** The access token (or a function returning the current one): its `grants.identity`
    * is read. The token is never sent, stored or logged. */
   token?: string | (() => string | null | undefined);
+  /** A signed ticket from your backend for a collector run with `--require-ticket`
+   * (`v1.<exp>.<sig>`), or a function returning the current one (or a Promise of it),
+   * called at each connect. Sent in the beacon and kept with it until delivered. */
+  ticket?: string | (() => string | Promise<string>);
 }
 
 /** One step of a beacon's life. */
@@ -79,12 +83,19 @@ export interface MauStats {
 }
 
 /** `new LazyClient(config)`. */
+/** What `getToken` may return instead of the bare token: the token and the signed ticket
+ * your backend minted with it. */
+export interface TokenWithTicket {
+  token: string;
+  ticket?: string;
+}
+
 export interface LazyClientConfig {
   /** Makes the client, e.g. `(token) => new Client(token)`. Called once per session. */
   createClient: (token: string) => ConversationsClientLike;
   /** Fetches an access token; called on first need and, unless `refreshToken` is false,
    * on `tokenAboutToExpire`/`tokenExpired`. */
-  getToken: () => string | Promise<string>;
+  getToken: () => string | TokenWithTicket | Promise<string | TokenWithTicket>;
   /** Default true: refresh the token with `getToken` + `updateToken`. False: the app
    * refreshes it itself (hand a replacement client over with `replaceClient`). */
   refreshToken?: boolean;
@@ -96,6 +107,9 @@ export interface LazyClientConfig {
   eagerIfCounted?: boolean;
   /** Longest wait for `client.shutdown()`. Default 5000. */
   shutdownTimeoutMs?: number;
+  /** The signed ticket for the tracker's watch (see `WatchOptions.ticket`); else the one
+   * `getToken` returns beside the token, if any. */
+  ticket?: string | (() => string | Promise<string>);
   /** Failures of triggers and token refresh land here. */
   onError?: (error: MauBeaconError) => void;
   /** Every change of `state`, as it happens (`shutdown()` reports `closed` at once). */

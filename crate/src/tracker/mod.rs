@@ -262,12 +262,17 @@ impl TrackerInner {
         identity: &str,
         at: f64,
         client_version: Option<String>,
+        ticket: Option<String>,
     ) {
         let id = random_event_id();
-        let recorded =
-            self.outbox
-                .borrow_mut()
-                .record_connect(identity, &id, at, self.dedupe, client_version);
+        let recorded = self.outbox.borrow_mut().record_ticketed(
+            identity,
+            &id,
+            at,
+            self.dedupe,
+            client_version,
+            ticket,
+        );
         match recorded {
             Recorded::Queued => {
                 self.emit(BeaconEvent {

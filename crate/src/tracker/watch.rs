@@ -28,10 +28,19 @@ enum IdentitySource {
     Client,
 }
 
+/// The app's signed ticket for the collector: a string, or a function returning one (or
+/// a Promise of one), called at each connect so a fresh ticket is used.
+pub(crate) enum Ticket {
+    None,
+    Fixed(String),
+    Fn(Function),
+}
+
 pub(crate) struct WatchInner {
     tracker: Rc<TrackerInner>,
     client: JsValue,
     source: IdentitySource,
+    ticket: Ticket,
     client_version: Option<String>,
     /// Put back if `client.removeAllListeners()` takes it.
     state_listener: RefCell<Option<GuardedListeners>>,
@@ -113,11 +122,13 @@ impl WatchInner {
         } else {
             IdentitySource::Client
         };
+        let ticket = ticket_option(&options)?;
         let client_version = conversations::version(&client);
         let inner = Rc::new(WatchInner {
             tracker: tracker.clone(),
             client: client.clone(),
             source,
+            ticket,
             client_version,
             state_listener: RefCell::new(None),
             init_listener: RefCell::new(None),
@@ -194,8 +205,7 @@ impl WatchInner {
         }
         let now = Date::now();
         if let Some(identity) = self.identity_now() {
-            self.tracker
-                .record_connect(&identity, now, self.client_version.clone());
+            self.record(identity, now);
             return;
         }
         self.waiting.borrow_mut().push(now);
@@ -236,11 +246,71 @@ impl WatchInner {
         let identity = self.client_identity();
         for at in times {
             match &identity {
-                Some(id) => self
-                    .tracker
-                    .record_connect(id, at, self.client_version.clone()),
+                Some(id) => self.record(id.clone(), at),
                 None => self.tracker.record_no_identity(),
             }
         }
+    }
+
+    /// Records a connect with the ticket of the moment. A ticket function's Promise is
+    /// awaited first; one that fails is reported and the beacon goes without a ticket.
+    fn record(self: &Rc<Self>, identity: String, at: f64) {
+        let f = match &self.ticket {
+            Ticket::None => return self.record_with(&identity, at, None),
+            Ticket::Fixed(t) => return self.record_with(&identity, at, Some(t.clone())),
+            Ticket::Fn(f) => f,
+        };
+        let value = match f.call0(&JsValue::NULL) {
+            Ok(v) => v,
+            Err(e) => {
+                self.ticket_failed(&e);
+                return self.record_with(&identity, at, None);
+            }
+        };
+        if let Some(t) = value.as_string() {
+            return self.record_with(&identity, at, Some(t));
+        }
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let ticket = match js::settle(value).await {
+                Ok(v) => v.as_string(),
+                Err(e) => {
+                    this.ticket_failed(&e);
+                    None
+                }
+            };
+            this.record_with(&identity, at, ticket);
+        });
+    }
+
+    fn record_with(&self, identity: &str, at: f64, ticket: Option<String>) {
+        self.tracker
+            .record_connect(identity, at, self.client_version.clone(), ticket);
+    }
+
+    fn ticket_failed(&self, e: &JsValue) {
+        let e = Error::Callback {
+            what: "ticket",
+            message: js::message(e),
+        };
+        js::report(&self.tracker.on_error, &e);
+    }
+}
+
+/// The `ticket` option: absent, a string, or a function.
+pub(crate) fn ticket_option(options: &JsValue) -> Result<Ticket, Error> {
+    let value = js::get(options, "ticket");
+    if value.is_undefined() || value.is_null() {
+        return Ok(Ticket::None);
+    }
+    if let Some(t) = value.as_string() {
+        return Ok(Ticket::Fixed(t));
+    }
+    match value.dyn_into::<Function>() {
+        Ok(f) => Ok(Ticket::Fn(f)),
+        Err(_) => Err(Error::config(
+            "ticket",
+            "must be a string or a function returning one (or a Promise of one)",
+        )),
     }
 }

@@ -282,6 +282,20 @@ impl Outbox {
         dedupe: Dedupe,
         client_version: Option<String>,
     ) -> Recorded {
+        self.record_ticketed(identity, event_id, now, dedupe, client_version, None)
+    }
+
+    /// `record_connect` with the app's signed ticket, kept in the stored record so that a
+    /// retry after a reload still carries it.
+    pub fn record_ticketed(
+        &mut self,
+        identity: &str,
+        event_id: &str,
+        now: Millis,
+        dedupe: Dedupe,
+        client_version: Option<String>,
+        ticket: Option<String>,
+    ) -> Recorded {
         self.stats.connects_seen += 1;
         if identity.len() > MAX_IDENTITY_BYTES {
             self.count_drop(DropReason::IdentityTooLong);
@@ -293,7 +307,10 @@ impl Outbox {
             return Recorded::AlreadyCounted;
         }
         let pending = Pending {
-            beacon: Beacon::connected(identity, event_id, now, dedupe, client_version),
+            beacon: Beacon {
+                ticket,
+                ..Beacon::connected(identity, event_id, now, dedupe, client_version)
+            },
             next_at: now,
             hold_until: 0.0,
         };

@@ -60,6 +60,8 @@ struct Record<'a> {
     sdk_version: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ticket: Option<&'a str>,
     attempt: u32,
     /// Whole milliseconds: integers keep float formatting out of the wasm.
     next_at: u64,
@@ -89,6 +91,7 @@ impl Pending {
             dedupe: b.dedupe.as_str(),
             sdk_version: &b.sdk.version,
             client_version: b.client_version.as_deref(),
+            ticket: b.ticket.as_deref(),
             attempt: b.attempt,
             next_at: ms(self.next_at),
             hold_until: ms(self.hold_until),
@@ -212,6 +215,30 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_ticket_is_kept_for_a_retry_after_a_reload() {
+        let beacon = Beacon {
+            ticket: Some("v1.1767225600.sig".into()),
+            ..Beacon::connected("alice", "e1", NOV, Dedupe::Month, None)
+        };
+        let p = Pending {
+            beacon,
+            next_at: NOV,
+            hold_until: 0.0,
+        };
+        match read(&p.to_record()) {
+            Read::Pending(mut back) => {
+                assert_eq!(back.beacon.ticket.as_deref(), Some("v1.1767225600.sig"));
+                let wire = back.beacon.next_attempt(NOV + 5.0);
+                assert!(wire.contains(r#""ticket":"v1.1767225600.sig""#), "{wire}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without one, neither the record nor the wire has the field.
+        let plain = Beacon::connected("bob", "e2", NOV, Dedupe::Month, None);
+        assert!(!plain.to_json().contains("ticket"));
     }
 
     #[test]

@@ -1,0 +1,226 @@
+//! Per-client limits on `POST /v1/beacons`: a token bucket of requests per address
+//! (governor), and a cap on distinct identities per address per minute. The address is
+//! the peer's, or the one a `--trusted-proxy` put in `X-Forwarded-For`.
+
+use axum::http::HeaderMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Configuration; a zero turns a limit off.
+#[derive(Debug, Clone, Default)]
+pub struct LimitConfig {
+    /// Requests per second per address (the bucket's refill rate).
+    pub per_second: u32,
+    /// Requests an address may make at once (the bucket's size).
+    pub burst: u32,
+    /// Distinct identities per address per minute.
+    pub identities_per_minute: u32,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// Why a request was refused, and how long to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    RateLimited(Duration),
+    TooManyIdentities(Duration),
+}
+
+pub struct Limits {
+    config: LimitConfig,
+    requests: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    identities: Mutex<HashMap<IpAddr, Window>>,
+    checks: AtomicU64,
+}
+
+/// The identities one address sent in the current minute.
+struct Window {
+    started: Instant,
+    seen: HashSet<String>,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+impl Limits {
+    pub fn new(config: LimitConfig) -> Limits {
+        let requests = NonZeroU32::new(config.per_second).map(|rate| {
+            let burst = NonZeroU32::new(config.burst).unwrap_or(rate);
+            DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Limits {
+            config,
+            requests,
+            identities: Mutex::new(HashMap::new()),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// The client's address: the peer, unless the peer is a trusted proxy.
+    pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer?;
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Some(client_ip(peer, forwarded, &self.config.trusted_proxies))
+    }
+
+    /// Takes one request from the address's bucket.
+    pub fn request(&self, client: IpAddr) -> Result<(), Refusal> {
+        let Some(limiter) = &self.requests else {
+            return Ok(());
+        };
+        // Forget idle addresses now and then, so the table stays small.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            limiter.retain_recent();
+        }
+        limiter.check_key(&client).map_err(|not_until| {
+            Refusal::RateLimited(not_until.wait_time_from(DefaultClock::default().now()))
+        })
+    }
+
+    /// Admits a request's identities if the address stays within its distinct identities
+    /// for this minute; all or nothing.
+    pub fn identities<'a>(
+        &self,
+        client: IpAddr,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<(), Refusal> {
+        let cap = self.config.identities_per_minute as usize;
+        if cap == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut all = self.identities.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() > 10_000 {
+            all.retain(|_, w| now - w.started < MINUTE);
+        }
+        let w = all.entry(client).or_insert_with(|| Window {
+            started: now,
+            seen: HashSet::new(),
+        });
+        if now - w.started >= MINUTE {
+            w.started = now;
+            w.seen.clear();
+        }
+        let new: HashSet<&str> = ids.filter(|id| !w.seen.contains(*id)).collect();
+        if w.seen.len() + new.len() > cap {
+            return Err(Refusal::TooManyIdentities(MINUTE - (now - w.started)));
+        }
+        w.seen.extend(new.into_iter().map(str::to_owned));
+        Ok(())
+    }
+}
+
+/// The client of a request: walking `X-Forwarded-For` from the right (the entries the
+/// nearest proxies added), the first address that is not a trusted proxy. Only when the
+/// peer itself is trusted; a malformed entry stops the walk at the last trusted hop.
+pub fn client_ip<'a>(
+    peer: IpAddr,
+    forwarded: impl Iterator<Item = &'a str>,
+    trusted: &[IpAddr],
+) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted.contains(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let proxy = [ip("10.0.0.1")];
+        let xff = |v: &'static str| std::iter::once(v);
+        // An untrusted peer's header is ignored.
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), xff("1.2.3.4"), &proxy),
+            ip("203.0.113.9")
+        );
+        // A trusted proxy's last hop is the client; spoofed entries to its left are not.
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), xff("6.6.6.6, 1.2.3.4"), &proxy),
+            ip("1.2.3.4")
+        );
+        // Chained trusted proxies are skipped.
+        let two = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), xff("1.2.3.4, 10.0.0.2"), &two),
+            ip("1.2.3.4")
+        );
+        // Garbage or no header: the peer (or the last trusted hop).
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), xff("not-an-ip"), &proxy),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), std::iter::empty(), &proxy),
+            ip("10.0.0.1")
+        );
+        assert_eq!(client_ip(ip("10.0.0.1"), xff(" ::1 "), &proxy), ip("::1"));
+    }
+
+    #[test]
+    fn identity_cap_counts_distinct_identities() {
+        let l = Limits::new(LimitConfig {
+            identities_per_minute: 3,
+            ..LimitConfig::default()
+        });
+        let a = ip("1.1.1.1");
+        assert!(l.identities(a, ["x", "y"].into_iter()).is_ok());
+        // Repeats are free.
+        assert!(l.identities(a, ["x", "y", "x"].into_iter()).is_ok());
+        assert!(l.identities(a, ["z"].into_iter()).is_ok());
+        assert!(matches!(
+            l.identities(a, ["w"].into_iter()),
+            Err(Refusal::TooManyIdentities(_))
+        ));
+        // Another address has its own budget.
+        assert!(l.identities(ip("2.2.2.2"), ["w"].into_iter()).is_ok());
+    }
+
+    #[test]
+    fn token_bucket_per_address() {
+        let l = Limits::new(LimitConfig {
+            per_second: 1,
+            burst: 2,
+            ..LimitConfig::default()
+        });
+        let a = ip("1.1.1.1");
+        assert!(l.request(a).is_ok());
+        assert!(l.request(a).is_ok());
+        match l.request(a) {
+            Err(Refusal::RateLimited(wait)) => assert!(wait <= Duration::from_secs(1)),
+            other => panic!("{other:?}"),
+        }
+        assert!(l.request(ip("2.2.2.2")).is_ok());
+        // Off when zero.
+        let off = Limits::new(LimitConfig::default());
+        assert!((0..1000).all(|_| off.request(a).is_ok()));
+    }
+}
