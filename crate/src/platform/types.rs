@@ -108,7 +108,7 @@ export interface LazyClientConfig {
   /** Longest wait for `client.shutdown()`. Default 5000. */
   shutdownTimeoutMs?: number;
   /** The signed ticket for the tracker's watch (see `WatchOptions.ticket`); else the one
-   * `getToken` returns beside the token, if any. */
+   * `getToken` returns beside the token, when it returns one. */
   ticket?: string | (() => string | Promise<string>);
   /** Failures of triggers and token refresh land here. */
   onError?: (error: MauBeaconError) => void;
