@@ -91,9 +91,73 @@ both_backends!(
     optional_tickets_are_checked_when_present
 );
 
+/// `serve` with `args` and the secret's env var set to `env` (or cleared): how it exited
+/// and what it said, within 30 s (a collector that starts instead is killed and reported).
+fn serve_refusal(args: &[&str], env: Option<&str>) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .args(args)
+        .env_remove("MAU_COLLECTOR_REQUIRE_TICKET")
+        .env_remove("MAU_COLLECTOR_TICKET_SECRET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if let Some(v) = env {
+        cmd.env("MAU_COLLECTOR_TICKET_SECRET", v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("serve {args:?} (env {env:?}) started instead of refusing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn require_ticket_needs_a_secret() {
-    let out = cli(&["serve", "--require-ticket", "--listen", "127.0.0.1:0"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--ticket-secret"));
+    let (code, err) = serve_refusal(&["--require-ticket"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--ticket-secret"), "{err}");
+}
+
+#[test]
+fn an_empty_or_short_secret_is_refused_at_start() {
+    let short = "too-short-secret"[..15].to_owned();
+    for (args, env, says) in [
+        (
+            vec!["--require-ticket", "--ticket-secret", ""],
+            None,
+            "empty",
+        ),
+        (vec!["--require-ticket"], Some(""), ""),
+        (
+            vec!["--require-ticket", "--ticket-secret", &short],
+            None,
+            "15 bytes",
+        ),
+        (vec!["--require-ticket"], Some(short.as_str()), "15 bytes"),
+        (vec!["--ticket-secret", ""], None, "empty"),
+    ] {
+        let (code, err) = serve_refusal(&args, env);
+        assert!(
+            matches!(code, Some(1 | 2)),
+            "{args:?} env {env:?}: exit {code:?}\n{err}"
+        );
+        assert!(
+            err.contains("--ticket-secret") && err.contains(says),
+            "{args:?} env {env:?}: {err}"
+        );
+        assert!(!err.contains(&short), "the secret is repeated: {err}");
+    }
 }
