@@ -120,13 +120,17 @@ impl Limits {
 
 /// The client of a request: walking `X-Forwarded-For` from the right (the entries the
 /// nearest proxies added), the first address that is not a trusted proxy. Only when the
-/// peer itself is trusted; a malformed entry stops the walk at the last trusted hop.
+/// peer itself is trusted; a malformed entry (a hop with a port included) stops the walk
+/// at the last trusted hop. Addresses are canonical: an IPv4-mapped IPv6 address (as a
+/// dual-stack socket reports IPv4 peers) is its IPv4 address.
 pub fn client_ip<'a>(
     peer: IpAddr,
     forwarded: impl Iterator<Item = &'a str>,
     trusted: &[IpAddr],
 ) -> IpAddr {
-    if !trusted.contains(&peer) {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    let peer = peer.to_canonical();
+    if !is_trusted(&peer) {
         return peer;
     }
     let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).collect();
@@ -134,8 +138,8 @@ pub fn client_ip<'a>(
     for hop in hops.iter().rev() {
         match hop.trim().parse::<IpAddr>() {
             Ok(ip) => {
-                client = ip;
-                if !trusted.contains(&ip) {
+                client = ip.to_canonical();
+                if !is_trusted(&client) {
                     break;
                 }
             }
@@ -183,6 +187,37 @@ mod tests {
             ip("10.0.0.1")
         );
         assert_eq!(client_ip(ip("10.0.0.1"), xff(" ::1 "), &proxy), ip("::1"));
+        // A hop with a port is malformed: the walk stops at the last trusted hop.
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), xff("1.2.3.4:5678"), &proxy),
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_their_ipv4_address() {
+        let xff = |v: &'static str| std::iter::once(v);
+        // A dual-stack listener reports an IPv4 proxy as ::ffff:a.b.c.d.
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.1"), xff("1.2.3.4"), &[ip("10.0.0.1")]),
+            ip("1.2.3.4")
+        );
+        // A proxy configured mapped is trusted as its IPv4 address too.
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), xff("1.2.3.4"), &[ip("::ffff:10.0.0.1")]),
+            ip("1.2.3.4")
+        );
+        // Mapped hops are walked through and name the same client as unmapped ones.
+        let two = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), xff("::ffff:1.2.3.4, ::ffff:10.0.0.2"), &two),
+            ip("1.2.3.4")
+        );
+        // An untrusted mapped peer shares its IPv4 address's limits.
+        assert_eq!(
+            client_ip(ip("::ffff:203.0.113.9"), xff("1.2.3.4"), &two),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
