@@ -1,6 +1,7 @@
 //! Per-client limits on `POST /v1/beacons`: a token bucket of requests per address
 //! (governor), and a cap on distinct identities per address per minute. The address is
-//! the peer's, or the one a `--trusted-proxy` put in `X-Forwarded-For`.
+//! the peer's, or the one a `--trusted-proxy` put in `X-Forwarded-For`; an IPv6 client
+//! is limited by its /64 prefix, since one host commonly holds a whole /64.
 
 use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
@@ -35,8 +36,16 @@ pub enum Refusal {
 pub struct Limits {
     config: LimitConfig,
     requests: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    identities: Mutex<HashMap<IpAddr, Window>>,
+    identities: Mutex<Windows>,
+    /// Most addresses whose identities are tracked at once.
+    max_addresses: usize,
     checks: AtomicU64,
+}
+
+/// Every address's window, and when the expired ones were last dropped.
+struct Windows {
+    by_address: HashMap<IpAddr, Window>,
+    swept: Instant,
 }
 
 /// The identities one address sent in the current minute.
@@ -46,6 +55,19 @@ struct Window {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+const SECOND: Duration = Duration::from_secs(1);
+
+/// Addresses tracked by the identity cap at once. When that many sent identities within
+/// the last minute, a new address waits (429) rather than the table growing without end.
+pub const MAX_TRACKED_ADDRESSES: usize = 100_000;
+
+/// The key limits are counted under: an IPv4 address, or an IPv6 address's /64 prefix.
+pub fn limit_key(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
 
 impl Limits {
     pub fn new(config: LimitConfig) -> Limits {
@@ -56,7 +78,11 @@ impl Limits {
         Limits {
             config,
             requests,
-            identities: Mutex::new(HashMap::new()),
+            identities: Mutex::new(Windows {
+                by_address: HashMap::new(),
+                swept: Instant::now(),
+            }),
+            max_addresses: MAX_TRACKED_ADDRESSES,
             checks: AtomicU64::new(0),
         }
     }
@@ -80,7 +106,7 @@ impl Limits {
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             limiter.retain_recent();
         }
-        limiter.check_key(&client).map_err(|not_until| {
+        limiter.check_key(&limit_key(client)).map_err(|not_until| {
             Refusal::RateLimited(not_until.wait_time_from(DefaultClock::default().now()))
         })
     }
@@ -97,11 +123,20 @@ impl Limits {
             return Ok(());
         }
         let now = Instant::now();
+        let client = limit_key(client);
         let mut all = self.identities.lock().unwrap_or_else(|p| p.into_inner());
-        if all.len() > 10_000 {
-            all.retain(|_, w| now - w.started < MINUTE);
+        // Expired windows are dropped once a minute (or when the table is full and the last
+        // sweep is a second old), not on every request.
+        let since = now - all.swept;
+        if since >= MINUTE || (all.by_address.len() >= self.max_addresses && since >= SECOND) {
+            all.by_address.retain(|_, w| now - w.started < MINUTE);
+            all.swept = now;
         }
-        let w = all.entry(client).or_insert_with(|| Window {
+        if !all.by_address.contains_key(&client) && all.by_address.len() >= self.max_addresses {
+            // Every tracked window ends within a minute.
+            return Err(Refusal::TooManyIdentities(MINUTE));
+        }
+        let w = all.by_address.entry(client).or_insert_with(|| Window {
             started: now,
             seen: HashSet::new(),
         });
@@ -257,5 +292,50 @@ mod tests {
         // Off when zero.
         let off = Limits::new(LimitConfig::default());
         assert!((0..1000).all(|_| off.request(a).is_ok()));
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64_prefix() {
+        let l = Limits::new(LimitConfig {
+            per_second: 1,
+            burst: 1,
+            identities_per_minute: 1,
+            ..LimitConfig::default()
+        });
+        assert!(l.request(ip("2001:db8:1:2::1")).is_ok());
+        // Another address in the same /64 shares the bucket and the identity budget.
+        assert!(l.request(ip("2001:db8:1:2:ffff::9")).is_err());
+        assert!(l
+            .identities(ip("2001:db8:1:2::1"), ["a"].into_iter())
+            .is_ok());
+        assert!(l
+            .identities(ip("2001:db8:1:2::7"), ["b"].into_iter())
+            .is_err());
+        // The next /64 has its own; IPv4 (mapped or not) is keyed by the whole address.
+        assert!(l.request(ip("2001:db8:1:3::1")).is_ok());
+        assert!(l.request(ip("192.0.2.1")).is_ok());
+        assert!(l.request(ip("::ffff:192.0.2.1")).is_err());
+        assert!(l.request(ip("192.0.2.2")).is_ok());
+    }
+
+    #[test]
+    fn the_identity_table_has_a_hard_cap() {
+        let mut l = Limits::new(LimitConfig {
+            identities_per_minute: 5,
+            ..LimitConfig::default()
+        });
+        l.max_addresses = 3;
+        for n in 1..=3 {
+            let a = ip(&format!("192.0.2.{n}"));
+            assert!(l.identities(a, ["x"].into_iter()).is_ok());
+        }
+        // A fourth address waits; the tracked ones go on within their budgets.
+        match l.identities(ip("192.0.2.4"), ["x"].into_iter()) {
+            Err(Refusal::TooManyIdentities(wait)) => assert!(wait <= MINUTE, "{wait:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(l.identities(ip("192.0.2.1"), ["y"].into_iter()).is_ok());
+        let table = l.identities.lock().unwrap();
+        assert_eq!(table.by_address.len(), 3);
     }
 }
