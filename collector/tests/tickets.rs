@@ -23,6 +23,15 @@ fn ticketed(identity: &str, event_id: &str, ticket: &str) -> Value {
     b
 }
 
+/// `MM-DD` of the day `days` after 1 October (within October and November).
+fn day_after_oct_1(days: u64) -> String {
+    if days < 31 {
+        format!("10-{:02}", days + 1)
+    } else {
+        format!("11-{:02}", days - 30)
+    }
+}
+
 fn required_tickets_refuse_forgeries(db: &TestDb) {
     let server = Server::start(
         db,
@@ -71,6 +80,22 @@ fn required_tickets_refuse_forgeries(db: &TestDb) {
         server.get_admin("/v1/stats").json()["refused"]["bad_ticket"],
         6
     );
+    // The event time is the client's word, so an expired ticket still passes with a claimed
+    // earlier event, but only within --max-backdate-days (35) of the receipt.
+    let claim = |identity: &str, expired_days: u64, delay_days: u64| {
+        let exp = now() - expired_days * 86_400;
+        let mut b = ticketed(identity, identity, &mint(SECRET.as_bytes(), identity, exp));
+        b["occurred_at"] = json!("2026-10-01T00:00:00.000Z");
+        b["sent_at"] = json!(format!(
+            "2026-{}T00:00:00.000Z",
+            day_after_oct_1(delay_days)
+        ));
+        server.post(&b.to_string())
+    };
+    assert_eq!(claim("erin", 30, 31).status, 200, "within the window");
+    let r = claim("frank", 40, 41);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["code"], "event_too_old");
 }
 
 fn optional_tickets_are_checked_when_present(db: &TestDb) {
