@@ -91,6 +91,8 @@ fn identity_hygiene(db: &TestDb) {
         ("al\u{200B}ice", "identity_character"),
         ("ali\u{7}ce", "identity_character"),
         ("bob\u{2067}", "identity_character"),
+        ("al\u{2061}ice", "identity_character"),
+        ("\u{3164}alice", "identity_character"),
     ]
     .into_iter()
     .enumerate()
