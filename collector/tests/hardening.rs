@@ -127,7 +127,7 @@ fn identity_hygiene(db: &TestDb) {
         report["lookalikes"],
         json!([["Alice", "alice", "alice ", "ａｌｉｃｅ"]])
     );
-    assert_eq!(refused(&server)["bad_identity"], 5);
+    assert_eq!(refused(&server)["bad_identity"], 7);
     // The CLI report says it too.
     let out = cli(&["report", "--month", &month, "--db", &db.arg]);
     let text = String::from_utf8_lossy(&out.stdout);
