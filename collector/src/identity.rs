@@ -12,6 +12,7 @@ use icu_properties::{
 };
 use std::collections::BTreeMap;
 use unicode_normalization::UnicodeNormalization;
+use unicode_security::confusable_detection::skeleton;
 
 /// Why an identity is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -65,9 +66,11 @@ fn forbidden(c: char) -> Option<&'static str> {
 }
 
 /// What two identities a person would read as the same share: surrounding whitespace
-/// dropped, then Unicode's compatibility caseless form (NFKD of case-folded NFKD, D146).
+/// dropped, then Unicode's compatibility caseless form (NFKD of case-folded NFKD, D146),
+/// then its UTS #39 confusable skeleton, so letters of other scripts that look alike
+/// (Cyrillic `а` for Latin `a`) group too.
 pub fn lookalike_key(identity: &str) -> String {
-    identity
+    let caseless: String = identity
         .trim()
         .chars()
         .nfd()
@@ -75,7 +78,8 @@ pub fn lookalike_key(identity: &str) -> String {
         .nfkd()
         .default_case_fold()
         .nfkd()
-        .collect()
+        .collect();
+    skeleton(&caseless).collect()
 }
 
 /// Groups of two or more distinct identities with the same look-alike key, each sorted,
@@ -159,7 +163,7 @@ mod tests {
     }
 
     #[test]
-    fn lookalikes_fold_case_width_and_spaces_only() {
+    fn lookalikes_fold_case_width_spaces_and_confusables() {
         let groups = lookalikes([
             "alice",
             "Alice",
@@ -168,14 +172,18 @@ mod tests {
             "bob",
             "Straße",
             "STRASSE",
-            "аlice", // Cyrillic а: another script, not folded together
+            "аlice", // Cyrillic а: another script, the same skeleton
             "alice",
+            "раураl", // all Cyrillic but the l
+            "paypal",
+            "Zoë",
         ]);
         assert_eq!(
             groups,
             vec![
-                vec!["ALICE ", "Alice", "alice", "ａｌｉｃｅ"],
+                vec!["ALICE ", "Alice", "alice", "аlice", "ａｌｉｃｅ"],
                 vec!["STRASSE", "Straße"],
+                vec!["paypal", "раураl"],
             ]
         );
         assert!(lookalikes(["a", "b"]).is_empty());
