@@ -190,8 +190,9 @@ fn a_stalled_export_reader_frees_its_slot() {
             TOKEN,
             "--max-exports",
             "1",
+            // Long enough that the held slot is seen before the timeout frees it.
             "--write-timeout",
-            "1",
+            "3",
         ],
     );
     let mut stalled = connect(&server);
@@ -215,13 +216,13 @@ fn a_stalled_export_reader_frees_its_slot() {
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(10),
+            started.elapsed() < Duration::from_secs(15),
             "slot never freed"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
     println!(
-        "stalled export reader: slot freed {:.2} s after it was seen held (write timeout 1 s)",
+        "stalled export reader: slot freed {:.2} s after it was seen held (write timeout 3 s)",
         started.elapsed().as_secs_f64()
     );
     drop(stalled);
