@@ -169,6 +169,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_exports: u32,
 
+    /// Longest an identity export may take from its answer's start to its end; then the
+    /// connection is dropped and the export slot freed (a reader that takes a byte now and
+    /// then never trips the write timeout).
+    #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_EXPORT_TIMEOUT", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub export_timeout: u64,
+
     /// PostgreSQL: most connections this instance opens (commits run in parallel up to it).
     #[arg(long, value_name = "N", env = "MAU_COLLECTOR_DB_POOL", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]

@@ -111,6 +111,7 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         public_url: args.public_url.filter(|u| !u.is_empty()),
         tickets,
         body_timeout: Duration::from_secs(args.body_timeout),
+        export_timeout: Duration::from_secs(args.export_timeout),
         max_backdate: time::Duration::days(args.max_backdate_days.into()),
         limits: Limits::new(LimitConfig {
             per_second: args.rate_limit,

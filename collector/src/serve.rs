@@ -1,5 +1,6 @@
 //! The accept loop: HTTP/1.1 connections with a header (and idle keep-alive) timeout, a
-//! write timeout, a cap on open connections, and a graceful shutdown with a deadline.
+//! write timeout, a deadline a handler may set on its answer (`Cutoff`), a cap on open
+//! connections, and a graceful shutdown with a deadline.
 //!
 //! `axum::serve` has none of these knobs, so connections are served with hyper directly,
 //! as in axum's `serve-with-hyper` example, and watched by hyper-util's `GracefulShutdown`.
@@ -13,7 +14,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
 use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
 
@@ -29,6 +31,49 @@ pub struct Limits {
     pub max_connections: usize,
     /// After a shutdown signal, how long open requests may take before being dropped.
     pub shutdown_timeout: Duration,
+}
+
+/// A handler's hold on its connection's deadline (in the request's extensions when served
+/// by `run`): past the instant set, the connection is dropped whatever the peer does, so
+/// a reader that takes a byte now and then cannot keep an answer going forever. Cleared
+/// when this value is dropped (the answer's body with it), for the next keep-alive request.
+pub struct Cutoff(Arc<watch::Sender<Option<Instant>>>);
+
+impl Cutoff {
+    /// Drops the connection at `when` unless this value is dropped first.
+    pub fn at(sender: &CutoffSender, when: Instant) -> Cutoff {
+        sender.0.send_replace(Some(when));
+        Cutoff(sender.0.clone())
+    }
+}
+
+impl Drop for Cutoff {
+    fn drop(&mut self) {
+        self.0.send_replace(None);
+    }
+}
+
+/// What a handler finds in the request's extensions to set a `Cutoff`.
+#[derive(Clone)]
+pub struct CutoffSender(Arc<watch::Sender<Option<Instant>>>);
+
+/// Completes once the instant last set has passed.
+async fn cutoff_reached(mut rx: watch::Receiver<Option<Instant>>) {
+    loop {
+        let when = *rx.borrow_and_update();
+        let changed = async {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        match when {
+            Some(t) => tokio::select! {
+                () = tokio::time::sleep_until(t) => return,
+                () = changed => {}
+            },
+            None => changed.await,
+        }
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then waits for open connections
@@ -77,15 +122,23 @@ pub async fn run(
         io.set_write_timeout(Some(limits.write_timeout));
         let io = TokioIo::new(Box::pin(io));
         let app = app.clone();
+        let (cutoff, cutoff_rx) = watch::channel(None);
+        let cutoff = CutoffSender(Arc::new(cutoff));
         let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(cutoff.clone());
             app.clone().oneshot(req)
         });
         let conn = graceful.watch(http.serve_connection(io, svc));
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection closed");
+            tokio::select! {
+                r = conn => if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection closed");
+                },
+                () = cutoff_reached(cutoff_rx) => {
+                    tracing::warn!(%peer, "answer deadline passed; connection dropped");
+                }
             }
         });
     }

@@ -170,11 +170,12 @@ fn sigterm_with_a_half_sent_request_exits_within_the_deadline() {
     assert!(server.logs().contains("shutdown deadline passed"));
 }
 
-#[test]
-fn a_stalled_export_reader_frees_its_slot() {
+/// A collector with one export slot and `extra` flags over a database holding 60,000 long
+/// identities in one month (~15 MB of export: more than the socket buffers hold); and
+/// that month.
+fn big_export_server(extra: &[&str]) -> (Server, TestDb, &'static str) {
     let db = TestDb::sqlite();
-    // Create the schema, then 60,000 long identities straight into the file (~15 MB of
-    // export: more than the socket buffers hold).
+    // Create the schema, then write straight into the file.
     drop(Server::start(&db, &[]));
     let month = "2026-11";
     db.execute(&format!(
@@ -183,27 +184,21 @@ fn a_stalled_export_reader_frees_its_slot() {
          SELECT '{month}', printf('%0200d', i), '2026-11-01T00:00:00.000Z',
                 '2026-11-01T00:00:00.000Z', 1 FROM n"
     ));
-    let server = Server::start(
-        &db,
-        &[
-            "--admin-token",
-            TOKEN,
-            "--max-exports",
-            "1",
-            // Long enough that the held slot is seen before the timeout frees it.
-            "--write-timeout",
-            "3",
-        ],
-    );
-    let mut stalled = connect(&server);
+    let mut args = vec!["--admin-token", TOKEN, "--max-exports", "1"];
+    args.extend_from_slice(extra);
+    (Server::start(&db, &args), db, month)
+}
+
+/// Starts an export on a raw connection, then, after it has begun, checks that it holds
+/// the one export slot; how long from then until another export is served.
+fn slot_freed_after(server: &Server, month: &str, export: &mut TcpStream) -> Duration {
     write!(
-        stalled,
+        export,
         "GET /v1/months/{month}/identities?format=ndjson HTTP/1.1\r\nHost: 127.0.0.1\r\n\
          Authorization: Bearer {TOKEN}\r\n\r\n"
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    // The one export slot is held by the reader that does not read.
     let busy = server.get_admin(&format!("/v1/months/{month}/summary"));
     assert_eq!(busy.status, 200);
     let r = server.get_admin(&format!("/v1/months/{month}/identities?format=ndjson"));
@@ -213,7 +208,7 @@ fn a_stalled_export_reader_frees_its_slot() {
         let r = server.get_admin(&format!("/v1/months/{month}/identities?format=ndjson"));
         if r.status == 200 {
             assert_eq!(r.body.lines().count(), 60_000);
-            break;
+            return started.elapsed();
         }
         assert!(
             started.elapsed() < Duration::from_secs(15),
@@ -221,9 +216,79 @@ fn a_stalled_export_reader_frees_its_slot() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_stalled_export_reader_frees_its_slot() {
+    // A write timeout long enough that the held slot is seen before it frees it.
+    let (server, _db, month) = big_export_server(&["--write-timeout", "3"]);
+    let mut stalled = connect(&server);
+    let freed = slot_freed_after(&server, month, &mut stalled);
     println!(
         "stalled export reader: slot freed {:.2} s after it was seen held (write timeout 3 s)",
-        started.elapsed().as_secs_f64()
+        freed.as_secs_f64()
     );
     drop(stalled);
+}
+
+/// A reader that keeps taking a little (so no write stays blocked for the write timeout)
+/// is cut at the export deadline.
+#[test]
+fn a_slow_export_reader_is_cut_at_the_export_deadline() {
+    let (server, _db, month) =
+        big_export_server(&["--write-timeout", "60", "--export-timeout", "3"]);
+    let mut slow = connect(&server);
+    let mut reader = slow.try_clone().unwrap();
+    let started = Instant::now();
+    let freed_seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drain = freed_seen.clone();
+    let trickle = std::thread::spawn(move || {
+        reader
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut got = 0usize;
+        let mut buf = [0u8; 65536];
+        // At most 30 s: the deadline is 3 s.
+        while started.elapsed() < Duration::from_secs(30) {
+            // A trickle until the slot is seen free; then take what the kernel still
+            // holds, to reach the end the server made.
+            let want = if drain.load(std::sync::atomic::Ordering::SeqCst) {
+                buf.len()
+            } else {
+                256
+            };
+            match reader.read(&mut buf[..want]) {
+                Ok(0) => return (got, Some(started.elapsed())),
+                Ok(n) => got += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return (got, Some(started.elapsed())),
+            }
+            if want < buf.len() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        (got, None)
+    });
+    let freed = slot_freed_after(&server, month, &mut slow);
+    freed_seen.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (got, closed) = trickle.join().unwrap();
+    let closed = closed.expect("the slow reader's connection was never closed");
+    println!(
+        "slow export reader ({got} bytes taken): cut {:.2} s after its request, slot free \
+         {:.2} s after it was seen held (export timeout 3 s)",
+        closed.as_secs_f64(),
+        freed.as_secs_f64()
+    );
+    assert!(got < 60_000 * 200, "the export finished: {got} bytes");
+    assert!(closed >= Duration::from_secs(3), "cut early: {closed:?}");
+    assert!(
+        freed < Duration::from_secs(10),
+        "slot freed late: {freed:?}"
+    );
+    let mut server = server;
+    server.assert_alive();
 }
