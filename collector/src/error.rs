@@ -47,10 +47,8 @@ pub enum ApiError {
     Storage(String),
     #[error("{0}")]
     BadRequest(String),
-    #[error("too many requests from this address; retry after {} s", retry_after(.0))]
-    RateLimited(std::time::Duration),
-    #[error("too many new identities from this address this minute; retry after {} s", retry_after(.0))]
-    TooManyIdentities(std::time::Duration),
+    #[error(transparent)]
+    Limited(#[from] crate::http::limits::Refusal),
     #[error("{}{reason}", index.map(|i| format!("item {i}: ")).unwrap_or_default())]
     BadTicket {
         reason: crate::ticket::TicketError,
@@ -89,9 +87,7 @@ impl ApiError {
             }
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::RateLimited(_) | ApiError::TooManyIdentities(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -116,8 +112,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound => "not_found",
             ApiError::BadTicket { .. } => "bad_ticket",
-            ApiError::RateLimited(_) => "rate_limited",
-            ApiError::TooManyIdentities(_) => "too_many_identities",
+            ApiError::Limited(r) => r.code(),
             ApiError::Conflict { .. } => "event_id_conflict",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
@@ -183,8 +178,8 @@ impl IntoResponse for ApiError {
             | ApiError::Storage(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
-            ApiError::RateLimited(wait) | ApiError::TooManyIdentities(wait) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after(&wait)));
+            ApiError::Limited(r) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(r.retry_after_secs()));
             }
             ApiError::Unauthorized | ApiError::IngestUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -192,21 +187,6 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         resp
-    }
-}
-
-/// Whole seconds to wait, rounded up, at least 1.
-fn retry_after(wait: &std::time::Duration) -> u64 {
-    wait.as_secs_f64().ceil().max(1.0) as u64
-}
-
-impl From<crate::http::limits::Refusal> for ApiError {
-    fn from(r: crate::http::limits::Refusal) -> Self {
-        use crate::http::limits::Refusal;
-        match r {
-            Refusal::RateLimited(wait) => ApiError::RateLimited(wait),
-            Refusal::TooManyIdentities(wait) => ApiError::TooManyIdentities(wait),
-        }
     }
 }
 

@@ -27,10 +27,31 @@ pub struct LimitConfig {
 }
 
 /// Why a request was refused, and how long to wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    #[error("too many requests from this address; retry after {} s", self.retry_after_secs())]
     RateLimited(Duration),
+    #[error(
+        "too many new identities from this address this minute; retry after {} s",
+        self.retry_after_secs()
+    )]
     TooManyIdentities(Duration),
+}
+
+impl Refusal {
+    /// The stable code of the HTTP error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::RateLimited(_) => "rate_limited",
+            Refusal::TooManyIdentities(_) => "too_many_identities",
+        }
+    }
+
+    /// Whole seconds to wait (`Retry-After`), rounded up, at least 1.
+    pub fn retry_after_secs(&self) -> u64 {
+        let (Refusal::RateLimited(w) | Refusal::TooManyIdentities(w)) = self;
+        w.as_secs_f64().ceil().max(1.0) as u64
+    }
 }
 
 pub struct Limits {
@@ -337,5 +358,20 @@ mod tests {
         assert!(l.identities(ip("192.0.2.1"), ["y"].into_iter()).is_ok());
         let table = l.identities.lock().unwrap();
         assert_eq!(table.by_address.len(), 3);
+    }
+
+    #[test]
+    fn refusals_have_codes_and_messages() {
+        let r = Refusal::RateLimited(Duration::from_millis(1500));
+        assert_eq!(r.code(), "rate_limited");
+        assert_eq!(r.retry_after_secs(), 2);
+        assert_eq!(
+            r.to_string(),
+            "too many requests from this address; retry after 2 s"
+        );
+        assert_eq!(Refusal::RateLimited(Duration::ZERO).retry_after_secs(), 1);
+        let r = Refusal::TooManyIdentities(MINUTE);
+        assert_eq!(r.code(), "too_many_identities");
+        assert!(r.to_string().contains("new identities"), "{r}");
     }
 }
