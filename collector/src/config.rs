@@ -210,6 +210,17 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// Most connections open at once from one client address (IPv6: one /64), so one peer
+    /// cannot take every slot; past it a new one is answered 503 `too_many_connections`
+    /// and closed. Trusted proxies are exempt. 0 turns the cap off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAU_COLLECTOR_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 64
+    )]
+    pub max_connections_per_address: u32,
+
     /// On SIGTERM or SIGINT: seconds open requests get to finish before their connections
     /// are dropped and the process exits.
     #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_SHUTDOWN_TIMEOUT", default_value_t = 10,

@@ -39,6 +39,8 @@ pub enum ApiError {
     BadSignature,
     #[error("the collector is busy; retry later")]
     Overloaded,
+    #[error("too many open connections from this address; retry later")]
+    TooManyConnections,
     #[error("the database is unavailable; retry later")]
     Unavailable(String),
     #[error("the database file was deleted or replaced under the collector; nothing was stored")]
@@ -82,9 +84,10 @@ impl ApiError {
             | ApiError::WebhooksDisabled
             | ApiError::MissingSignature
             | ApiError::BadSignature => StatusCode::FORBIDDEN,
-            ApiError::Overloaded | ApiError::Unavailable(_) | ApiError::StorageReplaced(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Overloaded
+            | ApiError::TooManyConnections
+            | ApiError::Unavailable(_)
+            | ApiError::StorageReplaced(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -106,6 +109,7 @@ impl ApiError {
             ApiError::MissingSignature => "missing_signature",
             ApiError::BadSignature => "bad_signature",
             ApiError::Overloaded => "overloaded",
+            ApiError::TooManyConnections => "too_many_connections",
             ApiError::Unavailable(_) => "storage_unavailable",
             ApiError::StorageReplaced(_) => "storage_replaced",
             ApiError::Storage(_) => "storage_error",
@@ -173,6 +177,7 @@ impl IntoResponse for ApiError {
         let headers = resp.headers_mut();
         match self {
             ApiError::Overloaded
+            | ApiError::TooManyConnections
             | ApiError::Unavailable(_)
             | ApiError::StorageReplaced(_)
             | ApiError::Storage(_) => {
@@ -187,6 +192,25 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         resp
+    }
+}
+
+impl ApiError {
+    /// The whole HTTP/1.1 answer as bytes, closing the connection: for the accept loop,
+    /// which refuses a connection before any request is read.
+    pub fn raw_response(&self) -> Vec<u8> {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let status = self.status();
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             retry-after: {RETRY_AFTER_SECS}\r\nconnection: close\r\n\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
     }
 }
 

@@ -132,6 +132,8 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         header_timeout: Duration::from_secs(args.header_timeout),
         write_timeout: Duration::from_secs(args.write_timeout),
         max_connections: args.max_connections as usize,
+        max_per_address: args.max_connections_per_address as usize,
+        exempt: args.trusted_proxies.clone(),
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };
     serve::run(listener, app(state), limits, shutdown_signal()).await;

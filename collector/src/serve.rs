@@ -5,13 +5,18 @@
 //! `axum::serve` has none of these knobs, so connections are served with hyper directly,
 //! as in axum's `serve-with-hyper` example, and watched by hyper-util's `GracefulShutdown`.
 
+use crate::error::ApiError;
+use crate::http::limits::limit_key;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -29,6 +34,11 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Most connections open at once; past it, new ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Most connections open at once from one address (IPv6: one /64); past it, a new one
+    /// is answered 503 `too_many_connections` and closed. Zero: no cap.
+    pub max_per_address: usize,
+    /// Addresses the per-address cap does not apply to (the trusted proxies).
+    pub exempt: Vec<IpAddr>,
     /// After a shutdown signal, how long open requests may take before being dropped.
     pub shutdown_timeout: Duration,
 }
@@ -56,6 +66,47 @@ impl Drop for Cutoff {
 /// What a handler finds in the request's extensions to set a `Cutoff`.
 #[derive(Clone)]
 pub struct CutoffSender(Arc<watch::Sender<Option<Instant>>>);
+
+/// Open connections by client address; an entry lives while its count is above zero, so
+/// the table never holds more than `max_connections` entries.
+struct PerAddress {
+    open: Mutex<HashMap<IpAddr, usize>>,
+    max: usize,
+}
+
+/// One connection counted against its address, until dropped.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl PerAddress {
+    /// Counts a connection from `key`, or `None` when the address is at its cap.
+    fn take(table: &Arc<PerAddress>, key: IpAddr) -> Option<AddressSlot> {
+        let mut open = table.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= table.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: table.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
 
 /// Completes once the instant last set has passed.
 async fn cutoff_reached(mut rx: watch::Receiver<Option<Instant>>) {
@@ -85,6 +136,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_address = Arc::new(PerAddress {
+        open: Mutex::new(HashMap::new()),
+        max: limits.max_per_address,
+    });
+    let exempt: Vec<IpAddr> = limits.exempt.iter().map(|ip| ip.to_canonical()).collect();
+    let refusal = ApiError::TooManyConnections.raw_response();
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -117,6 +174,21 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        let key = limit_key(peer.ip());
+        let address_slot = if limits.max_per_address == 0 || exempt.contains(&key) {
+            None
+        } else {
+            match PerAddress::take(&per_address, key) {
+                Some(s) => Some(s),
+                None => {
+                    // Answered without reading: a best-effort write into an empty socket
+                    // buffer, never a wait.
+                    tracing::debug!(%peer, "per-address connection cap reached");
+                    let _ = stream.try_write(&refusal);
+                    continue;
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
         let mut io = TimeoutStream::new(stream);
         io.set_write_timeout(Some(limits.write_timeout));
@@ -131,7 +203,7 @@ pub async fn run(
         });
         let conn = graceful.watch(http.serve_connection(io, svc));
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slots = (slot, address_slot);
             tokio::select! {
                 r = conn => if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "connection closed");

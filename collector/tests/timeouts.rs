@@ -137,6 +137,63 @@ fn over_the_cap_new_peers_wait_and_are_served() {
 }
 
 #[test]
+fn one_address_cannot_hold_every_connection() {
+    let db = TestDb::sqlite();
+    let server = Server::start(
+        &db,
+        &[
+            "--header-timeout",
+            "30",
+            "--max-connections-per-address",
+            "3",
+        ],
+    );
+    // Silent connections until one is answered at once (the test's own HTTP client may
+    // keep one open too): at most three are held.
+    let mut silent = Vec::new();
+    let (answer, closed) = loop {
+        assert!(silent.len() <= 3, "{} held", silent.len());
+        let mut c = connect(&server);
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut first = [0u8; 1];
+        match c.read(&mut first) {
+            Ok(1) => {
+                let (rest, closed) = read_until_closed(&mut c, Duration::from_secs(5));
+                break (format!("{}{rest}", first[0] as char), closed);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                silent.push(c)
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(silent.len() >= 2, "refused with {} held", silent.len());
+    assert!(closed.is_some(), "not closed: {answer:?}");
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer:?}");
+    assert!(answer.contains("retry-after: "), "{answer:?}");
+    let body: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["code"], "too_many_connections");
+    // One closes: the address is served again.
+    drop(silent.pop());
+    std::thread::sleep(Duration::from_millis(200));
+    let r = ureq::get(&format!("{}/healthz", server.url))
+        .timeout(Duration::from_secs(5))
+        .call()
+        .expect("served under the cap");
+    assert_eq!(r.status(), 200);
+    drop(silent);
+    let mut server = server;
+    server.assert_alive();
+}
+
+#[test]
 fn sigterm_with_a_half_sent_request_exits_within_the_deadline() {
     let db = TestDb::sqlite();
     let mut server = Server::start(
@@ -190,8 +247,14 @@ fn big_export_server(extra: &[&str]) -> (Server, TestDb, &'static str) {
 }
 
 /// Starts an export on a raw connection, then, after it has begun, checks that it holds
-/// the one export slot; how long from then until another export is served.
-fn slot_freed_after(server: &Server, month: &str, export: &mut TcpStream) -> Duration {
+/// the one export slot; how long from then until an export of `probe` (a month, and its
+/// count of identities) is served.
+fn slot_freed_after(
+    server: &Server,
+    month: &str,
+    export: &mut TcpStream,
+    probe: (&str, usize),
+) -> Duration {
     write!(
         export,
         "GET /v1/months/{month}/identities?format=ndjson HTTP/1.1\r\nHost: 127.0.0.1\r\n\
@@ -205,9 +268,9 @@ fn slot_freed_after(server: &Server, month: &str, export: &mut TcpStream) -> Dur
     assert_eq!(r.status, 503, "the slot should be held: {}", r.body);
     let started = Instant::now();
     loop {
-        let r = server.get_admin(&format!("/v1/months/{month}/identities?format=ndjson"));
+        let r = server.get_admin(&format!("/v1/months/{}/identities?format=ndjson", probe.0));
         if r.status == 200 {
-            assert_eq!(r.body.lines().count(), 60_000);
+            assert_eq!(r.body.lines().count(), probe.1);
             return started.elapsed();
         }
         assert!(
@@ -223,7 +286,7 @@ fn a_stalled_export_reader_frees_its_slot() {
     // A write timeout long enough that the held slot is seen before it frees it.
     let (server, _db, month) = big_export_server(&["--write-timeout", "3"]);
     let mut stalled = connect(&server);
-    let freed = slot_freed_after(&server, month, &mut stalled);
+    let freed = slot_freed_after(&server, month, &mut stalled, (month, 60_000));
     println!(
         "stalled export reader: slot freed {:.2} s after it was seen held (write timeout 3 s)",
         freed.as_secs_f64()
@@ -273,7 +336,9 @@ fn a_slow_export_reader_is_cut_at_the_export_deadline() {
         }
         (got, None)
     });
-    let freed = slot_freed_after(&server, month, &mut slow);
+    // The probe is an empty month: the whole export could outlast the short deadline on
+    // a busy machine.
+    let freed = slot_freed_after(&server, month, &mut slow, ("2026-10", 0));
     freed_seen.store(true, std::sync::atomic::Ordering::SeqCst);
     let (got, closed) = trickle.join().unwrap();
     let closed = closed.expect("the slow reader's connection was never closed");
