@@ -170,6 +170,16 @@ fn csv_export_neutralises_formulas(db: &TestDb) {
             .any(|l| l.starts_with(['=', '+', '-', '@'])),
         "{csv}"
     );
+    // The command line's export neutralises them the same way.
+    let out = cli(&[
+        "export", "--month", &month, "--format", "csv", "--db", &db.arg,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let cli_firsts: Vec<String> = csv::Reader::from_reader(&out.stdout[..])
+        .records()
+        .map(|r| r.unwrap()[0].to_owned())
+        .collect();
+    assert_eq!(cli_firsts, firsts);
     // JSON is unchanged.
     let ids = stored_identities(&server);
     assert!(ids.contains("-2+3") && ids.contains("plain"), "{ids:?}");
