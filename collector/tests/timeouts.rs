@@ -193,6 +193,84 @@ fn one_address_cannot_hold_every_connection() {
     server.assert_alive();
 }
 
+/// Kills and reaps a child on drop, even when the test fails.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// With the process at its file limit, accepting fails: that is logged, the collector
+/// keeps running, and serves again once peers leave.
+#[test]
+fn out_of_file_descriptors_is_logged_and_survived() {
+    use std::io::BufRead;
+    let db = TestDb::sqlite();
+    let log = db.dir.path().join("fd-limit.log");
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 48 && exec \"$0\" \"$@\""])
+        .arg(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", &db.arg])
+        .args([
+            "--header-timeout",
+            "30",
+            "--max-connections-per-address",
+            "0",
+        ])
+        .env("MAU_COLLECTOR_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut child = Reaped(child);
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    // 80 silent peers against 48 descriptors: the kernel completes the handshakes, the
+    // collector cannot accept them all.
+    let peers: Vec<TcpStream> = (0..80)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logged = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("accept failed") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(logged.contains("accept failed"), "{logged}");
+    assert!(child.0.try_wait().unwrap().is_none(), "exited\n{logged}");
+    drop(peers);
+    let started = Instant::now();
+    let status = loop {
+        let r = ureq::get(&format!("http://{addr}/healthz"))
+            .timeout(Duration::from_secs(5))
+            .call();
+        match r {
+            Ok(r) => break r.status(),
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(e) => panic!("not served after the peers left: {e}"),
+        }
+    };
+    assert_eq!(status, 200);
+    println!(
+        "file limit 48, 80 peers: accept failures logged; served {:.2} s after they left",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 #[test]
 fn sigterm_with_a_half_sent_request_exits_within_the_deadline() {
     let db = TestDb::sqlite();
