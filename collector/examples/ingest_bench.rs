@@ -95,6 +95,7 @@ impl Collector {
             .args(["--db", db, "--db-pool", pool])
             // All load comes from loopback: measure the store, not the per-address limits.
             .args(["--rate-limit", "0", "--identities-per-minute", "0"])
+            .args(["--max-connections-per-address", "0"])
             .env("MAU_COLLECTOR_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

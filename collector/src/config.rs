@@ -169,6 +169,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_exports: u32,
 
+    /// Longest an identity export may take from its answer's start to its end; then the
+    /// connection is dropped and the export slot freed (a reader that takes a byte now and
+    /// then never trips the write timeout).
+    #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_EXPORT_TIMEOUT", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub export_timeout: u64,
+
     /// PostgreSQL: most connections this instance opens (commits run in parallel up to it).
     #[arg(long, value_name = "N", env = "MAU_COLLECTOR_DB_POOL", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -202,6 +209,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "MAU_COLLECTOR_MAX_CONNECTIONS", default_value_t = 512,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+
+    /// Most connections open at once from one client address (IPv6: one /64), so one peer
+    /// cannot take every slot; past it a new one is answered 503 `too_many_connections`
+    /// and closed. Trusted proxies are exempt. 0 turns the cap off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAU_COLLECTOR_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 64
+    )]
+    pub max_connections_per_address: u32,
 
     /// On SIGTERM or SIGINT: seconds open requests get to finish before their connections
     /// are dropped and the process exits.

@@ -39,6 +39,8 @@ pub enum ApiError {
     BadSignature,
     #[error("the collector is busy; retry later")]
     Overloaded,
+    #[error("too many open connections from this address; retry later")]
+    TooManyConnections,
     #[error("the database is unavailable; retry later")]
     Unavailable(String),
     #[error("the database file was deleted or replaced under the collector; nothing was stored")]
@@ -47,10 +49,8 @@ pub enum ApiError {
     Storage(String),
     #[error("{0}")]
     BadRequest(String),
-    #[error("too many requests from this address; retry after {} s", retry_after(.0))]
-    RateLimited(std::time::Duration),
-    #[error("too many new identities from this address this minute; retry after {} s", retry_after(.0))]
-    TooManyIdentities(std::time::Duration),
+    #[error(transparent)]
+    Limited(#[from] crate::http::limits::Refusal),
     #[error("{}{reason}", index.map(|i| format!("item {i}: ")).unwrap_or_default())]
     BadTicket {
         reason: crate::ticket::TicketError,
@@ -84,14 +84,13 @@ impl ApiError {
             | ApiError::WebhooksDisabled
             | ApiError::MissingSignature
             | ApiError::BadSignature => StatusCode::FORBIDDEN,
-            ApiError::Overloaded | ApiError::Unavailable(_) | ApiError::StorageReplaced(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Overloaded
+            | ApiError::TooManyConnections
+            | ApiError::Unavailable(_)
+            | ApiError::StorageReplaced(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::RateLimited(_) | ApiError::TooManyIdentities(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -110,14 +109,14 @@ impl ApiError {
             ApiError::MissingSignature => "missing_signature",
             ApiError::BadSignature => "bad_signature",
             ApiError::Overloaded => "overloaded",
+            ApiError::TooManyConnections => "too_many_connections",
             ApiError::Unavailable(_) => "storage_unavailable",
             ApiError::StorageReplaced(_) => "storage_replaced",
             ApiError::Storage(_) => "storage_error",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound => "not_found",
             ApiError::BadTicket { .. } => "bad_ticket",
-            ApiError::RateLimited(_) => "rate_limited",
-            ApiError::TooManyIdentities(_) => "too_many_identities",
+            ApiError::Limited(r) => r.code(),
             ApiError::Conflict { .. } => "event_id_conflict",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
@@ -178,13 +177,14 @@ impl IntoResponse for ApiError {
         let headers = resp.headers_mut();
         match self {
             ApiError::Overloaded
+            | ApiError::TooManyConnections
             | ApiError::Unavailable(_)
             | ApiError::StorageReplaced(_)
             | ApiError::Storage(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
-            ApiError::RateLimited(wait) | ApiError::TooManyIdentities(wait) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after(&wait)));
+            ApiError::Limited(r) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(r.retry_after_secs()));
             }
             ApiError::Unauthorized | ApiError::IngestUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -195,18 +195,22 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Whole seconds to wait, rounded up, at least 1.
-fn retry_after(wait: &std::time::Duration) -> u64 {
-    wait.as_secs_f64().ceil().max(1.0) as u64
-}
-
-impl From<crate::http::limits::Refusal> for ApiError {
-    fn from(r: crate::http::limits::Refusal) -> Self {
-        use crate::http::limits::Refusal;
-        match r {
-            Refusal::RateLimited(wait) => ApiError::RateLimited(wait),
-            Refusal::TooManyIdentities(wait) => ApiError::TooManyIdentities(wait),
-        }
+impl ApiError {
+    /// The whole HTTP/1.1 answer as bytes, closing the connection: for the accept loop,
+    /// which refuses a connection before any request is read.
+    pub fn raw_response(&self) -> Vec<u8> {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let status = self.status();
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             retry-after: {RETRY_AFTER_SECS}\r\nconnection: close\r\n\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
     }
 }
 

@@ -8,7 +8,7 @@ use mau_collector::reconcile::{self, Billed};
 use mau_collector::serve;
 use mau_collector::store::{Db, Options, Store};
 use mau_collector::twilio::{rest, sync};
-use mau_collector::{app, export, month::Month, AppState, Origins};
+use mau_collector::{app, export, month::Month, ticket, AppState, Origins};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -86,6 +86,17 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         pool_size: args.db_pool as usize,
         pool_wait: Duration::from_millis(args.db_wait_ms),
     };
+    // Checked before anything opens: an empty or short secret would make tickets forgeable.
+    let tickets = match args.ticket_secret {
+        Some(secret) => {
+            ticket::check_secret(&secret).map_err(|e| format!("--ticket-secret: {e}"))?;
+            Some(Tickets {
+                secret,
+                required: args.require_ticket,
+            })
+        }
+        None => None,
+    };
     let store = Store::open(db, &opts).await?;
     if args.admin_token.is_none() {
         tracing::warn!("no admin token: read endpoints are closed");
@@ -98,14 +109,9 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         ingest_token: args.ingest_token.filter(|t| !t.is_empty()),
         twilio_auth_token: args.twilio_auth_token.filter(|t| !t.is_empty()),
         public_url: args.public_url.filter(|u| !u.is_empty()),
-        tickets: args
-            .ticket_secret
-            .filter(|t| !t.is_empty())
-            .map(|secret| Tickets {
-                secret,
-                required: args.require_ticket,
-            }),
+        tickets,
         body_timeout: Duration::from_secs(args.body_timeout),
+        export_timeout: Duration::from_secs(args.export_timeout),
         max_backdate: time::Duration::days(args.max_backdate_days.into()),
         limits: Limits::new(LimitConfig {
             per_second: args.rate_limit,
@@ -126,6 +132,8 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         header_timeout: Duration::from_secs(args.header_timeout),
         write_timeout: Duration::from_secs(args.write_timeout),
         max_connections: args.max_connections as usize,
+        max_per_address: args.max_connections_per_address as usize,
+        exempt: args.trusted_proxies.clone(),
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };
     serve::run(listener, app(state), limits, shutdown_signal()).await;

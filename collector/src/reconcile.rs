@@ -78,7 +78,7 @@ pub struct Report {
     /// subjects seen that Twilio did not bill.
     pub unexplained: Option<i64>,
     pub days: Vec<Day>,
-    /// Chat identities that read alike (same after trimming, NFKC and case folding), for a
+    /// Chat identities that read alike (same after trimming, NFKC, case folding and the UTS #39 skeleton), for a
     /// person to check: each may be a separate billed user, or one user counted twice.
     pub lookalikes: Vec<Vec<String>>,
 }
@@ -292,7 +292,7 @@ pub fn text(r: &Report) -> String {
     );
     let _ = writeln!(
         t,
-        "Look-alike identities (same after NFKC + case folding; check by hand): {}",
+        "Look-alike identities (same after NFKC + case folding + confusable skeleton; check by hand): {}",
         r.lookalikes.len()
     );
     for g in r.lookalikes.iter().take(TEXT_LIST) {

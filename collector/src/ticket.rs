@@ -11,6 +11,28 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
+/// Shortest secret taken. An empty or short secret makes tickets forgeable, so the
+/// collector refuses to start with one rather than check against it.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// Why a configured secret is refused (the message never repeats the secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("the ticket secret is empty")]
+    Empty,
+    #[error("the ticket secret has {0} bytes; at least {MIN_SECRET_BYTES} are needed (use a random one, e.g. `openssl rand -base64 32`)")]
+    TooShort(usize),
+}
+
+/// Checks a secret before the collector uses it.
+pub fn check_secret(secret: &str) -> Result<(), SecretError> {
+    match secret.len() {
+        0 => Err(SecretError::Empty),
+        n if n < MIN_SECRET_BYTES => Err(SecretError::TooShort(n)),
+        _ => Ok(()),
+    }
+}
+
 /// Longest ticket taken: `v1.` + 20 digits + `.` + 43 characters, with room to spare.
 pub const MAX_TICKET_CHARS: usize = 128;
 
@@ -140,5 +162,15 @@ mod tests {
         ] {
             assert_eq!(parse(bad).err(), Some(TicketError::Malformed), "{bad}");
         }
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert_eq!(check_secret(""), Err(SecretError::Empty));
+        assert_eq!(
+            check_secret("fifteen-bytes!!"),
+            Err(SecretError::TooShort(15))
+        );
+        assert_eq!(check_secret("sixteen-bytes!!!"), Ok(()));
     }
 }

@@ -309,7 +309,7 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
 /// The `identity` field: 1 to `MAX_IDENTITY_BYTES` bytes, kept exactly as sent.
 pub(crate) fn identity(obj: &Map<String, Value>) -> Result<&str, WireError> {
     let identity = string(obj, "identity")?;
-    crate::identity::check(identity).map_err(|r| invalid(r.code, "identity", r.message))?;
+    crate::identity::check(identity).map_err(|r| invalid(r.code(), "identity", r.to_string()))?;
     if identity.len() > MAX_IDENTITY_BYTES {
         return Err(invalid(
             "identity_too_long",

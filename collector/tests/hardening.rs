@@ -18,19 +18,34 @@ fn refused(server: &Server) -> Value {
     r.json()["refused"].clone()
 }
 
-/// A beacon whose device says the event happened `days` before sending.
-fn backdated(identity: &str, event_id: &str, days: u32) -> Value {
+/// A beacon whose device says the event happened `delay` before sending.
+fn delayed(identity: &str, event_id: &str, delay: time::Duration) -> Value {
     let mut b = beacon(identity, event_id);
     let sent = time::OffsetDateTime::parse(
         "2026-11-24T20:08:52.140Z",
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    let occurred = sent - time::Duration::days(days.into());
+    let occurred = sent - delay;
     b["occurred_at"] = json!(occurred
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap());
     b
+}
+
+/// A beacon whose device says the event happened `days` before sending.
+fn backdated(identity: &str, event_id: &str, days: u32) -> Value {
+    delayed(identity, event_id, time::Duration::days(days.into()))
+}
+
+/// A beacon whose corrected event time will be `offset` from the start of this UTC month.
+fn at_month_start(identity: &str, event_id: &str, offset: time::Duration) -> Value {
+    let now = time::OffsetDateTime::now_utc();
+    let start = now
+        .replace_day(1)
+        .unwrap()
+        .replace_time(time::Time::MIDNIGHT);
+    delayed(identity, event_id, now - (start + offset))
 }
 
 fn backdating_is_bounded(db: &TestDb) {
@@ -81,6 +96,20 @@ fn conflicting_redelivery_is_409(db: &TestDb) {
     let ids = stored_identities(&server);
     assert!(ids.contains("alice") && ids.contains("carol"), "{ids:?}");
     assert!(!ids.contains("mallory"), "{ids:?}");
+    // A retry whose corrected time crossed the month's start by the network delay is the
+    // same event; the same event_id an hour into the month is not.
+    let s = time::Duration::seconds;
+    assert_eq!(
+        server
+            .post(&at_month_start("dave", "b1", s(-2)).to_string())
+            .status,
+        200
+    );
+    let r = server.post(&at_month_start("dave", "b1", s(2)).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = server.post(&at_month_start("dave", "b1", s(3600)).to_string());
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(refused(&server)["event_id_conflicts"], 3);
 }
 
 fn identity_hygiene(db: &TestDb) {
@@ -91,6 +120,8 @@ fn identity_hygiene(db: &TestDb) {
         ("al\u{200B}ice", "identity_character"),
         ("ali\u{7}ce", "identity_character"),
         ("bob\u{2067}", "identity_character"),
+        ("al\u{2061}ice", "identity_character"),
+        ("\u{3164}alice", "identity_character"),
     ]
     .into_iter()
     .enumerate()
@@ -105,7 +136,7 @@ fn identity_hygiene(db: &TestDb) {
         assert_eq!(r.json()["field"], "identity");
     }
     // Case and width are kept: each is what Twilio would bill, flagged for a person.
-    for (i, id) in ["alice", "Alice", "alice ", "ａｌｉｃｅ", "bob"]
+    for (i, id) in ["alice", "Alice", "alice ", "ａｌｉｃｅ", "аlice", "bob"]
         .iter()
         .enumerate()
     {
@@ -120,12 +151,13 @@ fn identity_hygiene(db: &TestDb) {
     let report = server
         .get_admin(&format!("/v1/months/{month}/report"))
         .json();
-    assert_eq!(report["identities"], 5);
+    assert_eq!(report["identities"], 6);
+    // The Cyrillic а groups by its confusable skeleton.
     assert_eq!(
         report["lookalikes"],
-        json!([["Alice", "alice", "alice ", "ａｌｉｃｅ"]])
+        json!([["Alice", "alice", "alice ", "аlice", "ａｌｉｃｅ"]])
     );
-    assert_eq!(refused(&server)["bad_identity"], 5);
+    assert_eq!(refused(&server)["bad_identity"], 7);
     // The CLI report says it too.
     let out = cli(&["report", "--month", &month, "--db", &db.arg]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -167,6 +199,16 @@ fn csv_export_neutralises_formulas(db: &TestDb) {
             .any(|l| l.starts_with(['=', '+', '-', '@'])),
         "{csv}"
     );
+    // The command line's export neutralises them the same way.
+    let out = cli(&[
+        "export", "--month", &month, "--format", "csv", "--db", &db.arg,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let cli_firsts: Vec<String> = csv::Reader::from_reader(&out.stdout[..])
+        .records()
+        .map(|r| r.unwrap()[0].to_owned())
+        .collect();
+    assert_eq!(cli_firsts, firsts);
     // JSON is unchanged.
     let ids = stored_identities(&server);
     assert!(ids.contains("-2+3") && ids.contains("plain"), "{ids:?}");

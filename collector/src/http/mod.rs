@@ -72,6 +72,8 @@ pub struct AppState {
     pub twilio: twilio::Counters,
     /// Longest a request body may take to arrive.
     pub body_timeout: std::time::Duration,
+    /// Longest an identity export may take to send, start to end.
+    pub export_timeout: std::time::Duration,
     /// How far before its receipt a beacon's corrected event time may lie.
     pub max_backdate: time::Duration,
     /// Refusals by reason (GET /v1/stats).
@@ -102,6 +104,7 @@ impl AppState {
             public_url: None,
             twilio: twilio::Counters::default(),
             body_timeout: std::time::Duration::from_secs(10),
+            export_timeout: std::time::Duration::from_secs(600),
             max_backdate: time::Duration::days(35),
             refused: stats::Counters::default(),
             limits: limits::Limits::new(limits::LimitConfig::default()),

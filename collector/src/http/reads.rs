@@ -6,10 +6,12 @@ use crate::error::ApiError;
 use crate::export::{Encoder, Format};
 use crate::month::Month;
 use crate::reconcile::Billed;
+use crate::serve::{Cutoff, CutoffSender};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 use std::io;
@@ -92,10 +94,13 @@ fn choose_format(query: Option<&str>, headers: &HeaderMap) -> Result<Format, Api
 /// Streams a month's identities: batches go from the database cursor to the socket as
 /// the client takes them, so memory stays flat whatever the month's size. The first
 /// batch is read before the answer, so a failing query is an error answer, not a cut 200.
+/// The whole answer has `--export-timeout`: past it the connection is dropped and the
+/// export slot freed, however slowly the reader keeps reading.
 pub async fn identities(
     State(app): State<App>,
     Path(month): Path<String>,
     Query(q): Query<FormatQuery>,
+    cutoff: Option<Extension<CutoffSender>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
@@ -106,10 +111,14 @@ pub async fn identities(
         .clone()
         .try_acquire_owned()
         .map_err(|_| ApiError::Overloaded)?;
+    let deadline = tokio::time::Instant::now() + app.export_timeout;
+    let cutoff = cutoff.map(|Extension(c)| Cutoff::at(&c, deadline));
+    let permit = (permit, cutoff);
     let rows = app.store.identities(month).await?;
     let enc = Encoder::new(format);
     let head = Bytes::from(enc.start());
-    // State: the rows (None once finished) and the encoder; the permit lives as long.
+    // State: the rows (None once finished) and the encoder; the permit and the cutoff
+    // live as long.
     let body = futures_util::stream::unfold(
         (Some(rows), enc, permit),
         move |(rows, mut enc, permit)| async move {

@@ -263,6 +263,25 @@ pub struct Summary {
 /// identity or month: not stored, and answered as a conflict.
 pub type Conflicts = Vec<usize>;
 
+/// How near a month's boundary a re-delivery's corrected event time may fall in the month
+/// next to the one stored and still be the same event: the correction moves by the
+/// network delay between deliveries.
+pub(crate) const BOUNDARY_SLACK: time::Duration = time::Duration::minutes(10);
+
+/// Whether a beacon whose `event_id` is already stored (for `identity` in `month`) is a
+/// conflict rather than a retry: another identity, or another month, unless the two
+/// months meet within `BOUNDARY_SLACK` of the new event time.
+pub(crate) fn is_conflict(identity: &str, month: &str, r: &Record) -> bool {
+    if identity != r.beacon.identity {
+        return true;
+    }
+    if month == r.month.to_string() {
+        return false;
+    }
+    let near = |t: OffsetDateTime| Month::of(t).to_string() == month;
+    !(near(r.event_at - BOUNDARY_SLACK) || near(r.event_at + BOUNDARY_SLACK))
+}
+
 /// A write waiting for its group's commit.
 struct WriteJob {
     write: Write,

@@ -557,9 +557,7 @@ async fn conflicts(
                 .filter(|(_, r)| {
                     stored
                         .get(&r.beacon.event_id)
-                        .is_some_and(|(identity, month)| {
-                            *identity != r.beacon.identity || *month != r.month.to_string()
-                        })
+                        .is_some_and(|(identity, month)| super::is_conflict(identity, month, r))
                 })
                 .map(|(i, _)| i)
                 .collect(),

@@ -406,7 +406,8 @@ fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<Vec
 }
 
 /// Inserts new events and counts them; a known `event_id` is a retry (counted once) when
-/// it was stored for the same identity and month, else a conflict.
+/// it was stored for the same identity and month (or a month next to it, near their
+/// boundary: `is_conflict`), else a conflict.
 fn write_beacons(
     tx: &rusqlite::Transaction,
     records: &[crate::wire::Record],
@@ -439,7 +440,7 @@ fn write_beacons(
         } else {
             let (identity, was): (String, String) =
                 stored.query_row([&b.event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            if identity != b.identity || was != month {
+            if super::is_conflict(&identity, &was, r) {
                 conflicts.push(i);
             }
         }

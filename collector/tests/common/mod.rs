@@ -54,6 +54,7 @@ pub fn spawn_serve(db: &TestDb, extra: &[&str]) -> (Child, PathBuf, String) {
         // turns them on with the flags (which win over these).
         .env("MAU_COLLECTOR_RATE_LIMIT", "0")
         .env("MAU_COLLECTOR_IDENTITIES_PER_MINUTE", "0")
+        .env("MAU_COLLECTOR_MAX_CONNECTIONS_PER_ADDRESS", "0")
         .env_remove("MAU_COLLECTOR_TRUSTED_PROXY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
