@@ -228,7 +228,8 @@ pub struct ServeArgs {
     pub shutdown_timeout: u64,
 
     /// Days a beacon's corrected event time may lie before its receipt; older beacons get
-    /// 400 `event_too_old`, so nobody can add to a month already billed.
+    /// 400 `event_too_old`. A month thus stops taking beacons this many days after it ends
+    /// (which can be after Twilio billed it).
     #[arg(long, value_name = "DAYS", env = "MAU_COLLECTOR_MAX_BACKDATE_DAYS", default_value_t = 35,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub max_backdate_days: u32,

@@ -265,7 +265,7 @@ impl TrackerInner {
         ticket: Option<String>,
     ) {
         let id = random_event_id();
-        let recorded = self.outbox.borrow_mut().record_ticketed(
+        let recorded = self.outbox.borrow_mut().record_connect(
             identity,
             &id,
             at,

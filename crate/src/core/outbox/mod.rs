@@ -273,21 +273,9 @@ impl Outbox {
     }
 
     /// A confirmed `connected` of `identity` at `now`. Queues (and stores) a beacon unless
-    /// `dedupe` is month and the identity is counted already.
+    /// `dedupe` is month and the identity is counted already. `ticket`, the app's signed
+    /// ticket, is kept in the stored record so that a retry after a reload still carries it.
     pub fn record_connect(
-        &mut self,
-        identity: &str,
-        event_id: &str,
-        now: Millis,
-        dedupe: Dedupe,
-        client_version: Option<String>,
-    ) -> Recorded {
-        self.record_ticketed(identity, event_id, now, dedupe, client_version, None)
-    }
-
-    /// `record_connect` with the app's signed ticket, kept in the stored record so that a
-    /// retry after a reload still carries it.
-    pub fn record_ticketed(
         &mut self,
         identity: &str,
         event_id: &str,
@@ -511,7 +499,7 @@ mod tests {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
         assert_eq!(
-            ob.record_connect("alice", "e1", NOV, Dedupe::Month, None),
+            ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None),
             Recorded::Queued
         );
         assert!(store.get("mau-beacon:v2:q:e1").is_some());
@@ -535,12 +523,12 @@ mod tests {
         let mut ob = open(&store, NOV);
         let max = "é".repeat(128);
         assert_eq!(
-            ob.record_connect(&max, "e1", NOV, Dedupe::Month, None),
+            ob.record_connect(&max, "e1", NOV, Dedupe::Month, None, None),
             Recorded::Queued
         );
         let long = format!("{max}x");
         assert_eq!(
-            ob.record_connect(&long, "e2", NOV, Dedupe::Month, None),
+            ob.record_connect(&long, "e2", NOV, Dedupe::Month, None, None),
             Recorded::TooLong
         );
         let s = ob.stats();
@@ -553,22 +541,22 @@ mod tests {
     fn one_beacon_per_identity_per_month_unless_none() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
+        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None);
         assert_eq!(
-            ob.record_connect("alice", "e2", NOV + 1.0, Dedupe::Month, None),
+            ob.record_connect("alice", "e2", NOV + 1.0, Dedupe::Month, None, None),
             Recorded::AlreadyCounted
         );
         assert_eq!(
-            ob.record_connect("bob", "e3", NOV + 2.0, Dedupe::Month, None),
+            ob.record_connect("bob", "e3", NOV + 2.0, Dedupe::Month, None, None),
             Recorded::Queued
         );
         assert_eq!(
-            ob.record_connect("alice", "e4", NOV + 3.0, Dedupe::None, None),
+            ob.record_connect("alice", "e4", NOV + 3.0, Dedupe::None, None, None),
             Recorded::Queued
         );
         // A new month counts again.
         assert_eq!(
-            ob.record_connect("alice", "e5", DEC, Dedupe::Month, None),
+            ob.record_connect("alice", "e5", DEC, Dedupe::Month, None, None),
             Recorded::Queued
         );
         let s = ob.stats();
@@ -584,12 +572,12 @@ mod tests {
         let mut tab_a = open(&store, NOV);
         let mut tab_b = open(&store, NOV);
         assert_eq!(
-            tab_a.record_connect("alice", "e1", NOV, Dedupe::Month, None),
+            tab_a.record_connect("alice", "e1", NOV, Dedupe::Month, None, None),
             Recorded::Queued
         );
         assert!(tab_b.is_counted("alice", NOV));
         assert_eq!(
-            tab_b.record_connect("alice", "e2", NOV + 5.0, Dedupe::Month, None),
+            tab_b.record_connect("alice", "e2", NOV + 5.0, Dedupe::Month, None, None),
             Recorded::AlreadyCounted
         );
     }
@@ -598,7 +586,7 @@ mod tests {
     fn next_page_replays_and_remembers_the_month() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
+        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None);
         ob.begin_attempt("e1", NOV);
         ob.settle(
             "e1",
@@ -612,7 +600,7 @@ mod tests {
         assert_eq!(next.stats().pending, 1);
         assert!(next.is_counted("alice", NOV));
         assert_eq!(
-            next.record_connect("alice", "e9", NOV + 61_000.0, Dedupe::Month, None),
+            next.record_connect("alice", "e9", NOV + 61_000.0, Dedupe::Month, None, None),
             Recorded::AlreadyCounted
         );
         let body = next.begin_attempt("e1", NOV + 60_000.0).unwrap();
@@ -624,7 +612,7 @@ mod tests {
     fn next_month_forgets_old_marks_but_not_old_beacons() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
+        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None);
         drop(ob);
         let ob = open(&store, DEC);
         assert!(!ob.is_counted("alice", DEC));
@@ -640,7 +628,7 @@ mod tests {
     fn retry_then_drop_on_definitive_4xx() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
+        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None);
         ob.begin_attempt("e1", NOV);
         ob.settle("e1", &Ok(503), Some(30_000.0), NOV, 0.5);
         assert_eq!(ob.next_due(NOV + 29_000.0, false, &[]), None);
@@ -672,7 +660,7 @@ mod tests {
         *store.1.borrow_mut() = true;
         let mut ob = open(&store, NOV);
         assert_eq!(
-            ob.record_connect("alice", "e1", NOV, Dedupe::Month, None),
+            ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None),
             Recorded::Queued
         );
         let s = ob.stats();
@@ -703,7 +691,7 @@ mod tests {
     fn a_retry_after_hold_survives_a_reload() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None);
+        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None);
         ob.begin_attempt("e1", NOV);
         ob.settle("e1", &Ok(429), Some(600_000.0), NOV, 0.5);
         drop(ob);
@@ -741,7 +729,7 @@ mod tests {
         assert_eq!(ob.stats().pending, 1);
         assert!(ob.is_counted("alice", NOV));
         assert_eq!(
-            ob.record_connect("alice", "new", NOV, Dedupe::Month, None),
+            ob.record_connect("alice", "new", NOV, Dedupe::Month, None, None),
             Recorded::AlreadyCounted
         );
         assert!(store.get("mau-beacon:v1:q:old1").is_none(), "taken over");
@@ -797,8 +785,8 @@ mod tests {
     fn skip_set_limits_one_attempt_per_pass() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("a", "e1", NOV, Dedupe::None, None);
-        ob.record_connect("b", "e2", NOV + 1.0, Dedupe::None, None);
+        ob.record_connect("a", "e1", NOV, Dedupe::None, None, None);
+        ob.record_connect("b", "e2", NOV + 1.0, Dedupe::None, None, None);
         let mut skip: Vec<String> = Vec::new();
         assert_eq!(ob.next_due(NOV + 2.0, true, &skip).as_deref(), Some("e1"));
         skip.push("e1".into());
