@@ -5,7 +5,9 @@
 #      against both SQLite and a throwaway PostgreSQL cluster from scripts/pg.sh),
 #   2. the SDK in headless Chromium against a real HTTP receiver (wasm-pack test),
 #   3. end-to-end tests in Chromium: npm package, script tag, real Conversations client,
-#      collector and demo (node --test).
+#      collector and demo (node --test),
+#   4. the fault suite: 200+ page sessions of the real client under injected faults, one
+#      line of figures (tests/fault/run.mjs; SEED=n replays a plan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -44,3 +46,6 @@ kill $receiver_pid 2>/dev/null || true
 
 say "end-to-end tests in Chromium (node --test)"
 node --test --test-concurrency=1 tests/twilio/ tests/e2e/
+
+say "fault suite (tests/fault/run.mjs)"
+node tests/fault/run.mjs

@@ -2,7 +2,7 @@
 //! Twilio bills, the token log, and what stays unexplained. Pure: built from rows the
 //! store returns, so the CLI, the HTTP report and the dashboard give the same figures.
 
-use crate::store::{ActivityRow, TokenIdentity};
+use crate::store::{ActivityRow, TokenIdentity, STILL_SOURCE};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
@@ -64,6 +64,9 @@ pub struct Report {
     /// Subjects per exact combination of source groups, largest first.
     pub overlaps: Vec<Overlap>,
     pub connects: i64,
+    /// Subjects seen only through `still_connected` beacons (connected before the month
+    /// began, still connected in it): in `seen`; subtract them to count connects only.
+    pub still_connected_only: u64,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     /// Tokens logged in the month, and to how many identities.
@@ -126,6 +129,10 @@ pub fn build(
         last_seen = Some(last_seen.map_or(r.last_seen.as_str(), |l| l.max(&r.last_seen)));
     }
     let seen = subjects.len() as u64;
+    let still_connected_only = subjects
+        .values()
+        .filter(|s| s.groups.len() == 1 && s.groups.contains(STILL_SOURCE))
+        .count() as u64;
     let identities = subjects.keys().filter(|(k, _)| *k == "identity").count() as u64;
 
     let mut by_group: BTreeMap<String, u64> = BTreeMap::new();
@@ -168,6 +175,7 @@ pub fn build(
         by_group,
         overlaps,
         connects,
+        still_connected_only,
         first_seen: first_seen.map(str::to_owned),
         last_seen: last_seen.map(str::to_owned),
         tokens_issued: tokens.iter().map(|t| t.tokens).sum(),
@@ -264,6 +272,11 @@ pub fn text(r: &Report) -> String {
         let _ = writeln!(t, "    {name:<40} {:>8}", o.subjects);
     }
     let _ = writeln!(t, "SDK connects:               {}", r.connects);
+    let _ = writeln!(
+        t,
+        "Only still connected:       {} (in Subjects seen; subtract to count connects only)",
+        r.still_connected_only
+    );
     let _ = writeln!(
         t,
         "First seen / last seen:     {} / {}",

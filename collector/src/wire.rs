@@ -93,9 +93,29 @@ pub fn format_time(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| String::from("invalid-time"))
 }
 
+/// What a beacon reports. Both make the identity an MAU of the event's month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The client connected.
+    Connected,
+    /// The client stayed connected into a new UTC month (reported at the boundary), kept
+    /// apart so a team can count such subjects either way.
+    StillConnected,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Connected => "connected",
+            Kind::StillConnected => "still_connected",
+        }
+    }
+}
+
 /// One valid beacon, as sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Beacon {
+    pub kind: Kind,
     pub identity: String,
     pub event_id: String,
     pub client_month: Month,
@@ -216,14 +236,17 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
         }
         None => return Err(wrong_type("v", "the number 1")),
     }
-    let kind = string(obj, "kind")?;
-    if kind != "connected" {
-        return Err(invalid(
-            "bad_kind",
-            "kind",
-            format!("unknown kind {kind:?}; expected \"connected\""),
-        ));
-    }
+    let kind = match string(obj, "kind")? {
+        "connected" => Kind::Connected,
+        "still_connected" => Kind::StillConnected,
+        other => {
+            return Err(invalid(
+                "bad_kind",
+                "kind",
+                format!("unknown kind {other:?}; expected \"connected\" or \"still_connected\""),
+            ))
+        }
+    };
 
     let identity = identity(obj)?;
 
@@ -293,6 +316,7 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
 
     Ok(Beacon {
         ticket,
+        kind,
         identity: identity.to_owned(),
         event_id: event_id.to_owned(),
         client_month,
@@ -634,6 +658,9 @@ mod tests {
             "bad_dedupe"
         );
         assert!(parse(&with("dedupe", json!("none"))).is_ok());
+        let still = parse(&with("kind", json!("still_connected"))).unwrap();
+        assert_eq!(still[0].beacon.kind, Kind::StillConnected);
+        assert_eq!(parse(&example()).unwrap()[0].beacon.kind, Kind::Connected);
         assert_eq!(
             code_and_field(parse(&with("attempt", json!(0)))).0,
             "bad_attempt"

@@ -13,8 +13,8 @@ fn instances_starting_together_migrate_once(db: &TestDb) {
             .collect();
         started.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(db.scalar("SELECT count(*) FROM schema_version"), 2);
-    assert_eq!(db.scalar("SELECT max(version) FROM schema_version"), 2);
+    assert_eq!(db.scalar("SELECT count(*) FROM schema_version"), 3);
+    assert_eq!(db.scalar("SELECT max(version) FROM schema_version"), 3);
     for (i, s) in servers.iter().enumerate() {
         let r = s.post(&beacon("alice", &format!("e{i}")).to_string());
         assert_eq!(r.status, 200, "{}", r.body);
@@ -31,7 +31,7 @@ fn a_newer_schema_is_refused(db: &TestDb) {
         "INSERT INTO schema_version (version, name, applied_at)
          VALUES (99, 'from a later release', '2030-01-01T00:00:00.000Z')",
     );
-    let expected = "database schema version 99 is newer than this mau-collector knows (2)";
+    let expected = "database schema version 99 is newer than this mau-collector knows (3)";
     let (mut child, log, line) = spawn_serve(db, &[]);
     let status = wait_exit(&mut child);
     assert!(!status.success(), "started anyway: {line}");
@@ -76,7 +76,7 @@ fn cli_refuses_a_file_that_is_not_a_collector_database() {
 }
 
 /// A file made by mau-collector 0.1 (the tables, no version table) is version 1: the CLI
-/// asks for a migration, and `serve` records version 1, migrates to 2 and keeps the data.
+/// asks for a migration, and `serve` records version 1, migrates to the latest and keeps the data.
 #[test]
 fn a_database_from_0_1_is_adopted() {
     let db = TestDb::sqlite();
@@ -96,13 +96,13 @@ fn a_database_from_0_1_is_adopted() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("has schema version 1, this mau-collector needs 2"),
+        err.contains("has schema version 1, this mau-collector needs 3"),
         "{err}"
     );
     let server = Server::start(&db, &["--admin-token", TOKEN]);
     let s = server.get_admin("/v1/months/2026-10/summary").json();
     assert_eq!(s["connects"], 2, "{s}");
-    assert_eq!(db.scalar("SELECT count(*) FROM schema_version"), 2);
+    assert_eq!(db.scalar("SELECT count(*) FROM schema_version"), 3);
     let out = cli(&["report", "--month", "2026-10", "--db", &db.arg]);
     assert!(
         out.status.success(),

@@ -124,7 +124,7 @@ fn wrong_shape_is_refused_naming_the_database(db: &TestDb) {
     db.execute(
         "CREATE TABLE schema_version (version BIGINT PRIMARY KEY, name TEXT NOT NULL,
              applied_at TEXT NOT NULL);
-         INSERT INTO schema_version VALUES (1, 'a', 'x'), (2, 'b', 'x');
+         INSERT INTO schema_version VALUES (1, 'a', 'x'), (2, 'b', 'x'), (3, 'c', 'x');
          CREATE TABLE events (event_id TEXT PRIMARY KEY, who TEXT);
          CREATE TABLE identities (month TEXT, identity TEXT);",
     );

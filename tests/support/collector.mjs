@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const BIN = path.join(ROOT, "target/debug/mau-collector");
+const BIN = path.join(path.resolve(ROOT, process.env.CARGO_TARGET_DIR ?? "target"), "debug/mau-collector");
 
 /** Builds the collector (debug) once; cheap when it is up to date. */
 export function buildCollector() {

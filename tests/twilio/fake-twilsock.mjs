@@ -245,6 +245,8 @@ export async function start(opts = {}) {
     syncSubscriptions: [],
     /** plain HTTP requests to the static server: { method, url, status } */
     http: [],
+    /** every init answered 200 (the client was let connect): { identity, socket, at } */
+    accepted: [],
   };
 
   const conns = new Set();
@@ -312,6 +314,7 @@ export async function start(opts = {}) {
       return;
     }
     // ok / init-only: accept.
+    stats.accepted.push({ identity: identityOf(conn), socket: conn.id, at: Date.now() });
     const wanted = Array.isArray(h.capabilities) ? h.capabilities : [];
     const products = new Set((h.registrations || []).map((r) => r && r.product).filter(Boolean));
     products.add('ip_messaging');

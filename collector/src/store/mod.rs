@@ -26,6 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most requests folded into one transaction.
 const MAX_GROUP: usize = 512;
+/// The source under which `still_connected` beacons' identities are recorded.
+pub const STILL_SOURCE: &str = "sdk_still_connected";
 /// Rows per batch of an export (and per fetch from a PostgreSQL cursor).
 const EXPORT_BATCH: usize = 1000;
 

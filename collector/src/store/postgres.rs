@@ -33,21 +33,32 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 const MIGRATION_LOCK: i64 = 0x6d61_755f_6265_6163; // "mau_beac"
 
 /// Inserts a whole group with one statement, which PostgreSQL runs as one transaction (one
-/// round trip): new events, then their identities' counts. Rows come sorted by event_id and identities are upserted in key
+/// round trip): new events, then their identities' counts (`still_connected` ones as
+/// sightings of source `sdk_still_connected`). Rows come sorted by event_id and identities are upserted in key
 /// order, so two instances' transactions take their locks in the same order.
 const INSERT_GROUP: &str = "
 WITH new AS (
     INSERT INTO events (event_id, identity, month, client_month, occurred_at, sent_at,
                         received_at, event_at, attempt, dedupe, sdk_name, sdk_version,
-                        client_version)
+                        client_version, kind)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[],
-                         $11::text[], $12::text[], $13::text[])
+                         $11::text[], $12::text[], $13::text[], $14::text[])
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING month, identity, event_at
+    RETURNING month, identity, event_at, kind
+), still AS (
+    INSERT INTO sightings (month, subject_kind, subject, source, first_seen, last_seen, hits)
+    SELECT month, 'identity', identity, 'sdk_still_connected', min(event_at), max(event_at),
+        count(*) FROM new WHERE kind = 'still_connected'
+    GROUP BY month, identity ORDER BY month, identity
+    ON CONFLICT (month, subject_kind, subject, source) DO UPDATE SET
+        first_seen = least(sightings.first_seen, excluded.first_seen),
+        last_seen = greatest(sightings.last_seen, excluded.last_seen),
+        hits = sightings.hits + excluded.hits
 )
 INSERT INTO identities (month, identity, first_seen, last_seen, connects)
 SELECT month, identity, min(event_at), max(event_at), count(*) FROM new
+WHERE kind = 'connected'
 GROUP BY month, identity ORDER BY month, identity
 ON CONFLICT (month, identity) DO UPDATE SET
     first_seen = least(identities.first_seen, excluded.first_seen),
@@ -590,6 +601,7 @@ async fn commit_beacons(
         .iter()
         .map(|r| r.beacon.client_version.clone())
         .collect();
+    let kind = col(&|r| r.beacon.kind.as_str().to_owned());
     // One statement is one transaction: a single round trip, atomic, durable on return.
     let stmt = conn.prepare_cached(INSERT_GROUP).await?;
     conn.execute(
@@ -608,6 +620,7 @@ async fn commit_beacons(
             &sdk_name,
             &sdk_version,
             &client_version,
+            &kind,
         ],
     )
     .await?;

@@ -129,6 +129,15 @@ CREATE TABLE delivery_keys (
 );
 "#,
     },
+    Migration {
+        version: 3,
+        name: "beacon kind (still_connected)",
+        // A `still_connected` beacon is an event like any other (stored once per event_id);
+        // its identity goes to `sightings` as source `sdk_still_connected`, not to
+        // `identities`, so reports can count it apart.
+        sqlite: "ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'connected';",
+        postgres: "ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'connected';",
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -7,10 +7,10 @@
 use super::schema::{self, MIGRATIONS};
 use super::{
     settle, sighting_row, ActivityRow, Conflicts, IdentityRow, Options, StoreError, Summary,
-    TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+    TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP, STILL_SOURCE,
 };
 use crate::month::Month;
-use crate::wire::format_time;
+use crate::wire::{format_time, Kind};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 
 const INSERT_EVENT: &str = "INSERT INTO events
     (event_id, identity, month, client_month, occurred_at, sent_at, received_at, event_at,
-     attempt, dedupe, sdk_name, sdk_version, client_version)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+     attempt, dedupe, sdk_name, sdk_version, client_version, kind)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
     ON CONFLICT (event_id) DO NOTHING";
 
 const UPSERT_IDENTITY: &str =
@@ -415,6 +415,7 @@ fn write_beacons(
     let mut insert = tx.prepare_cached(INSERT_EVENT)?;
     let mut upsert = tx.prepare_cached(UPSERT_IDENTITY)?;
     let mut stored = tx.prepare_cached(STORED_EVENT)?;
+    let mut still = tx.prepare_cached(UPSERT_SIGHTING)?;
     let mut conflicts = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let b = &r.beacon;
@@ -434,15 +435,24 @@ fn write_beacons(
             b.sdk_name,
             b.sdk_version,
             b.client_version,
+            b.kind.as_str(),
         ])?;
-        if inserted == 1 {
-            upsert.execute(params![month, b.identity, event_at])?;
-        } else {
+        if inserted == 0 {
             let (identity, was): (String, String) =
                 stored.query_row([&b.event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             if super::is_conflict(&identity, &was, r) {
                 conflicts.push(i);
             }
+        } else if b.kind == Kind::Connected {
+            upsert.execute(params![month, b.identity, event_at])?;
+        } else {
+            still.execute(params![
+                month,
+                "identity",
+                b.identity,
+                STILL_SOURCE,
+                event_at
+            ])?;
         }
     }
     Ok(conflicts)
