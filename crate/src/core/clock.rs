@@ -71,6 +71,38 @@ pub fn utc_month(ms: Millis) -> String {
     s
 }
 
+/// The first instant of the UTC month after the one `ms` is in: 32 days past this
+/// month's first is inside the next one, whose first is then a subtraction away.
+pub fn next_month_start(ms: Millis) -> Millis {
+    let first_of = |ms: Millis| {
+        let t = parts(ms);
+        ms - f64::from(t.day - 1) * DAY_MS as f64 - f64::from(t.ms_of_day)
+    };
+    let this = first_of(ms);
+    first_of(this + 32.0 * DAY_MS as f64)
+}
+
+/// `ms` in whole milliseconds as decimal text (a month mark, a claim's expiry). By hand:
+/// integer formatting through `core::fmt` would add kilobytes to the wasm.
+pub fn ms_text(ms: Millis) -> String {
+    let n = ms as u64;
+    let mut s = String::new();
+    let mut div = 1u64;
+    while n / div >= 10 {
+        div *= 10;
+    }
+    while div > 0 {
+        s.push(char::from(b'0' + (n / div % 10) as u8));
+        div /= 10;
+    }
+    s
+}
+
+/// Reads [`ms_text`] back; `None` for anything else (0.1.0's mark `"1"` reads as 1).
+pub fn parse_ms(text: &str) -> Option<Millis> {
+    text.parse::<u64>().ok().map(|n| n as Millis)
+}
+
 /// `2026-11-24T20:08:52.123Z`. Out-of-range inputs clamp to the epoch rather than panic.
 pub fn iso8601(ms: Millis) -> String {
     let t = parts(ms);
@@ -116,6 +148,38 @@ mod tests {
         assert_eq!(utc_month(1_798_761_599_999.0), "2026-12");
         // Leap day.
         assert_eq!(iso8601(1_709_164_800_000.0), "2024-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn the_next_month_starts_at_utc_midnight_on_the_first() {
+        let nov_24 = 1_795_550_932_123.0;
+        let dec_1 = 1_796_083_200_000.0;
+        assert_eq!(next_month_start(nov_24), dec_1);
+        assert_eq!(next_month_start(dec_1 - 1.0), dec_1);
+        assert_eq!(
+            next_month_start(dec_1),
+            1_798_761_600_000.0,
+            "and the year turns"
+        );
+        // Leap February (from its first), and January 31st.
+        assert_eq!(
+            iso8601(next_month_start(1_706_745_600_000.0)),
+            "2024-03-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            iso8601(next_month_start(1_706_659_200_000.0)),
+            "2024-02-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn whole_milliseconds_as_text_and_back() {
+        assert_eq!(ms_text(1_795_550_932_123.9), "1795550932123");
+        assert_eq!(ms_text(0.0), "0");
+        assert_eq!(ms_text(10.0), "10");
+        assert_eq!(parse_ms("1795550932123"), Some(1_795_550_932_123.0));
+        assert_eq!(parse_ms("1"), Some(1.0));
+        assert_eq!(parse_ms("x"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod error;
 pub mod identity;
 pub mod json;
 pub mod outbox;
+pub mod tabs;
 pub mod wire;
 
 #[cfg(test)]

@@ -16,12 +16,14 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The longest identity the collector takes, in UTF-8 bytes (Twilio's own limit).
 pub const MAX_IDENTITY_BYTES: usize = 256;
 
-/// What a beacon reports. v1 knows one kind.
+/// What a beacon reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BeaconKind {
     /// A confirmed `connected`: what Twilio bills.
     Connected,
+    /// A client connected before the UTC month began and still connected when it did.
+    StillConnected,
 }
 
 impl BeaconKind {
@@ -29,12 +31,17 @@ impl BeaconKind {
     pub fn as_str(self) -> &'static str {
         match self {
             BeaconKind::Connected => "connected",
+            BeaconKind::StillConnected => "still_connected",
         }
     }
 
     /// Reads the wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        (s == "connected").then_some(BeaconKind::Connected)
+        match s {
+            "connected" => Some(BeaconKind::Connected),
+            "still_connected" => Some(BeaconKind::StillConnected),
+            _ => None,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use web_sys::{Event, EventTarget};
 extern "C" {
     /// The global `setTimeout`, in a window and a worker alike.
     #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &Function, ms: i32) -> JsValue;
+    pub(crate) fn set_timeout(handler: &Function, ms: i32) -> JsValue;
     /// The global `clearTimeout`.
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(id: &JsValue);
@@ -94,4 +94,11 @@ impl Drop for Timer {
     fn drop(&mut self) {
         clear_timeout(&self.id);
     }
+}
+
+/// Calls `f` once after `ms` milliseconds, for a short wait that belongs to work already
+/// under way (a claim settling) and is not cancelled: the timer owns `f`, nothing else.
+pub fn after(ms: i32, f: Box<dyn FnOnce()>) {
+    let f = Closure::once_into_js(move || f());
+    set_timeout(f.unchecked_ref(), ms);
 }

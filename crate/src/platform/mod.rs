@@ -1,5 +1,5 @@
 //! Browser adapters with no business rules: config readers and callbacks, the event
-//! emitter and DOM listeners, `localStorage`, `fetch`, page lifecycle hooks, and the
+//! emitter and DOM listeners, `localStorage`, `fetch`, page lifecycle hooks, locks across tabs, the month turning, and the
 //! shape of the Conversations `Client`.
 
 pub mod conversations;
@@ -8,7 +8,9 @@ pub mod emitter;
 pub mod js;
 pub mod json;
 pub mod local_store;
+pub mod month_turn;
 pub mod page;
 pub mod registry;
+pub mod tab_lock;
 pub mod transport;
 mod types;

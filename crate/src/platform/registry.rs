@@ -28,6 +28,11 @@ impl<T> Registry<T> {
         self.0.borrow_mut().retain(|e| !Rc::ptr_eq(e, entry));
     }
 
+    /// The entries now, for a visit that may add or remove entries.
+    pub fn snapshot(&self) -> Vec<Rc<T>> {
+        self.0.borrow().clone()
+    }
+
     /// Lets every entry go and hands them over, e.g. to disarm them.
     pub fn take_all(&self) -> Vec<Rc<T>> {
         core::mem::take(&mut *self.0.borrow_mut())

@@ -16,16 +16,27 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use crate::core::delivery::{parse_retry_after, Backoff, DropReason, Verdict};
 use crate::core::error::Error;
 use crate::core::outbox::{MemoryStore, Outbox, Recorded, Store};
-use crate::core::wire::{event_id, Dedupe};
+use crate::core::tabs;
+use crate::core::wire::{event_id, BeaconKind, Dedupe};
 use crate::platform::js;
 use crate::platform::local_store::LocalStore;
+use crate::platform::month_turn::MonthTurn;
 use crate::platform::page::PageHooks;
 use crate::platform::registry::Registry;
+use crate::platform::tab_lock::{self, Held};
 use crate::platform::transport;
 use watch::{Watch, WatchInner};
 
 /// Longest single timer: the browser clamps larger delays to "now".
 const MAX_WAKE_MS: f64 = 86_400_000.0;
+/// How long the identity-month lock is kept after the mark is written, so the other tabs'
+/// storage has it before one of them can check.
+const COUNT_HOLD_MS: i32 = 1_000;
+/// How long the send lock is kept after a pass, so the records it removed are gone from
+/// the other tabs' storage before one of them starts its own.
+const SEND_HOLD_MS: i32 = 100;
+/// When another tab is delivering, look again this much later.
+const BUSY_RETRY_MS: f64 = 500.0;
 /// Keepalive requests share 64 KiB per page; stay under it on `pagehide`.
 const PAGEHIDE_BUDGET: usize = 60_000;
 
@@ -79,10 +90,14 @@ pub(crate) struct TrackerInner {
     on_event: Option<Function>,
     /// The last delivery pass; the next one runs after it, so passes never overlap.
     chain: RefCell<Promise>,
+    /// The connects waiting for their count lock; a pass waits for them.
+    counting: RefCell<Promise>,
     /// A background pass is queued and has not started yet.
     bg_queued: Cell<bool>,
     wake: RefCell<Option<Timer>>,
     page: RefCell<Option<PageHooks>>,
+    /// Reports the clients still connected when a new UTC month begins.
+    month_turn: RefCell<Option<MonthTurn>>,
     /// Live watches. A watch lives until `stop()`, not until its handle is collected.
     pub(crate) watches: Registry<WatchInner>,
 }
@@ -222,9 +237,11 @@ impl TrackerInner {
             on_error,
             on_event,
             chain: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
+            counting: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
             bg_queued: Cell::new(false),
             wake: RefCell::new(None),
             page: RefCell::new(None),
+            month_turn: RefCell::new(None),
             watches: Registry::default(),
         });
         let weak = Rc::downgrade(&inner);
@@ -240,6 +257,15 @@ impl TrackerInner {
             }
         });
         *inner.page.borrow_mut() = PageHooks::install(chance, leaving);
+        let weak = Rc::downgrade(&inner);
+        let on_turn = Box::new(move || {
+            if let Some(t) = weak.upgrade() {
+                for watch in t.watches.snapshot() {
+                    watch.on_month_turn();
+                }
+            }
+        });
+        *inner.month_turn.borrow_mut() = Some(MonthTurn::new(on_turn));
         if has_pending {
             TrackerInner::kick(&inner);
         }
@@ -256,9 +282,44 @@ impl TrackerInner {
         }
     }
 
-    /// A confirmed connect of `identity` at `at`: queue (unless counted) and deliver.
+    /// A beacon of `kind` for `identity` at `at`: queue (unless counted) and deliver. With
+    /// month dedupe the check and the mark happen under the identity-month's lock across
+    /// this profile's tabs, so tabs connecting at once send one beacon; a tab that finds
+    /// the lock held leaves the beacon to the tab holding it.
     pub(crate) fn record_connect(
         self: &Rc<Self>,
+        kind: BeaconKind,
+        identity: String,
+        at: f64,
+        client_version: Option<String>,
+        ticket: Option<String>,
+    ) {
+        if self.dedupe == Dedupe::None || self.outbox.borrow().is_counted(&identity, at) {
+            return self.record_now(kind, &identity, at, client_version, ticket);
+        }
+        let this = self.clone();
+        let lock = tabs::count_lock(&identity, at);
+        let counted = tab_lock::with_lock(
+            &lock,
+            COUNT_HOLD_MS,
+            Box::new(move |held| {
+                if held {
+                    return this.record_now(kind, &identity, at, client_version, ticket);
+                }
+                this.outbox.borrow_mut().record_counted_elsewhere(kind);
+                this.emit(BeaconEvent {
+                    identity: Some(&identity),
+                    ..BeaconEvent::of(EventKind::Deduped)
+                });
+            }),
+        );
+        let all = js_sys::Array::of2(&self.counting.borrow(), &counted);
+        *self.counting.borrow_mut() = Promise::all(&all);
+    }
+
+    fn record_now(
+        self: &Rc<Self>,
+        kind: BeaconKind,
         identity: &str,
         at: f64,
         client_version: Option<String>,
@@ -266,6 +327,7 @@ impl TrackerInner {
     ) {
         let id = random_event_id();
         let recorded = self.outbox.borrow_mut().record_connect(
+            kind,
             identity,
             &id,
             at,
@@ -315,8 +377,10 @@ impl TrackerInner {
             return this.chain.borrow().clone();
         }
         let prev = this.chain.borrow().clone();
+        let counting = this.counting.borrow().clone();
         let inner = this.clone();
         let pass = future_to_promise(async move {
+            let _ = JsFuture::from(counting).await;
             let _ = JsFuture::from(prev).await;
             if !force {
                 inner.bg_queued.set(false);
@@ -331,6 +395,13 @@ impl TrackerInner {
     /// Tries each due beacon once, one at a time (well inside the keepalive budget), then
     /// sets the timer for the next one due.
     async fn run_pass(self: &Rc<Self>, force: bool) {
+        // Stored beacons are sent by one tab at a time: a background pass comes back later
+        // when another tab is delivering, a flush waits for it.
+        let granted = JsFuture::from(tab_lock::acquire(tabs::SEND_LOCK, !force)).await;
+        let Some(_held) = Held::new(granted.unwrap_or(JsValue::UNDEFINED), SEND_HOLD_MS) else {
+            return self.arm_wake(BUSY_RETRY_MS);
+        };
+        self.outbox.borrow_mut().prune_taken();
         let mut tried: Vec<String> = Vec::new();
         loop {
             let next = {
@@ -374,13 +445,15 @@ impl TrackerInner {
                 }),
             }
         }
-        self.arm_wake();
+        self.arm_wake(0.0);
     }
 
-    fn arm_wake(self: &Rc<Self>) {
+    /// Sets the timer for the next beacon due, `min_ms` from now at the soonest.
+    fn arm_wake(self: &Rc<Self>, min_ms: f64) {
         let next = self.outbox.borrow().next_wake();
         let timer = next.map(|at| {
-            let delay = (at - Date::now()).clamp(0.0, MAX_WAKE_MS) as u32;
+            // Not `clamp`: its check formats floats into the wasm.
+            let delay = (at - Date::now()).max(min_ms).min(MAX_WAKE_MS) as u32;
             // A strong reference: while beacons wait, the tracker lives on even if the app
             // lets go of its handle. Delivered, the timer goes and so does the cycle.
             let inner = self.clone();

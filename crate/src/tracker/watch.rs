@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::error::Error;
 use crate::core::identity::identity_from_token;
-use crate::core::wire::MAX_IDENTITY_BYTES;
+use crate::core::wire::{BeaconKind, MAX_IDENTITY_BYTES};
 use crate::platform::conversations::{self, ConnectionState};
 use crate::platform::emitter::{EmitterListener, GuardedListeners};
 use crate::platform::js;
@@ -195,6 +195,16 @@ impl WatchInner {
         from_source.or_else(|| self.client_identity())
     }
 
+    /// A new UTC month began: a client still connected is an MAU of it too.
+    pub(crate) fn on_month_turn(self: &Rc<Self>) {
+        if self.stopped.get() || ConnectionState::now(&self.client) != ConnectionState::Connected {
+            return;
+        }
+        if let Some(identity) = self.identity_now() {
+            self.record(BeaconKind::StillConnected, identity, Date::now());
+        }
+    }
+
     fn client_identity(&self) -> Option<String> {
         conversations::identity(&self.client)
     }
@@ -205,7 +215,7 @@ impl WatchInner {
         }
         let now = Date::now();
         if let Some(identity) = self.identity_now() {
-            self.record(identity, now);
+            self.record(BeaconKind::Connected, identity, now);
             return;
         }
         self.waiting.borrow_mut().push(now);
@@ -246,7 +256,7 @@ impl WatchInner {
         let identity = self.client_identity();
         for at in times {
             match &identity {
-                Some(id) => self.record(id.clone(), at),
+                Some(id) => self.record(BeaconKind::Connected, id.clone(), at),
                 None => self.tracker.record_no_identity(),
             }
         }
@@ -254,21 +264,21 @@ impl WatchInner {
 
     /// Records a connect with the ticket of the moment. A ticket function's Promise is
     /// awaited first; one that fails is reported and the beacon goes without a ticket.
-    fn record(self: &Rc<Self>, identity: String, at: f64) {
+    fn record(self: &Rc<Self>, kind: BeaconKind, identity: String, at: f64) {
         let f = match &self.ticket {
-            Ticket::None => return self.record_with(&identity, at, None),
-            Ticket::Fixed(t) => return self.record_with(&identity, at, Some(t.clone())),
+            Ticket::None => return self.record_with(kind, identity, at, None),
+            Ticket::Fixed(t) => return self.record_with(kind, identity, at, Some(t.clone())),
             Ticket::Fn(f) => f,
         };
         let value = match f.call0(&JsValue::NULL) {
             Ok(v) => v,
             Err(e) => {
                 self.ticket_failed(&e);
-                return self.record_with(&identity, at, None);
+                return self.record_with(kind, identity, at, None);
             }
         };
         if let Some(t) = value.as_string() {
-            return self.record_with(&identity, at, Some(t));
+            return self.record_with(kind, identity, at, Some(t));
         }
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
@@ -279,13 +289,14 @@ impl WatchInner {
                     None
                 }
             };
-            this.record_with(&identity, at, ticket);
+            this.record_with(kind, identity, at, ticket);
         });
     }
 
-    fn record_with(&self, identity: &str, at: f64, ticket: Option<String>) {
+    fn record_with(&self, kind: BeaconKind, identity: String, at: f64, ticket: Option<String>) {
+        let version = self.client_version.clone();
         self.tracker
-            .record_connect(identity, at, self.client_version.clone(), ticket);
+            .record_connect(kind, identity, at, version, ticket);
     }
 
     fn ticket_failed(&self, e: &JsValue) {

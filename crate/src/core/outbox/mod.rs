@@ -15,10 +15,10 @@ use record::{
 
 use serde::{Serialize, Serializer};
 
-use crate::core::clock::{utc_month, Millis};
+use crate::core::clock::{ms_text, parse_ms, utc_month, Millis};
 use crate::core::delivery::{with_status, Backoff, DropReason, Verdict};
 use crate::core::json::JsonView;
-use crate::core::wire::{Beacon, Dedupe, MAX_IDENTITY_BYTES};
+use crate::core::wire::{Beacon, BeaconKind, Dedupe, MAX_IDENTITY_BYTES};
 
 /// Key prefix of everything the SDK stores, whatever its version.
 pub const PREFIX: &str = "mau-beacon:";
@@ -156,8 +156,9 @@ pub struct Stats {
 pub struct Outbox {
     store: Box<dyn Store>,
     pending: Vec<Pending>,
-    /// `counted:` keys of this month (a handful per device).
-    counted: Vec<String>,
+    /// `counted:` keys of this month (a handful per device), each with its mark: the device
+    /// time of the beacon (also kept here for when storage fails).
+    counted: Vec<(String, Millis)>,
     backoff: Backoff,
     stats: Stats,
 }
@@ -168,6 +169,22 @@ impl core::fmt::Debug for Outbox {
             .field("stats", &self.stats)
             .finish()
     }
+}
+
+/// How far off a device clock may be while its month marks still hold. The collector
+/// counts a beacon in the month of its corrected time (received − the delay the device
+/// measured), not of the device clock; so near a month's edge, where a clock this far off
+/// could put the collector in the neighbouring month, a mark does not stand in for a beacon.
+pub const CLOCK_SLACK_MS: Millis = 6.0 * 3_600_000.0;
+
+/// Whether a month mark made at `mark` (the device time of its beacon) covers a connect at
+/// `now`: both lie in one UTC month even shifted by up to `CLOCK_SLACK_MS` either way, so
+/// the collector has that month whatever the clock's error. Otherwise the connect sends a
+/// beacon: connects in the first and last `CLOCK_SLACK_MS` of a month each do, until a
+/// beacon lies well inside it. A mark without a time (0.1.0's `"1"`) covers the month.
+pub fn mark_covers(mark: Millis, now: Millis) -> bool {
+    mark < 1e12
+        || utc_month(mark.min(now) - CLOCK_SLACK_MS) == utc_month(mark.max(now) + CLOCK_SLACK_MS)
 }
 
 /// The identity in a mark's `YYYY-MM:identity` rest, if the mark is of `month`. No
@@ -200,7 +217,8 @@ impl Outbox {
         for key in outbox.store.keys() {
             if let Some(rest) = key.strip_prefix(COUNTED) {
                 if of_month(rest, &month).is_some() {
-                    outbox.counted.push(key);
+                    let at = outbox.store.get(&key).and_then(|m| parse_ms(&m));
+                    outbox.counted.push((key, at.unwrap_or(1.0)));
                 } else {
                     outbox.store.remove(&key);
                 }
@@ -210,8 +228,8 @@ impl Outbox {
                 if let Some(identity) = of_month(rest, &month) {
                     let mark = counted_key(&month, identity);
                     let _ = outbox.store.set(&mark, "1");
-                    if !outbox.counted.contains(&mark) {
-                        outbox.counted.push(mark);
+                    if !outbox.counted.iter().any(|(k, _)| *k == mark) {
+                        outbox.counted.push((mark, 1.0));
                     }
                 } else {
                     outbox.store.remove(&key);
@@ -266,17 +284,26 @@ impl Outbox {
     }
 
     /// Whether `identity` was already reported this UTC month on this device (by this page,
-    /// an earlier one, or another tab since this one opened).
+    /// an earlier one, or another tab since this one opened). Near a month's edge a mark
+    /// counts only if it holds whatever the clock's error: see [`mark_covers`].
     pub fn is_counted(&self, identity: &str, now: Millis) -> bool {
         let marker = counted_key(&utc_month(now), identity);
-        self.counted.contains(&marker) || self.store.get(&marker).is_some()
+        let stored = self.store.get(&marker).map(|m| parse_ms(&m).unwrap_or(1.0));
+        let mark = stored.or_else(|| {
+            let mine = self.counted.iter().find(|(k, _)| *k == marker);
+            mine.map(|(_, at)| *at)
+        });
+        mark.is_some_and(|at| mark_covers(at, now))
     }
 
-    /// A confirmed `connected` of `identity` at `now`. Queues (and stores) a beacon unless
-    /// `dedupe` is month and the identity is counted already. `ticket`, the app's signed
-    /// ticket, is kept in the stored record so that a retry after a reload still carries it.
+    /// A beacon of `kind` for `identity` at `now`: a confirmed `connected`, or a client
+    /// still connected as a new UTC month began. Queues (and stores) it unless `dedupe` is
+    /// month and the identity is counted already. `ticket`, the app's signed ticket, is kept
+    /// in the stored record so that a retry after a reload still carries it.
+    #[allow(clippy::too_many_arguments)]
     pub fn record_connect(
         &mut self,
+        kind: BeaconKind,
         identity: &str,
         event_id: &str,
         now: Millis,
@@ -284,7 +311,9 @@ impl Outbox {
         client_version: Option<String>,
         ticket: Option<String>,
     ) -> Recorded {
-        self.stats.connects_seen += 1;
+        if kind == BeaconKind::Connected {
+            self.stats.connects_seen += 1;
+        }
         if identity.len() > MAX_IDENTITY_BYTES {
             self.count_drop(DropReason::IdentityTooLong);
             return Recorded::TooLong;
@@ -296,6 +325,7 @@ impl Outbox {
         }
         let pending = Pending {
             beacon: Beacon {
+                kind,
                 ticket,
                 ..Beacon::connected(identity, event_id, now, dedupe, client_version)
             },
@@ -305,15 +335,34 @@ impl Outbox {
         // Store BEFORE the first attempt; the mark only when the beacon itself is durable,
         // so a later page never skips an identity whose beacon was lost with this one.
         if self.persist(&pending) {
-            let _ = self.store.set(&marker, "1");
+            let _ = self.store.set(&marker, &ms_text(now));
         }
-        if !self.counted.contains(&marker) {
-            self.counted.push(marker);
-        }
+        self.counted.retain(|(k, _)| *k != marker);
+        self.counted.push((marker, now));
         self.pending.push(pending);
         self.stats.queued += 1;
         self.stats.pending = self.pending.len() as u32;
         Recorded::Queued
+    }
+
+    /// A beacon of `kind` another tab of this profile was counting at that moment: deduped.
+    pub fn record_counted_elsewhere(&mut self, kind: BeaconKind) {
+        if kind == BeaconKind::Connected {
+            self.stats.connects_seen += 1;
+        }
+        self.stats.deduped += 1;
+    }
+
+    /// Forgets the beacons whose stored record is gone: another tab of this profile
+    /// delivered (or dropped) them. Only while storage works, where every one was stored.
+    pub fn prune_taken(&mut self) {
+        if self.stats.storage != StorageKind::LocalStorage {
+            return;
+        }
+        let store = &self.store;
+        self.pending
+            .retain(|p| store.get(&queue_key(&p.beacon.event_id)).is_some());
+        self.stats.pending = self.pending.len() as u32;
     }
 
     /// A connect whose identity could not be found: no beacon, but counted as a drop.
@@ -393,7 +442,7 @@ impl Outbox {
                 // Not counted after all: a later connect may try again.
                 let marker = counted_key(&p.beacon.month, &p.beacon.identity);
                 self.store.remove(&marker);
-                self.counted.retain(|m| m != &marker);
+                self.counted.retain(|(m, _)| *m != marker);
                 self.stats.last_error = Some(reason.name());
                 self.count_drop(*reason);
             }
@@ -451,6 +500,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::wire::BeaconKind::Connected;
     use alloc::rc::Rc;
     use core::cell::RefCell;
     use std::collections::BTreeMap;
@@ -499,7 +549,7 @@ mod tests {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
         assert_eq!(
-            ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None),
+            ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None),
             Recorded::Queued
         );
         assert!(store.get("mau-beacon:v2:q:e1").is_some());
@@ -523,12 +573,12 @@ mod tests {
         let mut ob = open(&store, NOV);
         let max = "é".repeat(128);
         assert_eq!(
-            ob.record_connect(&max, "e1", NOV, Dedupe::Month, None, None),
+            ob.record_connect(Connected, &max, "e1", NOV, Dedupe::Month, None, None),
             Recorded::Queued
         );
         let long = format!("{max}x");
         assert_eq!(
-            ob.record_connect(&long, "e2", NOV, Dedupe::Month, None, None),
+            ob.record_connect(Connected, &long, "e2", NOV, Dedupe::Month, None, None),
             Recorded::TooLong
         );
         let s = ob.stats();
@@ -541,22 +591,38 @@ mod tests {
     fn one_beacon_per_identity_per_month_unless_none() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
         assert_eq!(
-            ob.record_connect("alice", "e2", NOV + 1.0, Dedupe::Month, None, None),
+            ob.record_connect(
+                Connected,
+                "alice",
+                "e2",
+                NOV + 1.0,
+                Dedupe::Month,
+                None,
+                None
+            ),
             Recorded::AlreadyCounted
         );
         assert_eq!(
-            ob.record_connect("bob", "e3", NOV + 2.0, Dedupe::Month, None, None),
+            ob.record_connect(Connected, "bob", "e3", NOV + 2.0, Dedupe::Month, None, None),
             Recorded::Queued
         );
         assert_eq!(
-            ob.record_connect("alice", "e4", NOV + 3.0, Dedupe::None, None, None),
+            ob.record_connect(
+                Connected,
+                "alice",
+                "e4",
+                NOV + 3.0,
+                Dedupe::None,
+                None,
+                None
+            ),
             Recorded::Queued
         );
         // A new month counts again.
         assert_eq!(
-            ob.record_connect("alice", "e5", DEC, Dedupe::Month, None, None),
+            ob.record_connect(Connected, "alice", "e5", DEC, Dedupe::Month, None, None),
             Recorded::Queued
         );
         let s = ob.stats();
@@ -572,12 +638,20 @@ mod tests {
         let mut tab_a = open(&store, NOV);
         let mut tab_b = open(&store, NOV);
         assert_eq!(
-            tab_a.record_connect("alice", "e1", NOV, Dedupe::Month, None, None),
+            tab_a.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None),
             Recorded::Queued
         );
         assert!(tab_b.is_counted("alice", NOV));
         assert_eq!(
-            tab_b.record_connect("alice", "e2", NOV + 5.0, Dedupe::Month, None, None),
+            tab_b.record_connect(
+                Connected,
+                "alice",
+                "e2",
+                NOV + 5.0,
+                Dedupe::Month,
+                None,
+                None
+            ),
             Recorded::AlreadyCounted
         );
     }
@@ -586,7 +660,7 @@ mod tests {
     fn next_page_replays_and_remembers_the_month() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
         ob.begin_attempt("e1", NOV);
         ob.settle(
             "e1",
@@ -600,7 +674,15 @@ mod tests {
         assert_eq!(next.stats().pending, 1);
         assert!(next.is_counted("alice", NOV));
         assert_eq!(
-            next.record_connect("alice", "e9", NOV + 61_000.0, Dedupe::Month, None, None),
+            next.record_connect(
+                Connected,
+                "alice",
+                "e9",
+                NOV + 61_000.0,
+                Dedupe::Month,
+                None,
+                None
+            ),
             Recorded::AlreadyCounted
         );
         let body = next.begin_attempt("e1", NOV + 60_000.0).unwrap();
@@ -612,7 +694,7 @@ mod tests {
     fn next_month_forgets_old_marks_but_not_old_beacons() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
         drop(ob);
         let ob = open(&store, DEC);
         assert!(!ob.is_counted("alice", DEC));
@@ -628,7 +710,7 @@ mod tests {
     fn retry_then_drop_on_definitive_4xx() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
         ob.begin_attempt("e1", NOV);
         ob.settle("e1", &Ok(503), Some(30_000.0), NOV, 0.5);
         assert_eq!(ob.next_due(NOV + 29_000.0, false, &[]), None);
@@ -660,7 +742,7 @@ mod tests {
         *store.1.borrow_mut() = true;
         let mut ob = open(&store, NOV);
         assert_eq!(
-            ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None),
+            ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None),
             Recorded::Queued
         );
         let s = ob.stats();
@@ -691,7 +773,7 @@ mod tests {
     fn a_retry_after_hold_survives_a_reload() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
         ob.begin_attempt("e1", NOV);
         ob.settle("e1", &Ok(429), Some(600_000.0), NOV, 0.5);
         drop(ob);
@@ -729,7 +811,7 @@ mod tests {
         assert_eq!(ob.stats().pending, 1);
         assert!(ob.is_counted("alice", NOV));
         assert_eq!(
-            ob.record_connect("alice", "new", NOV, Dedupe::Month, None, None),
+            ob.record_connect(Connected, "alice", "new", NOV, Dedupe::Month, None, None),
             Recorded::AlreadyCounted
         );
         assert!(store.get("mau-beacon:v1:q:old1").is_none(), "taken over");
@@ -785,8 +867,8 @@ mod tests {
     fn skip_set_limits_one_attempt_per_pass() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect("a", "e1", NOV, Dedupe::None, None, None);
-        ob.record_connect("b", "e2", NOV + 1.0, Dedupe::None, None, None);
+        ob.record_connect(Connected, "a", "e1", NOV, Dedupe::None, None, None);
+        ob.record_connect(Connected, "b", "e2", NOV + 1.0, Dedupe::None, None, None);
         let mut skip: Vec<String> = Vec::new();
         assert_eq!(ob.next_due(NOV + 2.0, true, &skip).as_deref(), Some("e1"));
         skip.push("e1".into());
@@ -804,5 +886,90 @@ mod tests {
         assert_eq!(ob.next_due(NOV + 1.0, true, &[]).as_deref(), Some("e1"));
         ob.record_no_identity();
         assert_eq!(ob.stats().drop_reasons.get("no_identity"), Some(1));
+    }
+
+    #[test]
+    fn a_clock_3h_off_near_the_month_edge_cannot_hide_a_month() {
+        const H: Millis = 3_600_000.0;
+        // 3 h ahead: at 22:00 on Nov 30 (true) the device says Dec 1 01:00. The collector
+        // counts that beacon in November; a connect at 02:00 true time must still beacon.
+        let store = Shared::default();
+        let mut ob = open(&store, DEC + H);
+        let ahead = 3.0 * H;
+        let connect = |ob: &mut Outbox, id: &str, at: Millis| {
+            ob.record_connect(Connected, "alice", id, at, Dedupe::Month, None, None)
+        };
+        assert_eq!(
+            connect(&mut ob, "e1", DEC - 2.0 * H + ahead),
+            Recorded::Queued
+        );
+        assert_eq!(
+            connect(&mut ob, "e2", DEC + 2.0 * H + ahead),
+            Recorded::Queued,
+            "December would be lost"
+        );
+        // Well inside the month, the mark holds again.
+        let mid = DEC + 10.0 * 24.0 * H;
+        assert_eq!(connect(&mut ob, "e3", mid), Recorded::Queued);
+        assert_eq!(connect(&mut ob, "e4", mid + H), Recorded::AlreadyCounted);
+        // 3 h behind: at 01:00 on Dec 1 (true) the device says Nov 30 22:00, and November
+        // is marked already: the connect still beacons, so the collector has December.
+        let store = Shared::default();
+        let mut ob = open(&store, DEC - 5.0 * H);
+        let behind = -3.0 * H;
+        connect(&mut ob, "b1", DEC - 6.0 * 24.0 * H);
+        assert_eq!(connect(&mut ob, "b2", DEC + H + behind), Recorded::Queued);
+        assert!(mark_covers(1.0, DEC), "0.1.0's marks still count");
+    }
+
+    #[test]
+    fn still_connected_into_a_new_month_is_one_beacon_of_its_own_kind() {
+        let store = Shared::default();
+        let mut ob = open(&store, NOV);
+        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
+        let still = BeaconKind::StillConnected;
+        assert_eq!(
+            ob.record_connect(still, "alice", "e2", DEC, Dedupe::Month, None, None),
+            Recorded::Queued
+        );
+        let body = ob.begin_attempt("e2", DEC).unwrap();
+        assert!(body.contains("\"kind\":\"still_connected\""), "{body}");
+        assert!(body.contains("\"month\":\"2026-12\""), "{body}");
+        // Counted for December, but so near its start that a clock a few hours off could
+        // put this beacon in November: a reconnect still beacons until one lies well inside.
+        let later = DEC + CLOCK_SLACK_MS + 1.0;
+        let connect = |ob: &mut Outbox, id: &str, at: Millis| {
+            ob.record_connect(Connected, "alice", id, at, Dedupe::Month, None, None)
+        };
+        assert_eq!(connect(&mut ob, "e3", later), Recorded::Queued);
+        assert_eq!(
+            connect(&mut ob, "e4", later + 9.0),
+            Recorded::AlreadyCounted
+        );
+        assert_eq!(
+            ob.stats().connects_seen,
+            3,
+            "a month turning is not a connect"
+        );
+    }
+
+    #[test]
+    fn a_beacon_another_tab_delivered_is_not_sent_again() {
+        let store = Shared::default();
+        let mut first = open(&store, NOV);
+        first.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
+        drop(first);
+        // Two tabs open on the stored beacon; one delivers it.
+        let mut tab_a = open(&store, NOV + 1.0);
+        let mut tab_b = open(&store, NOV + 1.0);
+        tab_a.begin_attempt("e1", NOV + 2.0);
+        tab_a.settle("e1", &Ok(204), None, NOV + 3.0, 0.5);
+        assert_eq!(tab_b.stats().pending, 1);
+        tab_b.prune_taken();
+        assert_eq!(tab_b.stats().pending, 0);
+        assert_eq!(tab_b.next_due(NOV + 4.0, true, &[]), None);
+        assert_eq!(tab_b.stats().delivered, 0, "not this tab's delivery");
+        tab_b.record_counted_elsewhere(Connected);
+        assert_eq!((tab_b.stats().connects_seen, tab_b.stats().deduped), (1, 1));
     }
 }
