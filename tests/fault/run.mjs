@@ -98,6 +98,14 @@ let sessions = 0;
 let kills = 0;
 const failures = [];
 
+const pageNames = new WeakMap();
+let pagesNamed = 0;
+/** A short name for a page, for the log of its profile. */
+function pageName(page) {
+  if (!pageNames.has(page)) pageNames.set(page, `page${++pagesNamed}`);
+  return pageNames.get(page);
+}
+
 /** Loads the client build and mau-beacon into `page`, then creates a watched client. */
 async function runClient(page, plan, token) {
   await page.goto(`${srv.httpUrl}/blank.html`);
@@ -106,7 +114,11 @@ async function runClient(page, plan, token) {
   await page.evaluate(async ([collectorUrl, wsUrl, token]) => {
     await MauBeacon.ready;
     window.states = [];
-    window.tracker = new MauBeacon.MauTracker({ collectorUrl, retry: { baseMs: 200, maxMs: 1000 } });
+    window.tracker = new MauBeacon.MauTracker({
+      collectorUrl,
+      retry: { baseMs: 200, maxMs: 1000 },
+      onEvent: (e) => e.type !== "retry" && window.faultLog?.(`${e.type} ${e.eventId ?? ""}`),
+    });
     const c = new Twilio.Conversations.Client(token, {
       Twilsock: { uri: wsUrl },
       retryPolicy: { min: 200, max: 1000, randomness: 0 },
@@ -118,6 +130,7 @@ async function runClient(page, plan, token) {
   sessions += 1;
   const end = plan.denied ? "denied" : "connected";
   await page.waitForFunction((s) => window.states.includes(s), end, { timeout: 30_000, polling: 50 });
+  plan.log.push(`${Date.now() - started} ms ${pageName(page)} saw ${end}`);
 }
 
 /** One tab of a profile: a session, then its action (and the session that follows it). */
@@ -128,10 +141,12 @@ async function runTab(context, plan, action, token) {
   switch (action) {
     case "close_mid_send":
       // The beacon is stored and its first attempt is on the wire: close now, come back later.
+      plan.log.push(`${Date.now() - started} ms ${pageName(page)} closing`);
       await page.close();
       await sleep(200 + rng() * 800);
       return runTab(context, plan, "stay", token);
     case "reload":
+      plan.log.push(`${Date.now() - started} ms ${pageName(page)} reloading`);
       await page.reload();
       await runClient(page, plan, token);
       break;
@@ -190,6 +205,11 @@ async function runIdentity(plan) {
   const token = makeToken({ identity: plan.identity, ttl: Math.ceil((Math.abs(offsetMs) + 2 * HOUR) / 1000) });
   const context = await browser.newContext();
   await context.addInitScript(shiftedClock, offsetMs);
+  // What each page's SDK said, for the account of a failure (pages come and go).
+  plan.log = [];
+  await context.exposeBinding("faultLog", ({ page }, msg) => {
+    plan.log.push(`${Date.now() - started} ms ${pageName(page)} ${msg}`);
+  });
   try {
     const tabs = plan.actions.map((a) => () => runTab(context, plan, a, token));
     if (plan.concurrentTabs) await Promise.all(tabs.map((t) => t()));
@@ -277,6 +297,9 @@ async function main() {
       // Whatever the tabs and faults, no more connect beacons than the month rule allows.
       duplicates += row.connects - beacons;
       failures.push(`${identity}: ${row.connects} connect beacons where the month rule allows ${beacons}`);
+      const plan = plans.find((p) => p.identity === identity);
+      const accepts = srv.stats.accepted.filter((a) => a.identity === identity).map((a) => a.at - started);
+      console.error(`${identity}: ${JSON.stringify({ ...plan, log: undefined })}\n  accepted at ${accepts} ms\n  ${plan.log.join("\n  ")}`);
     }
   }
   // A month_end profile connected before its page clock crossed into the next month, and

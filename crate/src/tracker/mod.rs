@@ -81,6 +81,15 @@ impl BeaconEvent<'_> {
     }
 }
 
+/// A beacon to record: a confirmed connect, or a client still connected into a new month.
+pub(crate) struct Connect {
+    pub kind: BeaconKind,
+    pub identity: String,
+    pub at: f64,
+    pub client_version: Option<String>,
+    pub ticket: Option<String>,
+}
+
 pub(crate) struct TrackerInner {
     url: String,
     pub(crate) dedupe: Dedupe,
@@ -92,6 +101,8 @@ pub(crate) struct TrackerInner {
     chain: RefCell<Promise>,
     /// The connects waiting for their count lock; a pass waits for them.
     counting: RefCell<Promise>,
+    /// Those connects' beacons, recorded without the lock if the page is leaving first.
+    waiting: RefCell<Vec<Connect>>,
     /// A background pass is queued and has not started yet.
     bg_queued: Cell<bool>,
     wake: RefCell<Option<Timer>>,
@@ -238,6 +249,7 @@ impl TrackerInner {
             on_event,
             chain: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
             counting: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
+            waiting: RefCell::new(Vec::new()),
             bg_queued: Cell::new(false),
             wake: RefCell::new(None),
             page: RefCell::new(None),
@@ -282,31 +294,36 @@ impl TrackerInner {
         }
     }
 
-    /// A beacon of `kind` for `identity` at `at`: queue (unless counted) and deliver. With
-    /// month dedupe the check and the mark happen under the identity-month's lock across
-    /// this profile's tabs, so tabs connecting at once send one beacon; a tab that finds
-    /// the lock held leaves the beacon to the tab holding it.
-    pub(crate) fn record_connect(
-        self: &Rc<Self>,
-        kind: BeaconKind,
-        identity: String,
-        at: f64,
-        client_version: Option<String>,
-        ticket: Option<String>,
-    ) {
-        if self.dedupe == Dedupe::None || self.outbox.borrow().is_counted(&identity, at) {
-            return self.record_now(kind, &identity, at, client_version, ticket);
+    /// A beacon for `c`: queue (unless counted) and deliver. With month dedupe the check
+    /// and the mark happen under the identity-month's lock across this profile's tabs, so
+    /// tabs connecting at once send one beacon; a tab that finds the lock held leaves the
+    /// beacon to the tab holding it.
+    pub(crate) fn record_connect(self: &Rc<Self>, c: Connect) {
+        if self.dedupe == Dedupe::None || self.outbox.borrow().is_counted(&c.identity, c.at) {
+            return self.record_now(c);
         }
         let this = self.clone();
+        let (identity, at) = (c.identity.clone(), c.at);
         let lock = tabs::count_lock(&identity, at);
+        self.waiting.borrow_mut().push(c);
         let counted = tab_lock::with_lock(
             &lock,
             COUNT_HOLD_MS,
             Box::new(move |held| {
+                let mut waiting = this.waiting.borrow_mut();
+                let Some(i) = waiting
+                    .iter()
+                    .position(|w| w.identity == identity && w.at == at)
+                else {
+                    // Recorded already: the page was leaving.
+                    return;
+                };
+                let c = waiting.remove(i);
+                drop(waiting);
                 if held {
-                    return this.record_now(kind, &identity, at, client_version, ticket);
+                    return this.record_now(c);
                 }
-                this.outbox.borrow_mut().record_counted_elsewhere(kind);
+                this.outbox.borrow_mut().record_counted_elsewhere(c.kind);
                 this.emit(BeaconEvent {
                     identity: Some(&identity),
                     ..BeaconEvent::of(EventKind::Deduped)
@@ -317,14 +334,15 @@ impl TrackerInner {
         *self.counting.borrow_mut() = Promise::all(&all);
     }
 
-    fn record_now(
-        self: &Rc<Self>,
-        kind: BeaconKind,
-        identity: &str,
-        at: f64,
-        client_version: Option<String>,
-        ticket: Option<String>,
-    ) {
+    fn record_now(self: &Rc<Self>, c: Connect) {
+        let Connect {
+            kind,
+            identity,
+            at,
+            client_version,
+            ticket,
+        } = c;
+        let identity = identity.as_str();
         let id = random_event_id();
         let recorded = self.outbox.borrow_mut().record_connect(
             kind,
@@ -462,9 +480,14 @@ impl TrackerInner {
         *self.wake.borrow_mut() = timer;
     }
 
-    /// `pagehide`: a last `sendBeacon` of each pending beacon. They stay stored until a
-    /// later attempt gets a 2xx.
-    fn last_try(&self) {
+    /// `pagehide`: the connects still waiting for their count lock are recorded now (a
+    /// second beacon for the month is better than none), then a last `sendBeacon` of each
+    /// pending beacon. They stay stored until a later attempt gets a 2xx.
+    fn last_try(self: &Rc<Self>) {
+        let waiting = core::mem::take(&mut *self.waiting.borrow_mut());
+        for c in waiting {
+            self.record_now(c);
+        }
         let mut budget = PAGEHIDE_BUDGET;
         let ids = self.outbox.borrow().pending_ids(Date::now());
         for id in ids {
