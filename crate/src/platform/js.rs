@@ -2,13 +2,15 @@
 //! `Reflect` call that yields a named `Error` instead of a trap. Config is read field by
 //! field rather than through serde, which costs far more wasm (docs/size.md).
 
-use alloc::string::String;
+use alloc::{boxed::Box, rc::Rc, string::String};
+use core::cell::Cell;
 
 use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::core::error::Error;
+use crate::platform::dom::set_timeout;
 
 /// `obj[name]`, `undefined` when absent or when `obj` is not an object.
 pub fn get(obj: &JsValue, name: &str) -> JsValue {
@@ -103,21 +105,81 @@ pub async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
     JsFuture::from(Promise::resolve(&value)).await
 }
 
-/// Awaits `promise` for at most `ms`: `None` if it has not settled by then. The timer only
-/// resolves a promise, so it is harmless when it fires after the race is over.
-pub async fn within(promise: &Promise, ms: f64) -> Option<Result<JsValue, JsValue>> {
+#[wasm_bindgen]
+extern "C" {
+    /// A promise, for a `then` that takes any functions: js-sys's `then2` takes only Rust
+    /// closures, and `bounded` hands it a bound `resolve`.
+    type Thenable;
+    #[wasm_bindgen(method)]
+    fn then(this: &Thenable, on_fulfilled: &JsValue, on_rejected: &JsValue);
+}
+
+/// `promise.then(on_fulfilled, on_rejected)`.
+fn then(promise: &Promise, on_fulfilled: &JsValue, on_rejected: &JsValue) {
+    promise
+        .unchecked_ref::<Thenable>()
+        .then(on_fulfilled, on_rejected);
+}
+
+/// What a promise settled with: `Ok(value)` or `Err(reason)`.
+pub type Settled = Result<JsValue, JsValue>;
+
+/// Calls `f` once `promise` settles. A callback on the promise instead of an `async` block:
+/// each future costs a state machine and the executor's glue in the wasm (docs/size.md).
+pub fn when(promise: &Promise, f: impl FnOnce(Settled) + 'static) {
+    when_boxed(promise, Box::new(f));
+}
+
+/// One non-generic body, so the closure glue is instantiated once. Each half is a one-shot
+/// function that JS owns: the one called frees itself, the other goes with the promise
+/// when it is collected (wasm-bindgen's finalizer frees what a collected closure held).
+#[inline(never)]
+fn when_boxed(promise: &Promise, f: Box<dyn FnOnce(Settled)>) {
+    let f = Rc::new(Cell::new(Some(f)));
+    let half = |fulfilled: bool| {
+        let f = f.clone();
+        Closure::once_into_js(move |v: JsValue| {
+            if let Some(f) = f.take() {
+                f(if fulfilled { Ok(v) } else { Err(v) })
+            }
+        })
+    };
+    then(promise, &half(true), &half(false));
+}
+
+/// Calls `f` on the next microtask.
+pub fn later(f: impl FnOnce() + 'static) {
+    when(&Promise::resolve(&JsValue::UNDEFINED), move |_| f());
+}
+
+/// A promise that resolves to `value` after `ms`. The timer holds nothing but the promise's
+/// `resolve`, so it is harmless when it fires after the wait is over.
+fn timeout(ms: f64, value: &JsValue) -> Promise {
+    Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve.bind1(&JsValue::NULL, value).into(), ms as i32);
+    })
+}
+
+/// A promise that resolves to `undefined` once `value` settles either way, or after `ms`.
+/// A plain value counts as settled.
+pub fn bounded(value: &JsValue, ms: f64) -> Promise {
+    Promise::new(&mut |resolve, _| {
+        let done = resolve.bind1(&JsValue::NULL, &JsValue::UNDEFINED).into();
+        set_timeout(&done, ms as i32);
+        then(&Promise::resolve(value), &done, &done);
+    })
+}
+
+/// Calls `f` with what `promise` settled with, or `None` if it has not settled within `ms`.
+pub fn within(promise: &Promise, ms: f64, f: impl FnOnce(Option<Settled>) + 'static) {
     let marker: JsValue = js_sys::Object::new().into();
-    let timeout = Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_1(
-                &resolve, ms as i32, &marker,
-            );
-        }
+    let race = Promise::race(&js_sys::Array::of2(promise, &timeout(ms, &marker)));
+    when(&race, move |settled| {
+        f(match settled {
+            Ok(v) if js_sys::Object::is(&v, &marker) => None,
+            settled => Some(settled),
+        })
     });
-    match JsFuture::from(Promise::race(&js_sys::Array::of2(promise, &timeout))).await {
-        Ok(v) if js_sys::Object::is(&v, &marker) => None,
-        settled => Some(settled),
-    }
 }
 
 /// Calls an app callback with one argument, swallowing what it throws: nothing the
