@@ -217,7 +217,7 @@ pub fn report(on_error: &Option<Function>, err: &Error) {
 /// Drops `value` on the next microtask, after the event being dispatched now: a listener
 /// removed during a dispatch may still be called by it (Node's `emit` iterates a copy).
 pub fn drop_later<T: 'static>(value: T) {
-    wasm_bindgen_futures::spawn_local(async move { drop(value) });
+    later(move || drop(value));
 }
 
 /// A plain JS object from a `Serialize` value, through the JSON the SDK already links
