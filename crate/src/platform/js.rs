@@ -2,8 +2,7 @@
 //! `Reflect` call that yields a named `Error` instead of a trap. Config is read field by
 //! field rather than through serde, which costs far more wasm (docs/size.md).
 
-use alloc::{boxed::Box, rc::Rc, string::String};
-use core::cell::Cell;
+use alloc::{boxed::Box, string::String};
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -130,21 +129,17 @@ pub fn when(promise: &Promise, f: impl FnOnce(Settled) + 'static) {
     when_boxed(promise, Box::new(f));
 }
 
-/// One non-generic body, so the closure glue is instantiated once. Each half is a one-shot
-/// function that JS owns: the one called frees itself, the other goes with the promise
-/// when it is collected (wasm-bindgen's finalizer frees what a collected closure held).
+/// One non-generic body, so the closure glue is instantiated once. One one-shot function
+/// that JS owns, bound once per outcome: it frees itself when called, or goes with the
+/// promise when that is collected (wasm-bindgen's finalizer frees what it held).
 #[inline(never)]
 fn when_boxed(promise: &Promise, f: Box<dyn FnOnce(Settled)>) {
-    let f = Rc::new(Cell::new(Some(f)));
-    let half = |fulfilled: bool| {
-        let f = f.clone();
-        Closure::once_into_js(move |v: JsValue| {
-            if let Some(f) = f.take() {
-                f(if fulfilled { Ok(v) } else { Err(v) })
-            }
-        })
-    };
-    then(promise, &half(true), &half(false));
+    let settle = Closure::once_into_js(move |fulfilled: JsValue, v: JsValue| {
+        f(if fulfilled.is_truthy() { Ok(v) } else { Err(v) })
+    });
+    let settle: &Function = settle.unchecked_ref();
+    let outcome = |fulfilled: bool| JsValue::from(settle.bind1(&JsValue::NULL, &fulfilled.into()));
+    then(promise, &outcome(true), &outcome(false));
 }
 
 /// Calls `f` on the next microtask.
