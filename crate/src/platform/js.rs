@@ -107,7 +107,7 @@ pub async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
 #[wasm_bindgen]
 extern "C" {
     /// A promise, for a `then` that takes any functions: js-sys's `then2` takes only Rust
-    /// closures, and `bounded` hands it a bound `resolve`.
+    /// closures, and `when` and `bounded` hand it bound functions.
     type Thenable;
     #[wasm_bindgen(method)]
     fn then(this: &Thenable, on_fulfilled: &JsValue, on_rejected: &JsValue);
