@@ -9,9 +9,9 @@ pub mod trigger;
 use alloc::rc::Rc;
 use core::cell::{Cell, RefCell};
 
+use alloc::boxed::Box;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use crate::core::error::Error;
 use crate::platform::conversations::{self, ConnectionState};
@@ -24,10 +24,10 @@ use trigger::{Trigger, TriggerInner};
 const REFRESH_WAIT_MS: f64 = 10_000.0;
 const STUCK: &str = "the token expired before the client initialised, so it cannot take a new one; the next get() creates a new client";
 
-/// Resolves once `client.connectionState` is not `disconnecting` (at most `ms`).
-async fn until_not_disconnecting(client: &JsValue, ms: f64) {
+/// Calls `then` once `client.connectionState` is not `disconnecting` (at most `ms` later).
+fn until_not_disconnecting(client: &JsValue, ms: f64, then: impl FnOnce() + 'static) {
     if ConnectionState::now(client) != ConnectionState::Disconnecting {
-        return;
+        return then();
     }
     let mut listener = None;
     let left = Promise::new(&mut |resolve, _| {
@@ -38,9 +38,14 @@ async fn until_not_disconnecting(client: &JsValue, ms: f64) {
         })
         .ok();
     });
-    let _ = js::within(&left, ms).await;
-    drop(listener);
+    js::when(&js::bounded(&left, ms), move |_| {
+        drop(listener);
+        then()
+    });
 }
+
+/// The rest of a task that waits on promises, called once with the previous step's outcome.
+type Then<T> = Box<dyn FnOnce(Result<T, Error>)>;
 
 enum State {
     Idle,
@@ -206,23 +211,14 @@ impl LazyClient {
         for t in inner.triggers.take_all() {
             t.disarm();
         }
-        // Detached now, so no refresh starts; only the client's own shutdown is awaited.
-        let (creating, closing) = match previous {
-            State::Connecting(p) => (Some(p), None),
-            State::Ready(live) => (None, Some(live.detach())),
-            State::Idle | State::Closed => (None, None),
-        };
-        future_to_promise(async move {
-            if let Some(client) = closing {
-                shutdown_client(&client, inner.shutdown_timeout_ms, &inner.on_error).await;
-            }
+        match previous {
             // The creation sees `Closed` when it ends and shuts its client itself; a
             // `getToken` that never settles must not hold `shutdown()` forever.
-            if let Some(p) = creating {
-                let _ = js::within(&p, inner.shutdown_timeout_ms).await;
-            }
-            Ok(JsValue::UNDEFINED)
-        })
+            State::Connecting(p) => js::bounded(&p, inner.shutdown_timeout_ms),
+            // Detached now, so no refresh starts; only the client's own shutdown is awaited.
+            State::Ready(live) => inner.close(live),
+            State::Idle | State::Closed => Promise::resolve(&JsValue::UNDEFINED),
+        }
     }
 
     /// Hands over a client the app made itself (say, after its own token refresh): the
@@ -275,57 +271,83 @@ impl LazyInner {
             State::Ready(live) => Some(live),
             _ => None,
         };
-        let inner = this.clone();
-        let creation = future_to_promise(async move {
-            // Yield first, so the state below is set before anything can settle.
-            let _ = JsFuture::from(Promise::resolve(&JsValue::UNDEFINED)).await;
-            // The real client retries forever after a failed init: end it before the next.
-            if let Some(live) = stale {
-                inner.close(live).await;
-            }
-            let result = inner.create().await;
-            let closed = matches!(&*inner.state.borrow(), State::Closed);
-            match result {
-                Ok(live) if closed => {
-                    inner.close(live).await;
-                    Err(JsValue::from(Error::ShutDown))
+        let mut start = Some((this.clone(), stale));
+        let creation = Promise::new(&mut |resolve, reject| {
+            let Some((inner, stale)) = start.take() else {
+                return;
+            };
+            // Later, so the state below is set before anything can settle.
+            js::later(move || {
+                let create = move |inner: Rc<Self>| {
+                    let this = inner.clone();
+                    inner.create(Box::new(move |r| this.created(r, resolve, reject)))
+                };
+                match stale {
+                    // The real client retries forever after a failed init: end it before
+                    // the next.
+                    Some(live) => js::when(&inner.close(live), move |_| create(inner)),
+                    None => create(inner),
                 }
-                Ok(live) => {
-                    let client = live.client.clone();
-                    inner.enter(State::Ready(live));
-                    *inner.keep_alive.borrow_mut() = Some(inner.clone());
-                    Ok(client)
-                }
-                Err(e) => {
-                    if !closed {
-                        inner.enter(State::Idle);
-                    }
-                    Err(JsValue::from(e))
-                }
-            }
+            });
         });
         this.enter(State::Connecting(creation.clone()));
         creation
     }
 
+    /// The end of a creation: `resolve` or `reject` the promise every `get()` shares.
+    fn created(self: &Rc<Self>, result: Result<Live, Error>, resolve: Function, reject: Function) {
+        let closed = matches!(&*self.state.borrow(), State::Closed);
+        let failed = match result {
+            Ok(live) if closed => {
+                let shut_down = JsValue::from(Error::ShutDown);
+                return js::when(&self.close(live), move |_| {
+                    let _ = reject.call1(&JsValue::NULL, &shut_down);
+                });
+            }
+            Ok(live) => {
+                let client = live.client.clone();
+                self.enter(State::Ready(live));
+                *self.keep_alive.borrow_mut() = Some(self.clone());
+                let _ = resolve.call1(&JsValue::NULL, &client);
+                return;
+            }
+            Err(e) => e,
+        };
+        if !closed {
+            self.enter(State::Idle);
+        }
+        let _ = reject.call1(&JsValue::NULL, &JsValue::from(failed));
+    }
+
     /// `get()` from a trigger or `eagerIfCounted`: failures go to `onError`, never thrown.
     pub(crate) fn trigger(self: &Rc<Self>) {
         let on_error = self.on_error.clone();
-        let pending = LazyInner::get(self);
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = JsFuture::from(pending).await {
+        js::when(&LazyInner::get(self), move |result| {
+            if let Err(e) = result {
                 js::notify(&on_error, &e);
             }
         });
     }
 
-    async fn fetch_token(&self) -> Result<String, Error> {
-        let fail = |e: JsValue| Error::Callback {
-            what: "getToken",
-            message: js::message(&e),
-        };
-        let value = self.get_token.call0(&JsValue::NULL).map_err(fail)?;
-        let mut token = js::settle(value).await.map_err(fail)?;
+    /// Calls `getToken` and hands on the token it gives (keeping its ticket, if any).
+    fn fetch_token(self: &Rc<Self>, then: Then<String>) {
+        match self.get_token.call0(&JsValue::NULL) {
+            Ok(value) => {
+                let inner = self.clone();
+                js::when(&Promise::resolve(&value), move |settled| {
+                    then(
+                        settled
+                            .map_err(token_failed)
+                            .and_then(|t| inner.read_token(t)),
+                    )
+                })
+            }
+            Err(e) => then(Err(token_failed(e))),
+        }
+    }
+
+    /// The token in what `getToken` gave: a string, or `{ token, ticket }`.
+    fn read_token(&self, mut token: JsValue) -> Result<String, Error> {
         // `{ token, ticket }`: the ticket goes with the beacons of this client.
         if token.is_object() {
             let ticket = js::get(&token, "ticket");
@@ -350,15 +372,35 @@ impl LazyInner {
         }
     }
 
-    async fn create(self: &Rc<Self>) -> Result<Live, Error> {
-        let token = self.fetch_token().await?;
-        // Shut down while the token was on its way: create nothing, Twilio would bill it.
+    /// A token, then a client with our listeners on it.
+    fn create(self: &Rc<Self>, then: Then<Live>) {
+        let inner = self.clone();
+        self.fetch_token(Box::new(move |token| {
+            let client = token.and_then(|token| Ok((inner.new_client(&token)?, token)));
+            let (client, token) = match client {
+                Ok(made) => made,
+                Err(e) => return then(Err(e)),
+            };
+            match inner.attach(&client, Some(&token)) {
+                Ok(live) => then(Ok(live)),
+                // A client we cannot look after must not stay connected.
+                Err(e) => js::when(
+                    &shutdown_client(&client, inner.shutdown_timeout_ms, &inner.on_error),
+                    move |_| then(Err(e)),
+                ),
+            }
+        }));
+    }
+
+    /// `createClient(token)`, unless shut down while the token was on its way: create
+    /// nothing then, Twilio would bill it.
+    fn new_client(&self, token: &str) -> Result<JsValue, Error> {
         if matches!(&*self.state.borrow(), State::Closed) {
             return Err(Error::ShutDown);
         }
         let client = self
             .create_client
-            .call1(&JsValue::NULL, &JsValue::from_str(&token))
+            .call1(&JsValue::NULL, &JsValue::from_str(token))
             .map_err(|e| Error::Callback {
                 what: "createClient",
                 message: js::message(&e),
@@ -370,14 +412,7 @@ impl LazyInner {
             });
         }
         self.created.set(self.created.get() + 1);
-        match self.attach(&client, Some(&token)) {
-            Ok(live) => Ok(live),
-            Err(e) => {
-                // A client we cannot look after must not stay connected.
-                shutdown_client(&client, self.shutdown_timeout_ms, &self.on_error).await;
-                Err(e)
-            }
-        }
+        Ok(client)
     }
 
     fn replace(self: &Rc<Self>, client: &JsValue, token: Option<&str>) -> Result<(), Error> {
@@ -502,67 +537,93 @@ impl LazyInner {
         if flags.refreshing.replace(true) {
             return;
         }
-        let inner = self.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let result = inner.refresh_once(&client, &flags).await;
-            flags.refreshing.set(false);
-            if let Err(e) = result {
-                if flags.closed.get() {
-                    return;
+        let (inner, c, f) = (self.clone(), client.clone(), flags.clone());
+        self.refresh_once(
+            client,
+            flags,
+            Box::new(move |result| {
+                f.refreshing.set(false);
+                if let Err(e) = result {
+                    if f.closed.get() {
+                        return;
+                    }
+                    if ConnectionState::now(&c) != ConnectionState::Connected {
+                        f.failed.set(true);
+                    }
+                    js::report(&inner.on_error, &e);
                 }
-                if ConnectionState::now(&client) != ConnectionState::Connected {
-                    flags.failed.set(true);
-                }
-                js::report(&inner.on_error, &e);
-            }
-        });
-    }
-
-    async fn refresh_once(&self, client: &JsValue, flags: &Flags) -> Result<(), Error> {
-        let token = self.fetch_token().await?;
-        if flags.failed.get() || flags.closed.get() {
-            return Ok(());
-        }
-        let fail = |e: JsValue| Error::Callback {
-            what: "updateToken",
-            message: js::message(&e),
-        };
-        let update = js::method(client, "updateToken").ok_or(Error::Callback {
-            what: "updateToken",
-            message: "client has no updateToken".into(),
-        })?;
-        // After a 410 the real client is `disconnecting` for ~3 s and silently drops an
-        // `updateToken` made then (it never reconnects): wait for `disconnected`.
-        until_not_disconnecting(client, REFRESH_WAIT_MS).await;
-        if flags.closed.get() {
-            return Ok(());
-        }
-        // The real `updateToken` first awaits initialisation, which a client cut off before
-        // `initialized` never finishes: only a new client helps then.
-        let state = ConnectionState::now(client);
-        if !flags.initialized.get() && state == ConnectionState::Disconnected {
-            return Err(Error::Callback {
-                what: "updateToken",
-                message: STUCK.into(),
-            });
-        }
-        let returned = update
-            .call1(client, &JsValue::from_str(&token))
-            .map_err(fail)?;
-        // Bounded, so one lost promise cannot block every later refresh.
-        match js::within(&Promise::resolve(&returned), REFRESH_WAIT_MS).await {
-            Some(settled) => settled.map(|_| ()).map_err(fail),
-            None => Err(Error::Callback {
-                what: "updateToken",
-                message: "did not settle within 10 s".into(),
             }),
-        }
+        );
     }
 
-    /// Detaches from `live` and shuts its client down, waiting at most the timeout.
-    async fn close(&self, live: Live) {
-        let client = live.detach();
-        shutdown_client(&client, self.shutdown_timeout_ms, &self.on_error).await;
+    fn refresh_once(self: &Rc<Self>, client: JsValue, flags: Rc<Flags>, then: Then<()>) {
+        self.fetch_token(Box::new(move |token| {
+            let token = match token {
+                Ok(t) if !(flags.failed.get() || flags.closed.get()) => t,
+                Ok(_) => return then(Ok(())),
+                Err(e) => return then(Err(e)),
+            };
+            let Some(update) = js::method(&client, "updateToken") else {
+                return then(Err(Error::Callback {
+                    what: "updateToken",
+                    message: "client has no updateToken".into(),
+                }));
+            };
+            // After a 410 the real client is `disconnecting` for ~3 s and silently drops an
+            // `updateToken` made then (it never reconnects): wait for `disconnected`.
+            until_not_disconnecting(&client.clone(), REFRESH_WAIT_MS, move || {
+                if flags.closed.get() {
+                    return then(Ok(()));
+                }
+                // The real `updateToken` first awaits initialisation, which a client cut off
+                // before `initialized` never finishes: only a new client helps then.
+                let state = ConnectionState::now(&client);
+                if !flags.initialized.get() && state == ConnectionState::Disconnected {
+                    return then(Err(Error::Callback {
+                        what: "updateToken",
+                        message: STUCK.into(),
+                    }));
+                }
+                let returned = match update.call1(&client, &JsValue::from_str(&token)) {
+                    Ok(returned) => returned,
+                    Err(e) => return then(Err(update_failed(e))),
+                };
+                // Bounded, so one lost promise cannot block every later refresh.
+                js::within(
+                    &Promise::resolve(&returned),
+                    REFRESH_WAIT_MS,
+                    move |settled| {
+                        then(match settled {
+                            Some(settled) => settled.map(|_| ()).map_err(update_failed),
+                            None => Err(Error::Callback {
+                                what: "updateToken",
+                                message: "did not settle within 10 s".into(),
+                            }),
+                        })
+                    },
+                );
+            });
+        }));
+    }
+
+    /// Detaches from `live` and shuts its client down: resolves when that is done, or
+    /// after the timeout.
+    fn close(&self, live: Live) -> Promise {
+        shutdown_client(&live.detach(), self.shutdown_timeout_ms, &self.on_error)
+    }
+}
+
+fn token_failed(e: JsValue) -> Error {
+    Error::Callback {
+        what: "getToken",
+        message: js::message(&e),
+    }
+}
+
+fn update_failed(e: JsValue) -> Error {
+    Error::Callback {
+        what: "updateToken",
+        message: js::message(&e),
     }
 }
 
@@ -580,21 +641,22 @@ impl Live {
     }
 }
 
-/// `client.shutdown()`, awaited at most `ms`; what it throws goes to `onError`.
-async fn shutdown_client(client: &JsValue, ms: f64, on_error: &Option<Function>) {
+/// `client.shutdown()`: resolves when it has, or after `ms`; what it throws goes to `onError`.
+fn shutdown_client(client: &JsValue, ms: f64, on_error: &Option<Function>) -> Promise {
     let Some(shutdown) = js::method(client, "shutdown") else {
-        return;
+        return Promise::resolve(&JsValue::UNDEFINED);
     };
     match shutdown.call0(client) {
-        Ok(done) => {
-            let _ = js::within(&Promise::resolve(&done), ms).await;
+        Ok(done) => js::bounded(&done, ms),
+        Err(e) => {
+            js::report(
+                on_error,
+                &Error::Callback {
+                    what: "client.shutdown",
+                    message: js::message(&e),
+                },
+            );
+            Promise::resolve(&JsValue::UNDEFINED)
         }
-        Err(e) => js::report(
-            on_error,
-            &Error::Callback {
-                what: "client.shutdown",
-                message: js::message(&e),
-            },
-        ),
     }
 }

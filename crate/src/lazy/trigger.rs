@@ -9,7 +9,6 @@ use core::cell::{Cell, RefCell};
 use crate::platform::dom::DomListener;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Element, EventTarget, IntersectionObserver, IntersectionObserverEntry};
 
 use crate::core::error::Error;
@@ -120,9 +119,7 @@ impl TriggerInner {
             return;
         }
         let trigger = self.clone();
-        let pending = LazyInner::get(&self.lazy);
-        wasm_bindgen_futures::spawn_local(async move {
-            let result = JsFuture::from(pending).await;
+        js::when(&LazyInner::get(&self.lazy), move |result| {
             trigger.connecting.set(false);
             match result {
                 Ok(_) => trigger.disarm(),

@@ -4,7 +4,6 @@
 
 use alloc::boxed::Box;
 
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use web_sys::{Event, EventTarget};
 
@@ -12,7 +11,7 @@ use web_sys::{Event, EventTarget};
 extern "C" {
     /// The global `setTimeout`, in a window and a worker alike.
     #[wasm_bindgen(js_name = setTimeout)]
-    pub(crate) fn set_timeout(handler: &Function, ms: i32) -> JsValue;
+    pub(crate) fn set_timeout(handler: &JsValue, ms: i32) -> JsValue;
     /// The global `clearTimeout`.
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(id: &JsValue);
@@ -82,7 +81,7 @@ impl Timer {
         let callback = Closure::wrap(f);
         // Browsers keep delays in an i32: larger ones would fire at once.
         let ms = ms.min(i32::MAX as u32) as i32;
-        let id = set_timeout(callback.as_ref().unchecked_ref(), ms);
+        let id = set_timeout(callback.as_ref(), ms);
         Timer {
             id,
             _callback: callback,
@@ -99,6 +98,6 @@ impl Drop for Timer {
 /// Calls `f` once after `ms` milliseconds, for a short wait that belongs to work already
 /// under way (a claim settling) and is not cancelled: the timer owns `f`, nothing else.
 pub fn after(ms: i32, f: Box<dyn FnOnce()>) {
-    let f = Closure::once_into_js(move || f());
-    set_timeout(f.unchecked_ref(), ms);
+    let f = Closure::once_into_js(f);
+    set_timeout(&f, ms);
 }

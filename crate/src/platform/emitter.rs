@@ -155,7 +155,7 @@ impl GuardedListeners {
             // `removeAllListeners()` clears the emitter after its last `removeListener`
             // event: attach again once it is done.
             if !g.queued.replace(true) {
-                wasm_bindgen_futures::spawn_local(async move { g.reattach() });
+                js::later(move || g.reattach());
             }
         };
         let guard = EmitterListener::new2(target, "removeListener", Box::new(on_removal));

@@ -2,13 +2,14 @@
 //! `Reflect` call that yields a named `Error` instead of a trap. Config is read field by
 //! field rather than through serde, which costs far more wasm (docs/size.md).
 
-use alloc::string::String;
+use alloc::{boxed::Box, string::String};
 
 use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::core::error::Error;
+use crate::platform::dom::set_timeout;
 
 /// `obj[name]`, `undefined` when absent or when `obj` is not an object.
 pub fn get(obj: &JsValue, name: &str) -> JsValue {
@@ -103,21 +104,77 @@ pub async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
     JsFuture::from(Promise::resolve(&value)).await
 }
 
-/// Awaits `promise` for at most `ms`: `None` if it has not settled by then. The timer only
-/// resolves a promise, so it is harmless when it fires after the race is over.
-pub async fn within(promise: &Promise, ms: f64) -> Option<Result<JsValue, JsValue>> {
-    let marker: JsValue = js_sys::Object::new().into();
-    let timeout = Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_1(
-                &resolve, ms as i32, &marker,
-            );
-        }
+#[wasm_bindgen]
+extern "C" {
+    /// A promise, for a `then` that takes any functions: js-sys's `then2` takes only Rust
+    /// closures, and `when` and `bounded` hand it bound functions.
+    type Thenable;
+    #[wasm_bindgen(method)]
+    fn then(this: &Thenable, on_fulfilled: &JsValue, on_rejected: &JsValue);
+}
+
+/// `promise.then(on_fulfilled, on_rejected)`.
+fn then(promise: &Promise, on_fulfilled: &JsValue, on_rejected: &JsValue) {
+    promise
+        .unchecked_ref::<Thenable>()
+        .then(on_fulfilled, on_rejected);
+}
+
+/// What a promise settled with: `Ok(value)` or `Err(reason)`.
+pub type Settled = Result<JsValue, JsValue>;
+
+/// Calls `f` once `promise` settles. A callback on the promise instead of an `async` block:
+/// each future costs a state machine and the executor's glue in the wasm (docs/size.md).
+pub fn when(promise: &Promise, f: impl FnOnce(Settled) + 'static) {
+    when_boxed(promise, Box::new(f));
+}
+
+/// One non-generic body, so the closure glue is instantiated once. One one-shot function
+/// that JS owns, bound once per outcome: it frees itself when called, or goes with the
+/// promise when that is collected (wasm-bindgen's finalizer frees what it held).
+#[inline(never)]
+fn when_boxed(promise: &Promise, f: Box<dyn FnOnce(Settled)>) {
+    let settle = Closure::once_into_js(move |fulfilled: JsValue, v: JsValue| {
+        f(if fulfilled.is_truthy() { Ok(v) } else { Err(v) })
     });
-    match JsFuture::from(Promise::race(&js_sys::Array::of2(promise, &timeout))).await {
-        Ok(v) if js_sys::Object::is(&v, &marker) => None,
-        settled => Some(settled),
-    }
+    let settle: &Function = settle.unchecked_ref();
+    let outcome = |fulfilled: bool| JsValue::from(settle.bind1(&JsValue::NULL, &fulfilled.into()));
+    then(promise, &outcome(true), &outcome(false));
+}
+
+/// Calls `f` on the next microtask.
+pub fn later(f: impl FnOnce() + 'static) {
+    when(&Promise::resolve(&JsValue::UNDEFINED), move |_| f());
+}
+
+/// A promise that resolves to `value` after `ms`. The timer holds nothing but the promise's
+/// `resolve`, so it is harmless when it fires after the wait is over.
+fn timeout(ms: f64, value: &JsValue) -> Promise {
+    Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve.bind1(&JsValue::NULL, value).into(), ms as i32);
+    })
+}
+
+/// A promise that resolves to `undefined` once `value` settles either way, or after `ms`.
+/// A plain value counts as settled.
+pub fn bounded(value: &JsValue, ms: f64) -> Promise {
+    Promise::new(&mut |resolve, _| {
+        let done = resolve.bind1(&JsValue::NULL, &JsValue::UNDEFINED).into();
+        set_timeout(&done, ms as i32);
+        then(&Promise::resolve(value), &done, &done);
+    })
+}
+
+/// Calls `f` with what `promise` settled with, or `None` if it has not settled within `ms`.
+pub fn within(promise: &Promise, ms: f64, f: impl FnOnce(Option<Settled>) + 'static) {
+    let marker: JsValue = js_sys::Object::new().into();
+    let race = Promise::race(&js_sys::Array::of2(promise, &timeout(ms, &marker)));
+    when(&race, move |settled| {
+        f(match settled {
+            Ok(v) if js_sys::Object::is(&v, &marker) => None,
+            settled => Some(settled),
+        })
+    });
 }
 
 /// Calls an app callback with one argument, swallowing what it throws: nothing the
@@ -155,7 +212,7 @@ pub fn report(on_error: &Option<Function>, err: &Error) {
 /// Drops `value` on the next microtask, after the event being dispatched now: a listener
 /// removed during a dispatch may still be called by it (Node's `emit` iterates a copy).
 pub fn drop_later<T: 'static>(value: T) {
-    wasm_bindgen_futures::spawn_local(async move { drop(value) });
+    later(move || drop(value));
 }
 
 /// A plain JS object from a `Serialize` value, through the JSON the SDK already links

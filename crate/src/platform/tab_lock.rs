@@ -38,13 +38,6 @@ fn call(f: &Function, arg: &JsValue) {
     let _ = f.call1(&JsValue::UNDEFINED, arg);
 }
 
-/// Calls `f` with the value when `promise` settles its `how` way ("then" or "catch").
-fn on_settled(promise: &Promise, how: &str, f: Box<dyn FnOnce(JsValue)>) {
-    if let Some(method) = js::method(promise, how) {
-        let _ = method.call1(promise, &Closure::once_into_js(move |v: JsValue| f(v)));
-    }
-}
-
 /// Asks for the lock `name`. Resolves with what [`Held::new`] takes: the lock's release
 /// function when granted; `null` when another tab holds it and `if_available` was asked
 /// (otherwise the wait goes on until it is free); `undefined` when no lock can be had
@@ -74,11 +67,11 @@ fn web_lock(locks: &LockManager, name: &str, if_available: bool, grant: Function
     let _ = Reflect::set(&options, &"ifAvailable".into(), &if_available.into());
     match locks.request(name, &options, &callback) {
         // A grant already made is not undone by a later call: promises settle once.
-        Ok(request) => on_settled(
-            &request,
-            "catch",
-            Box::new(move |_| call(&on_fail, &JsValue::UNDEFINED)),
-        ),
+        Ok(request) => js::when(&request, move |settled| {
+            if settled.is_err() {
+                call(&on_fail, &JsValue::UNDEFINED)
+            }
+        }),
         Err(_) => call(&on_fail, &JsValue::UNDEFINED),
     }
 }
@@ -126,15 +119,11 @@ pub fn with_lock(name: &str, hold_ms: i32, f: Box<dyn FnOnce(bool)>) -> Promise 
     let mut f = Some(f);
     Promise::new(&mut |done, _| {
         let Some(f) = f.take() else { return };
-        on_settled(
-            &granted,
-            "then",
-            Box::new(move |granted: JsValue| {
-                let held = Held::new(granted, hold_ms);
-                f(held.is_some());
-                call(&done, &JsValue::UNDEFINED);
-            }),
-        );
+        js::when(&granted, move |granted| {
+            let held = Held::new(granted.unwrap_or(JsValue::UNDEFINED), hold_ms);
+            f(held.is_some());
+            call(&done, &JsValue::UNDEFINED);
+        });
     })
 }
 
@@ -157,8 +146,8 @@ impl Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Some(release) = self.release.dyn_ref::<Function>() {
-            set_timeout(release, self.hold_ms);
+        if self.release.is_function() {
+            set_timeout(&self.release, self.hold_ms);
         }
     }
 }
