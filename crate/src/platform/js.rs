@@ -6,7 +6,6 @@ use alloc::{boxed::Box, string::String};
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::core::error::Error;
 use crate::platform::dom::set_timeout;
@@ -97,11 +96,6 @@ pub fn message(thrown: &JsValue) -> String {
         .as_string()
         .or_else(|| thrown.as_string())
         .unwrap_or_else(|| "unknown error".into())
-}
-
-/// Awaits `value` if it is a thenable; a plain value comes back as it is.
-pub async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
-    JsFuture::from(Promise::resolve(&value)).await
 }
 
 #[wasm_bindgen]

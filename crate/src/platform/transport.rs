@@ -1,10 +1,9 @@
 //! Sending one beacon. `fetch` with `keepalive` is the main path because it reports a
 //! status; `sendBeacon` is only a last try on `pagehide` (its `true` is not delivery).
 
-use alloc::string::String;
+use alloc::{boxed::Box, string::String};
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, RequestInit, RequestRedirect, Response};
 
 use crate::platform::js;
@@ -31,8 +30,8 @@ fn timeout_signal(ms: u32) -> Option<AbortSignal> {
 pub type Outcome = Result<(u16, Option<String>), String>;
 
 /// POSTs `body` as `text/plain;charset=UTF-8` (a string body's default type, so no CORS
-/// preflight) with no custom headers.
-pub async fn post(url: &str, body: &str) -> Outcome {
+/// preflight) with no custom headers, and hands `done` the outcome.
+pub fn post(url: &str, body: &str, done: Box<dyn FnOnce(Outcome)>) {
     let init = RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(body));
@@ -44,14 +43,20 @@ pub async fn post(url: &str, body: &str) -> Outcome {
     if let Some(signal) = timeout_signal(ATTEMPT_TIMEOUT_MS) {
         init.set_signal(Some(&signal));
     }
-    let request =
-        web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js::message(&e))?;
-    let response: Response = JsFuture::from(fetch(&request))
-        .await
-        .map_err(|e| js::message(&e))?
-        .unchecked_into();
-    let retry_after = response.headers().get("retry-after").ok().flatten();
-    Ok((response.status(), retry_after))
+    let request = match web_sys::Request::new_with_str_and_init(url, &init) {
+        Ok(request) => request,
+        Err(e) => return done(Err(js::message(&e))),
+    };
+    js::when(&fetch(&request), move |settled| {
+        done(match settled {
+            Ok(response) => {
+                let response: Response = response.unchecked_into();
+                let retry_after = response.headers().get("retry-after").ok().flatten();
+                Ok((response.status(), retry_after))
+            }
+            Err(e) => Err(js::message(&e)),
+        })
+    });
 }
 
 /// `navigator.sendBeacon`: queued or not, never a delivery confirmation.

@@ -11,7 +11,6 @@ use crate::platform::dom::Timer;
 use js_sys::{Date, Function, Math, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use crate::core::delivery::{parse_retry_after, Backoff, DropReason, Verdict};
 use crate::core::error::Error;
@@ -388,82 +387,108 @@ impl TrackerInner {
         let _ = TrackerInner::schedule(this, false);
     }
 
-    /// Queues a delivery pass after the current one. Background passes (`force == false`)
-    /// coalesce; explicit `flush()` always gets a pass of its own.
+    /// Queues a delivery pass after the current one (and after the connects waiting for
+    /// their count lock). Background passes (`force == false`) coalesce; explicit `flush()`
+    /// always gets a pass of its own. Resolves with the stats after it.
     pub(crate) fn schedule(this: &Rc<Self>, force: bool) -> Promise {
         if !force && this.bg_queued.replace(true) {
             return this.chain.borrow().clone();
         }
-        let prev = this.chain.borrow().clone();
-        let counting = this.counting.borrow().clone();
-        let inner = this.clone();
-        let pass = future_to_promise(async move {
-            let _ = JsFuture::from(counting).await;
-            let _ = JsFuture::from(prev).await;
-            if !force {
-                inner.bg_queued.set(false);
-            }
-            inner.run_pass(force).await;
-            Ok(inner.stats_js())
+        let before = js_sys::Array::of2(&this.chain.borrow(), &this.counting.borrow());
+        let before = Promise::all(&before);
+        let pass = Promise::new(&mut |done, _| {
+            let inner = this.clone();
+            js::when(&before, move |_| {
+                if !force {
+                    inner.bg_queued.set(false);
+                }
+                TrackerInner::start_pass(inner, force, done);
+            });
         });
         *this.chain.borrow_mut() = pass.clone();
         pass
     }
 
-    /// Tries each due beacon once, one at a time (well inside the keepalive budget), then
-    /// sets the timer for the next one due.
-    async fn run_pass(self: &Rc<Self>, force: bool) {
-        // Stored beacons are sent by one tab at a time: a background pass comes back later
-        // when another tab is delivering, a flush waits for it.
-        let granted = JsFuture::from(tab_lock::acquire(tabs::SEND_LOCK, !force)).await;
-        let Some(_held) = Held::new(granted.unwrap_or(JsValue::UNDEFINED), SEND_HOLD_MS) else {
-            return self.arm_wake(BUSY_RETRY_MS);
+    /// Stored beacons are sent by one tab at a time: a background pass comes back later
+    /// when another tab is delivering, a flush waits for it.
+    fn start_pass(self: Rc<Self>, force: bool, done: Function) {
+        let granted = tab_lock::acquire(tabs::SEND_LOCK, !force);
+        js::when(&granted, move |granted| {
+            let Some(held) = Held::new(granted.unwrap_or(JsValue::UNDEFINED), SEND_HOLD_MS) else {
+                self.arm_wake(BUSY_RETRY_MS);
+                return js::notify(&Some(done), &self.stats_js());
+            };
+            self.outbox.borrow_mut().prune_taken();
+            self.next_attempt(force, Vec::new(), held, done);
+        });
+    }
+
+    /// Tries the next due beacon not yet `tried` in this pass, one at a time (well inside
+    /// the keepalive budget); at the end, sets the timer for the next one due.
+    fn next_attempt(
+        self: Rc<Self>,
+        force: bool,
+        mut tried: Vec<String>,
+        held: Held,
+        done: Function,
+    ) {
+        let next = {
+            let mut outbox = self.outbox.borrow_mut();
+            outbox.next_due(Date::now(), force, &tried).and_then(|id| {
+                outbox
+                    .begin_attempt(&id, Date::now())
+                    .map(|body| (id, body))
+            })
         };
-        self.outbox.borrow_mut().prune_taken();
-        let mut tried: Vec<String> = Vec::new();
-        loop {
-            let next = {
-                let mut outbox = self.outbox.borrow_mut();
-                outbox.next_due(Date::now(), force, &tried).and_then(|id| {
-                    outbox
-                        .begin_attempt(&id, Date::now())
-                        .map(|body| (id, body))
-                })
-            };
-            let Some((id, body)) = next else { break };
-            tried.push(id.clone());
-            let (status, retry_after) = match transport::post(&self.url, &body).await {
-                Ok((status, retry_after)) => (Ok(status), retry_after),
-                Err(e) => (Err(e), None),
-            };
-            let now = Date::now();
-            let retry_after =
-                retry_after.and_then(|ra| parse_retry_after(&ra, now, |d| Some(Date::parse(d))));
-            let verdict =
-                self.outbox
-                    .borrow_mut()
-                    .settle(&id, &status, retry_after, now, Math::random());
-            let attempt = BeaconEvent {
-                event_id: Some(&id),
-                status: status.as_ref().ok().copied(),
-                ..BeaconEvent::of(EventKind::Delivered)
-            };
-            match verdict {
-                None => {}
-                Some(Verdict::Delivered) => self.emit(attempt),
-                Some(Verdict::Retry) => self.emit(BeaconEvent {
-                    kind: EventKind::Retry,
-                    error: status.as_ref().err().map(String::as_str),
-                    ..attempt
-                }),
-                Some(Verdict::Drop(reason)) => self.emit(BeaconEvent {
-                    kind: EventKind::Dropped,
-                    error: Some(&reason.name()),
-                    ..attempt
-                }),
-            }
+        let Some((id, body)) = next else {
+            self.arm_wake(0.0);
+            drop(held);
+            return js::notify(&Some(done), &self.stats_js());
+        };
+        tried.push(id.clone());
+        let url = self.url.clone();
+        transport::post(
+            &url,
+            &body,
+            Box::new(move |outcome| {
+                self.settle(&id, outcome);
+                self.next_attempt(force, tried, held, done);
+            }),
+        );
+    }
+
+    /// What an attempt came back with: the outbox's verdict, and the event that says it.
+    fn settle(&self, id: &str, outcome: transport::Outcome) {
+        let (status, retry_after) = match outcome {
+            Ok((status, retry_after)) => (Ok(status), retry_after),
+            Err(e) => (Err(e), None),
+        };
+        let now = Date::now();
+        let retry_after =
+            retry_after.and_then(|ra| parse_retry_after(&ra, now, |d| Some(Date::parse(d))));
+        let verdict =
+            self.outbox
+                .borrow_mut()
+                .settle(id, &status, retry_after, now, Math::random());
+        let attempt = BeaconEvent {
+            event_id: Some(id),
+            status: status.as_ref().ok().copied(),
+            ..BeaconEvent::of(EventKind::Delivered)
+        };
+        match verdict {
+            None => {}
+            Some(Verdict::Delivered) => self.emit(attempt),
+            Some(Verdict::Retry) => self.emit(BeaconEvent {
+                kind: EventKind::Retry,
+                error: status.as_ref().err().map(String::as_str),
+                ..attempt
+            }),
+            Some(Verdict::Drop(reason)) => self.emit(BeaconEvent {
+                kind: EventKind::Dropped,
+                error: Some(&reason.name()),
+                ..attempt
+            }),
         }
-        self.arm_wake(0.0);
     }
 
     /// Sets the timer for the next beacon due, `min_ms` from now at the soonest.

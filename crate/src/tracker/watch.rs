@@ -6,7 +6,7 @@ use alloc::rc::{Rc, Weak};
 use core::cell::{Cell, RefCell};
 
 use crate::platform::dom::Timer;
-use js_sys::{Date, Function};
+use js_sys::{Date, Function, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::Error;
@@ -281,8 +281,8 @@ impl WatchInner {
             return self.record_with(kind, identity, at, Some(t));
         }
         let this = self.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let ticket = match js::settle(value).await {
+        js::when(&Promise::resolve(&value), move |settled| {
+            let ticket = match settled {
                 Ok(v) => v.as_string(),
                 Err(e) => {
                     this.ticket_failed(&e);
