@@ -2,6 +2,7 @@
 //! exactly once, because Twilio bills every identity whose client connects. Its child
 //! module `trigger` decides when.
 
+use crate::platform::cell::Access;
 use alloc::{string::String, string::ToString, vec::Vec};
 
 pub mod trigger;
@@ -236,7 +237,7 @@ impl LazyClient {
     /// `idle`, `connecting`, `ready` or `closed`.
     #[wasm_bindgen(getter, unchecked_return_type = "LazyClientState")]
     pub fn state(&self) -> String {
-        self.inner.state.borrow().name().into()
+        self.inner.state.read().name().into()
     }
 
     /// How many clients this `LazyClient` has created (1 in a healthy session).
@@ -249,9 +250,9 @@ impl LazyClient {
 impl LazyInner {
     /// Moves to `next`; `onStateChange` hears of it when the state's name changes.
     fn enter(&self, next: State) -> State {
-        let before = self.state.borrow().name();
+        let before = self.state.read().name();
         let previous = self.state.replace(next);
-        let after = self.state.borrow().name();
+        let after = self.state.read().name();
         if before != after {
             js::notify(&self.on_state_change, &JsValue::from_str(after));
         }
@@ -259,7 +260,7 @@ impl LazyInner {
     }
 
     pub(crate) fn get(this: &Rc<Self>) -> Promise {
-        match &*this.state.borrow() {
+        match &*this.state.read() {
             State::Closed => return Promise::reject(&JsValue::from(Error::ShutDown)),
             State::Connecting(p) => return p.clone(),
             State::Ready(live) if !live.flags.failed.get() => {
@@ -296,7 +297,7 @@ impl LazyInner {
 
     /// The end of a creation: `resolve` or `reject` the promise every `get()` shares.
     fn created(self: &Rc<Self>, result: Result<Live, Error>, resolve: Function, reject: Function) {
-        let closed = matches!(&*self.state.borrow(), State::Closed);
+        let closed = matches!(&*self.state.read(), State::Closed);
         let failed = match result {
             Ok(live) if closed => {
                 let shut_down = JsValue::from(Error::ShutDown);
@@ -307,7 +308,7 @@ impl LazyInner {
             Ok(live) => {
                 let client = live.client.clone();
                 self.enter(State::Ready(live));
-                *self.keep_alive.borrow_mut() = Some(self.clone());
+                *self.keep_alive.write() = Some(self.clone());
                 let _ = resolve.call1(&JsValue::NULL, &client);
                 return;
             }
@@ -352,7 +353,7 @@ impl LazyInner {
         if token.is_object() {
             let ticket = js::get(&token, "ticket");
             match ticket.as_string() {
-                Some(t) => *self.token_ticket.borrow_mut() = Some(t),
+                Some(t) => *self.token_ticket.write() = Some(t),
                 None if ticket.is_undefined() || ticket.is_null() => {}
                 None => {
                     return Err(Error::Callback {
@@ -395,7 +396,7 @@ impl LazyInner {
     /// `createClient(token)`, unless shut down while the token was on its way: create
     /// nothing then, Twilio would bill it.
     fn new_client(&self, token: &str) -> Result<JsValue, Error> {
-        if matches!(&*self.state.borrow(), State::Closed) {
+        if matches!(&*self.state.read(), State::Closed) {
             return Err(Error::ShutDown);
         }
         let client = self
@@ -416,7 +417,7 @@ impl LazyInner {
     }
 
     fn replace(self: &Rc<Self>, client: &JsValue, token: Option<&str>) -> Result<(), Error> {
-        match &*self.state.borrow() {
+        match &*self.state.read() {
             State::Closed => return Err(Error::ShutDown),
             State::Connecting(_) => return Err(Error::Busy),
             State::Idle | State::Ready(_) => {}
@@ -431,7 +432,7 @@ impl LazyInner {
         if let State::Ready(old) = self.enter(State::Ready(live)) {
             old.detach();
         }
-        *self.keep_alive.borrow_mut() = Some(self.clone());
+        *self.keep_alive.write() = Some(self.clone());
         Ok(())
     }
 
@@ -441,11 +442,11 @@ impl LazyInner {
         if !(self.ticket.is_undefined() || self.ticket.is_null()) {
             return Some(self.ticket.clone());
         }
-        self.token_ticket.borrow().as_ref()?;
+        self.token_ticket.read().as_ref()?;
         let weak = Rc::downgrade(self);
         let current = Closure::<dyn Fn() -> JsValue>::new(move || {
             weak.upgrade()
-                .and_then(|s| s.token_ticket.borrow().clone())
+                .and_then(|s| s.token_ticket.read().clone())
                 .map_or(JsValue::UNDEFINED, JsValue::from)
         });
         Some(current.into_js_value())

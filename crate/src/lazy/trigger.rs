@@ -1,6 +1,7 @@
 //! What makes a `LazyClient` connect: a first interaction or the chat becoming visible.
 //! A trigger connects once, then removes its listeners.
 
+use crate::platform::cell::Access;
 use alloc::vec::Vec;
 
 use alloc::rc::Rc;
@@ -84,7 +85,7 @@ impl TriggerInner {
                 })
             })
             .collect();
-        *t.listeners.borrow_mut() = listeners;
+        *t.listeners.write() = listeners;
         Ok(Trigger { inner: t })
     }
 
@@ -108,7 +109,7 @@ impl TriggerInner {
             return Err(Error::Unavailable("IntersectionObserver"));
         };
         observer.observe(&element);
-        *t.observer.borrow_mut() = Some((observer, callback));
+        *t.observer.write() = Some((observer, callback));
         Ok(Trigger { inner: t })
     }
 
@@ -133,11 +134,11 @@ impl TriggerInner {
         if self.done.replace(true) {
             return;
         }
-        let observer = self.observer.borrow_mut().take();
+        let observer = self.observer.write().take();
         if let Some((o, _)) = &observer {
             o.disconnect();
         }
-        js::drop_later((core::mem::take(&mut *self.listeners.borrow_mut()), observer));
+        js::drop_later((core::mem::take(&mut *self.listeners.write()), observer));
         self.lazy.triggers.remove(self);
     }
 }

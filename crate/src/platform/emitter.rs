@@ -1,6 +1,7 @@
 //! A listener on a Node-style event emitter (the Conversations `Client`), removed when
 //! dropped: gloo's `EventListener`, for `on`/`off` instead of the DOM's methods.
 
+use crate::platform::cell::Access;
 use alloc::rc::Rc;
 use alloc::{boxed::Box, vec::Vec};
 use core::cell::{Cell, RefCell};
@@ -149,7 +150,7 @@ impl GuardedListeners {
         let weak = Rc::downgrade(&inner);
         let on_removal = move |_event, listener: JsValue| {
             let Some(g) = weak.upgrade() else { return };
-            if g.dropped.get() || !g.listeners.borrow().iter().any(|l| l.is(&listener)) {
+            if g.dropped.get() || !g.listeners.read().iter().any(|l| l.is(&listener)) {
                 return;
             }
             // `removeAllListeners()` clears the emitter after its last `removeListener`
@@ -159,7 +160,7 @@ impl GuardedListeners {
             }
         };
         let guard = EmitterListener::new2(target, "removeListener", Box::new(on_removal));
-        *inner.guard.borrow_mut() = guard.ok();
+        *inner.guard.write() = guard.ok();
         GuardedListeners { inner }
     }
 }
@@ -171,7 +172,7 @@ impl Guarded {
     fn reattach(&self) {
         if !self.dropped.get() {
             let result = {
-                let (listeners, guard) = (self.listeners.borrow(), self.guard.borrow());
+                let (listeners, guard) = (self.listeners.read(), self.guard.read());
                 listeners
                     .iter()
                     .chain(guard.iter())

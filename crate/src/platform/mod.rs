@@ -2,6 +2,7 @@
 //! emitter and DOM listeners, `localStorage`, `fetch`, page lifecycle hooks, locks across tabs, the month turning, and the
 //! shape of the Conversations `Client`.
 
+pub mod cell;
 pub mod conversations;
 pub mod dom;
 pub mod emitter;

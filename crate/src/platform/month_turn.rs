@@ -3,6 +3,7 @@
 //! whenever the page becomes visible again (timers sleep with the machine and are
 //! throttled in the background). No polling. Dropping it cancels both.
 
+use crate::platform::cell::Access;
 use alloc::{boxed::Box, rc::Rc, rc::Weak, string::String};
 use core::cell::RefCell;
 
@@ -62,16 +63,16 @@ fn arm(state: &Rc<State>) {
     let now = Date::now();
     let weak: Weak<State> = Rc::downgrade(state);
     let timer = Timer::new((next_month_start(now) - now) as u32, move || check(&weak));
-    *state.timer.borrow_mut() = Some(timer);
+    *state.timer.write() = Some(timer);
 }
 
 /// Calls back if the month turned, and sets the timer anew either way.
 fn check(weak: &Weak<State>) {
     let Some(state) = weak.upgrade() else { return };
     let now = utc_month(Date::now());
-    let turned = *state.month.borrow() != now;
+    let turned = *state.month.read() != now;
     if turned {
-        *state.month.borrow_mut() = now;
+        *state.month.write() = now;
         (state.on_turn)();
     }
     arm(&state);

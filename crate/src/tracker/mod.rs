@@ -1,5 +1,6 @@
 //! `MauTracker`: owns the outbox, delivers it, and hands out watches (its child module).
 
+use crate::platform::cell::Access;
 use alloc::{boxed::Box, string::String, vec::Vec};
 
 pub mod watch;
@@ -205,7 +206,7 @@ impl MauTracker {
     /// Whether `identity` was already reported this UTC month from this device.
     #[wasm_bindgen(js_name = isCountedThisMonth)]
     pub fn is_counted_this_month(&self, identity: &str) -> bool {
-        self.inner.outbox.borrow().is_counted(identity, Date::now())
+        self.inner.outbox.read().is_counted(identity, Date::now())
     }
 
     /// The collector URL in use (resolved against the page).
@@ -267,7 +268,7 @@ impl TrackerInner {
                 t.last_try();
             }
         });
-        *inner.page.borrow_mut() = PageHooks::install(chance, leaving);
+        *inner.page.write() = PageHooks::install(chance, leaving);
         let weak = Rc::downgrade(&inner);
         let on_turn = Box::new(move || {
             if let Some(t) = weak.upgrade() {
@@ -276,7 +277,7 @@ impl TrackerInner {
                 }
             }
         });
-        *inner.month_turn.borrow_mut() = Some(MonthTurn::new(on_turn));
+        *inner.month_turn.write() = Some(MonthTurn::new(on_turn));
         if has_pending {
             TrackerInner::kick(&inner);
         }
@@ -284,7 +285,7 @@ impl TrackerInner {
     }
 
     fn stats_js(&self) -> JsValue {
-        js::to_js(&self.outbox.borrow().stats())
+        js::to_js(&self.outbox.read().stats())
     }
 
     fn emit(&self, event: BeaconEvent) {
@@ -298,18 +299,18 @@ impl TrackerInner {
     /// tabs connecting at once send one beacon; a tab that finds the lock held leaves the
     /// beacon to the tab holding it.
     pub(crate) fn record_connect(self: &Rc<Self>, c: Connect) {
-        if self.dedupe == Dedupe::None || self.outbox.borrow().is_counted(&c.identity, c.at) {
+        if self.dedupe == Dedupe::None || self.outbox.read().is_counted(&c.identity, c.at) {
             return self.record_now(c);
         }
         let this = self.clone();
         let (identity, at) = (c.identity.clone(), c.at);
         let lock = tabs::count_lock(&identity, at);
-        self.waiting.borrow_mut().push(c);
+        self.waiting.write().push(c);
         let counted = tab_lock::with_lock(
             &lock,
             COUNT_HOLD_MS,
             Box::new(move |held| {
-                let mut waiting = this.waiting.borrow_mut();
+                let mut waiting = this.waiting.write();
                 let Some(i) = waiting
                     .iter()
                     .position(|w| w.identity == identity && w.at == at)
@@ -322,15 +323,15 @@ impl TrackerInner {
                 if held {
                     return this.record_now(c);
                 }
-                this.outbox.borrow_mut().record_counted_elsewhere(c.kind);
+                this.outbox.write().record_counted_elsewhere(c.kind);
                 this.emit(BeaconEvent {
                     identity: Some(&identity),
                     ..BeaconEvent::of(EventKind::Deduped)
                 });
             }),
         );
-        let all = js_sys::Array::of2(&self.counting.borrow(), &counted);
-        *self.counting.borrow_mut() = Promise::all(&all);
+        let all = js_sys::Array::of2(&self.counting.read(), &counted);
+        *self.counting.write() = Promise::all(&all);
     }
 
     fn record_now(self: &Rc<Self>, c: Connect) {
@@ -343,7 +344,7 @@ impl TrackerInner {
         } = c;
         let identity = identity.as_str();
         let id = random_event_id();
-        let recorded = self.outbox.borrow_mut().record_connect(
+        let recorded = self.outbox.write().record_connect(
             kind,
             identity,
             &id,
@@ -378,7 +379,7 @@ impl TrackerInner {
 
     /// A connect whose identity never became known.
     pub(crate) fn record_no_identity(&self) {
-        self.outbox.borrow_mut().record_no_identity();
+        self.outbox.write().record_no_identity();
         self.emit(BeaconEvent::of(EventKind::NoIdentity));
     }
 
@@ -392,9 +393,9 @@ impl TrackerInner {
     /// always gets a pass of its own. Resolves with the stats after it.
     pub(crate) fn schedule(this: &Rc<Self>, force: bool) -> Promise {
         if !force && this.bg_queued.replace(true) {
-            return this.chain.borrow().clone();
+            return this.chain.read().clone();
         }
-        let before = js_sys::Array::of2(&this.chain.borrow(), &this.counting.borrow());
+        let before = js_sys::Array::of2(&this.chain.read(), &this.counting.read());
         let before = Promise::all(&before);
         let pass = Promise::new(&mut |done, _| {
             let inner = this.clone();
@@ -405,7 +406,7 @@ impl TrackerInner {
                 TrackerInner::start_pass(inner, force, done);
             });
         });
-        *this.chain.borrow_mut() = pass.clone();
+        *this.chain.write() = pass.clone();
         pass
     }
 
@@ -418,7 +419,7 @@ impl TrackerInner {
                 self.arm_wake(BUSY_RETRY_MS);
                 return js::notify(&Some(done), &self.stats_js());
             };
-            self.outbox.borrow_mut().prune_taken();
+            self.outbox.write().prune_taken();
             self.next_attempt(force, Vec::new(), held, done);
         });
     }
@@ -433,7 +434,7 @@ impl TrackerInner {
         done: Function,
     ) {
         let next = {
-            let mut outbox = self.outbox.borrow_mut();
+            let mut outbox = self.outbox.write();
             outbox.next_due(Date::now(), force, &tried).and_then(|id| {
                 outbox
                     .begin_attempt(&id, Date::now())
@@ -466,10 +467,10 @@ impl TrackerInner {
         let now = Date::now();
         let retry_after =
             retry_after.and_then(|ra| parse_retry_after(&ra, now, |d| Some(Date::parse(d))));
-        let verdict =
-            self.outbox
-                .borrow_mut()
-                .settle(id, &status, retry_after, now, Math::random());
+        let verdict = self
+            .outbox
+            .write()
+            .settle(id, &status, retry_after, now, Math::random());
         let attempt = BeaconEvent {
             event_id: Some(id),
             status: status.as_ref().ok().copied(),
@@ -493,7 +494,7 @@ impl TrackerInner {
 
     /// Sets the timer for the next beacon due, `min_ms` from now at the soonest.
     fn arm_wake(self: &Rc<Self>, min_ms: f64) {
-        let next = self.outbox.borrow().next_wake();
+        let next = self.outbox.read().next_wake();
         let timer = next.map(|at| {
             // Not `clamp`: its check formats floats into the wasm.
             let delay = (at - Date::now()).max(min_ms).min(MAX_WAKE_MS) as u32;
@@ -502,21 +503,21 @@ impl TrackerInner {
             let inner = self.clone();
             Timer::new(delay, move || TrackerInner::kick(&inner))
         });
-        *self.wake.borrow_mut() = timer;
+        *self.wake.write() = timer;
     }
 
     /// `pagehide`: the connects still waiting for their count lock are recorded now (a
     /// second beacon for the month is better than none), then a last `sendBeacon` of each
     /// pending beacon. They stay stored until a later attempt gets a 2xx.
     fn last_try(self: &Rc<Self>) {
-        let waiting = core::mem::take(&mut *self.waiting.borrow_mut());
+        let waiting = core::mem::take(&mut *self.waiting.write());
         for c in waiting {
             self.record_now(c);
         }
         let mut budget = PAGEHIDE_BUDGET;
-        let ids = self.outbox.borrow().pending_ids(Date::now());
+        let ids = self.outbox.read().pending_ids(Date::now());
         for id in ids {
-            let body = self.outbox.borrow_mut().begin_attempt(&id, Date::now());
+            let body = self.outbox.write().begin_attempt(&id, Date::now());
             let Some(body) = body else { continue };
             if body.len() > budget {
                 break;

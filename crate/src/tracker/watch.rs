@@ -1,5 +1,6 @@
 //! One watched client: turns its confirmed `connected` events into beacons.
 
+use crate::platform::cell::Access;
 use alloc::{string::String, vec::Vec};
 
 use alloc::rc::{Rc, Weak};
@@ -145,7 +146,7 @@ impl WatchInner {
                 }
             }
         })?;
-        *inner.state_listener.borrow_mut() = Some(GuardedListeners::new(
+        *inner.state_listener.write() = Some(GuardedListeners::new(
             &client,
             vec![listener],
             tracker.on_error.clone(),
@@ -162,11 +163,11 @@ impl WatchInner {
         if self.stopped.replace(true) {
             return;
         }
-        self.state_listener.borrow_mut().take();
-        self.init_listener.borrow_mut().take();
-        self.init_timer.borrow_mut().take();
+        self.state_listener.write().take();
+        self.init_listener.write().take();
+        self.init_timer.write().take();
         // Connects still waiting for an identity will never get one now: say so in stats.
-        let waiting = core::mem::take(&mut *self.waiting.borrow_mut());
+        let waiting = core::mem::take(&mut *self.waiting.write());
         for _ in waiting {
             self.tracker.record_no_identity();
         }
@@ -218,8 +219,8 @@ impl WatchInner {
             self.record(BeaconKind::Connected, identity, now);
             return;
         }
-        self.waiting.borrow_mut().push(now);
-        if self.init_listener.borrow().is_some() {
+        self.waiting.write().push(now);
+        if self.init_listener.read().is_some() {
             return;
         }
         // Wait for `initialized`, which fills `user.identity`, but not forever.
@@ -230,7 +231,7 @@ impl WatchInner {
             }
         });
         match on_init {
-            Ok(l) => *self.init_listener.borrow_mut() = Some(l),
+            Ok(l) => *self.init_listener.write() = Some(l),
             Err(e) => js::report(&self.tracker.on_error, &e),
         }
         let weak: Weak<Self> = Rc::downgrade(self);
@@ -239,7 +240,7 @@ impl WatchInner {
                 w.resolve_waiting();
             }
         });
-        *self.init_timer.borrow_mut() = Some(timer);
+        *self.init_timer.write() = Some(timer);
     }
 
     /// `initialized` came, or the wait ran out: beacon the waiting connects, or count
@@ -249,10 +250,10 @@ impl WatchInner {
             return;
         }
         js::drop_later((
-            self.init_listener.borrow_mut().take(),
-            self.init_timer.borrow_mut().take(),
+            self.init_listener.write().take(),
+            self.init_timer.write().take(),
         ));
-        let times = core::mem::take(&mut *self.waiting.borrow_mut());
+        let times = core::mem::take(&mut *self.waiting.write());
         let identity = self.client_identity();
         for at in times {
             match &identity {
