@@ -74,12 +74,13 @@ pub fn utc_month(ms: Millis) -> String {
 /// The first instant of the UTC month after the one `ms` is in: 32 days past this
 /// month's first is inside the next one, whose first is then a subtraction away.
 pub fn next_month_start(ms: Millis) -> Millis {
-    let first_of = |ms: Millis| {
-        let t = parts(ms);
-        ms - f64::from(t.day - 1) * DAY_MS as f64 - f64::from(t.ms_of_day)
-    };
-    let this = first_of(ms);
-    first_of(this + 32.0 * DAY_MS as f64)
+    month_start(month_start(ms) + 32.0 * DAY_MS as f64)
+}
+
+/// The first instant of the UTC month `ms` is in.
+pub fn month_start(ms: Millis) -> Millis {
+    let t = parts(ms);
+    ms - f64::from(t.day - 1) * DAY_MS as f64 - f64::from(t.ms_of_day)
 }
 
 /// `ms` in whole milliseconds as decimal text (a month mark, a claim's expiry). By hand:
@@ -156,6 +157,7 @@ mod tests {
         let dec_1 = 1_796_083_200_000.0;
         assert_eq!(next_month_start(nov_24), dec_1);
         assert_eq!(next_month_start(dec_1 - 1.0), dec_1);
+        assert_eq!(month_start(dec_1 + 86_400_000.0 * 3.5), dec_1);
         assert_eq!(
             next_month_start(dec_1),
             1_798_761_600_000.0,

@@ -1,18 +1,19 @@
-//! The UTC month turning, as a value: a timer to the next month's first instant (armed
+//! The moments a client connected all along is reported for a month
+//! (`core::outbox::still_connected_checks`), as a value: a timer to the next one (armed
 //! again in steps past the browser's 2^31−1 ms timer limit) and a look at the clock
 //! whenever the page becomes visible again (timers sleep with the machine and are
 //! throttled in the background). No polling. Dropping it cancels both.
 
-use crate::platform::cell::Access;
-use alloc::{boxed::Box, rc::Rc, rc::Weak, string::String};
-use core::cell::RefCell;
+use alloc::{boxed::Box, rc::Rc, rc::Weak};
+use core::cell::{Cell, RefCell};
 
 use js_sys::Date;
 
-use crate::core::clock::{next_month_start, utc_month};
+use crate::core::outbox::still_connected_checks;
+use crate::platform::cell::Access;
 use crate::platform::dom::{DomListener, Timer};
 
-/// Calls back once each time the UTC month (by the device clock) has turned.
+/// Calls back once each time such a moment has passed.
 pub struct MonthTurn {
     _state: Rc<State>,
     _visible: Option<DomListener>,
@@ -25,16 +26,17 @@ impl core::fmt::Debug for MonthTurn {
 }
 
 struct State {
-    month: RefCell<String>,
+    /// The last moment passed, by the device clock.
+    last: Cell<f64>,
     timer: RefCell<Option<Timer>>,
     on_turn: Box<dyn Fn()>,
 }
 
 impl MonthTurn {
-    /// Calls `on_turn` when a new UTC month has begun since the last call (or since now).
+    /// Calls `on_turn` when such a moment has passed since the last call (or since now).
     pub fn new(on_turn: Box<dyn Fn()>) -> MonthTurn {
         let state = Rc::new(State {
-            month: RefCell::new(utc_month(Date::now())),
+            last: Cell::new(still_connected_checks(Date::now()).0),
             timer: RefCell::new(None),
             on_turn,
         });
@@ -57,22 +59,22 @@ impl MonthTurn {
     }
 }
 
-/// The timer to the next month's start (`Timer` caps the delay at the browser's limit;
-/// firing early, it is armed again from `check`).
+/// The timer to the next moment (`Timer` caps the delay at the browser's limit; firing
+/// early, it is armed again from `check`).
 fn arm(state: &Rc<State>) {
     let now = Date::now();
     let weak: Weak<State> = Rc::downgrade(state);
-    let timer = Timer::new((next_month_start(now) - now) as u32, move || check(&weak));
+    let next = still_connected_checks(now).1;
+    let timer = Timer::new((next - now) as u32, move || check(&weak));
     *state.timer.write() = Some(timer);
 }
 
-/// Calls back if the month turned, and sets the timer anew either way.
+/// Calls back if a moment passed, and sets the timer anew either way.
 fn check(weak: &Weak<State>) {
     let Some(state) = weak.upgrade() else { return };
-    let now = utc_month(Date::now());
-    let turned = *state.month.read() != now;
-    if turned {
-        *state.month.write() = now;
+    let passed = still_connected_checks(Date::now()).0;
+    if passed > state.last.get() {
+        state.last.set(passed);
         (state.on_turn)();
     }
     arm(&state);

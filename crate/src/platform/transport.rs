@@ -47,16 +47,23 @@ pub fn post(url: &str, body: &str, done: Box<dyn FnOnce(Outcome)>) {
         Ok(request) => request,
         Err(e) => return done(Err(js::message(&e))),
     };
-    js::when(&fetch(&request), move |settled| {
-        done(match settled {
-            Ok(response) => {
-                let response: Response = response.unchecked_into();
-                let retry_after = response.headers().get("retry-after").ok().flatten();
-                Ok((response.status(), retry_after))
-            }
-            Err(e) => Err(js::message(&e)),
-        })
-    });
+    // Bounded here too: where `AbortSignal.timeout` is missing, a stalled request would
+    // hold the profile's send lock for good.
+    js::within(
+        &fetch(&request),
+        ATTEMPT_TIMEOUT_MS as f64,
+        move |settled| {
+            done(match settled {
+                Some(Ok(response)) => {
+                    let response: Response = response.unchecked_into();
+                    let retry_after = response.headers().get("retry-after").ok().flatten();
+                    Ok((response.status(), retry_after))
+                }
+                Some(Err(e)) => Err(js::message(&e)),
+                None => Err("timed out".into()),
+            })
+        },
+    );
 }
 
 /// `navigator.sendBeacon`: queued or not, never a delivery confirmation.

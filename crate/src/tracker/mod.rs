@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::delivery::{parse_retry_after, Backoff, DropReason, Verdict};
 use crate::core::error::Error;
-use crate::core::outbox::{MemoryStore, Outbox, Recorded, Store};
+use crate::core::outbox::{Connect, MemoryStore, Outbox, Recorded, Store};
 use crate::core::tabs;
 use crate::core::wire::{event_id, BeaconKind, Dedupe};
 use crate::platform::js;
@@ -81,15 +81,6 @@ impl BeaconEvent<'_> {
     }
 }
 
-/// A beacon to record: a confirmed connect, or a client still connected into a new month.
-pub(crate) struct Connect {
-    pub kind: BeaconKind,
-    pub identity: String,
-    pub at: f64,
-    pub client_version: Option<String>,
-    pub ticket: Option<String>,
-}
-
 pub(crate) struct TrackerInner {
     url: String,
     pub(crate) dedupe: Dedupe,
@@ -99,10 +90,8 @@ pub(crate) struct TrackerInner {
     on_event: Option<Function>,
     /// The last delivery pass; the next one runs after it, so passes never overlap.
     chain: RefCell<Promise>,
-    /// The connects waiting for their count lock; a pass waits for them.
+    /// The beacons waiting for the tabs' count lock; a pass waits for them.
     counting: RefCell<Promise>,
-    /// Those connects' beacons, recorded without the lock if the page is leaving first.
-    waiting: RefCell<Vec<Connect>>,
     /// A background pass is queued and has not started yet.
     bg_queued: Cell<bool>,
     wake: RefCell<Option<Timer>>,
@@ -249,7 +238,6 @@ impl TrackerInner {
             on_event,
             chain: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
             counting: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
-            waiting: RefCell::new(Vec::new()),
             bg_queued: Cell::new(false),
             wake: RefCell::new(None),
             page: RefCell::new(None),
@@ -294,76 +282,39 @@ impl TrackerInner {
         }
     }
 
-    /// A beacon for `c`: queue (unless counted) and deliver. With month dedupe the check
-    /// and the mark happen under the identity-month's lock across this profile's tabs, so
-    /// tabs connecting at once send one beacon; a tab that finds the lock held leaves the
-    /// beacon to the tab holding it.
-    pub(crate) fn record_connect(self: &Rc<Self>, c: Connect) {
-        if self.dedupe == Dedupe::None || self.outbox.read().is_counted(&c.identity, c.at) {
-            return self.record_now(c);
-        }
-        let this = self.clone();
-        let (identity, at) = (c.identity.clone(), c.at);
-        let lock = tabs::count_lock(&identity, at);
-        self.waiting.write().push(c);
-        let counted = tab_lock::with_lock(
-            &lock,
-            COUNT_HOLD_MS,
-            Box::new(move |held| {
-                let mut waiting = this.waiting.write();
-                let Some(i) = waiting
-                    .iter()
-                    .position(|w| w.identity == identity && w.at == at)
-                else {
-                    // Recorded already: the page was leaving.
-                    return;
-                };
-                let c = waiting.remove(i);
-                drop(waiting);
-                if held {
-                    return this.record_now(c);
-                }
-                this.outbox.write().record_counted_elsewhere(c.kind);
-                this.emit(BeaconEvent {
-                    identity: Some(&identity),
-                    ..BeaconEvent::of(EventKind::Deduped)
-                });
-            }),
-        );
-        let all = js_sys::Array::of2(&self.counting.read(), &counted);
-        *self.counting.write() = Promise::all(&all);
-    }
-
-    fn record_now(self: &Rc<Self>, c: Connect) {
-        let Connect {
-            kind,
-            identity,
-            at,
-            client_version,
-            ticket,
-        } = c;
-        let identity = identity.as_str();
+    /// A beacon of `kind` for `identity` at `at`: stored (unless counted) and delivered.
+    /// With month dedupe, the month is marked under the identity-month's lock across this
+    /// profile's tabs, so tabs connecting at once send one beacon: the beacon is stored at
+    /// once, and the lock decides whether it stays (a tab that finds the lock held, or the
+    /// month counted by then, drops its own as deduped).
+    pub(crate) fn record_connect(
+        self: &Rc<Self>,
+        kind: BeaconKind,
+        identity: String,
+        at: f64,
+        client_version: Option<String>,
+        ticket: Option<String>,
+    ) {
         let id = random_event_id();
-        let recorded = self.outbox.write().record_connect(
+        let c = Connect {
             kind,
-            identity,
-            &id,
+            identity: identity.clone(),
+            event_id: id.clone(),
             at,
-            self.dedupe,
+            dedupe: self.dedupe,
             client_version,
             ticket,
-        );
+        };
+        let lock = self.dedupe == Dedupe::Month && !self.outbox.read().is_counted(&identity, at);
+        let recorded = match lock {
+            true => self.outbox.write().record_uncounted(c),
+            false => self.outbox.write().record_connect(c),
+        };
         match recorded {
-            Recorded::Queued => {
-                self.emit(BeaconEvent {
-                    identity: Some(identity),
-                    event_id: Some(&id),
-                    ..BeaconEvent::of(EventKind::Queued)
-                });
-                TrackerInner::kick(self);
-            }
+            Recorded::Queued if lock => self.count_under_lock(identity, id, at),
+            Recorded::Queued => self.queued(&identity, &id),
             Recorded::AlreadyCounted => self.emit(BeaconEvent {
-                identity: Some(identity),
+                identity: Some(&identity),
                 ..BeaconEvent::of(EventKind::Deduped)
             }),
             Recorded::TooLong => {
@@ -375,6 +326,36 @@ impl TrackerInner {
                 js::report(&self.on_error, &Error::IdentityTooLong);
             }
         }
+    }
+
+    /// The tabs' lock decides whether the stored beacon `id` stays; a pass waits for it.
+    fn count_under_lock(self: &Rc<Self>, identity: String, id: String, at: f64) {
+        let this = self.clone();
+        let counted = tab_lock::with_lock(
+            &tabs::count_lock(&identity, at),
+            COUNT_HOLD_MS,
+            Box::new(move |held| {
+                if this.outbox.write().count(&id, at, !held) {
+                    return this.queued(&identity, &id);
+                }
+                this.emit(BeaconEvent {
+                    identity: Some(&identity),
+                    ..BeaconEvent::of(EventKind::Deduped)
+                });
+            }),
+        );
+        let all = js_sys::Array::of2(&self.counting.read(), &counted);
+        *self.counting.write() = Promise::all(&all);
+    }
+
+    /// A beacon is queued for good: say so, and deliver.
+    fn queued(self: &Rc<Self>, identity: &str, id: &str) {
+        self.emit(BeaconEvent {
+            identity: Some(identity),
+            event_id: Some(id),
+            ..BeaconEvent::of(EventKind::Queued)
+        });
+        TrackerInner::kick(self);
     }
 
     /// A connect whose identity never became known.
@@ -506,14 +487,12 @@ impl TrackerInner {
         *self.wake.write() = timer;
     }
 
-    /// `pagehide`: the connects still waiting for their count lock are recorded now (a
-    /// second beacon for the month is better than none), then a last `sendBeacon` of each
-    /// pending beacon. They stay stored until a later attempt gets a 2xx.
-    fn last_try(self: &Rc<Self>) {
-        let waiting = core::mem::take(&mut *self.waiting.write());
-        for c in waiting {
-            self.record_now(c);
-        }
+    /// `pagehide`: a last `sendBeacon` of each pending beacon (those another tab delivered
+    /// forgotten first), a beacon still waiting for the tabs' lock included: a second
+    /// beacon for the month is better than none. They stay stored until a later attempt
+    /// gets a 2xx.
+    fn last_try(&self) {
+        self.outbox.write().prune_taken();
         let mut budget = PAGEHIDE_BUDGET;
         let ids = self.outbox.read().pending_ids(Date::now());
         for id in ids {

@@ -16,7 +16,7 @@ use crate::core::wire::{BeaconKind, MAX_IDENTITY_BYTES};
 use crate::platform::conversations::{self, ConnectionState};
 use crate::platform::emitter::{EmitterListener, GuardedListeners};
 use crate::platform::js;
-use crate::tracker::{Connect, TrackerInner};
+use crate::tracker::TrackerInner;
 
 /// Where the identity comes from, in the order the issue of billing demands: what Twilio
 /// bills is the token's `grants.identity`.
@@ -295,13 +295,9 @@ impl WatchInner {
     }
 
     fn record_with(&self, kind: BeaconKind, identity: String, at: f64, ticket: Option<String>) {
-        self.tracker.record_connect(Connect {
-            kind,
-            identity,
-            at,
-            client_version: self.client_version.clone(),
-            ticket,
-        });
+        let version = self.client_version.clone();
+        self.tracker
+            .record_connect(kind, identity, at, version, ticket);
     }
 
     fn ticket_failed(&self, e: &JsValue) {

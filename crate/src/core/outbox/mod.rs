@@ -10,12 +10,13 @@ use alloc::{boxed::Box, string::String, vec::Vec};
 pub mod record;
 
 use record::{
-    counted_key, queue_key, v1_queue_key, Pending, Read, COUNTED, QUEUE, V1_COUNTED, V1_QUEUE,
+    counted_key, done_key, queue_key, v1_queue_key, Pending, Read, COUNTED, DONE, QUEUE,
+    V1_COUNTED, V1_QUEUE,
 };
 
 use serde::{Serialize, Serializer};
 
-use crate::core::clock::{ms_text, parse_ms, utc_month, Millis};
+use crate::core::clock::{month_start, ms_text, next_month_start, parse_ms, utc_month, Millis};
 use crate::core::delivery::{with_status, Backoff, DropReason, Verdict};
 use crate::core::json::JsonView;
 use crate::core::wire::{Beacon, BeaconKind, Dedupe, MAX_IDENTITY_BYTES};
@@ -73,6 +74,28 @@ impl Store for MemoryStore {
         StorageKind::Memory
     }
 }
+
+/// A beacon to record: a confirmed connect, or a client still connected into a new month.
+#[derive(Debug, Clone)]
+pub struct Connect {
+    /// `connected` or `still_connected`.
+    pub kind: BeaconKind,
+    /// The billed identity.
+    pub identity: String,
+    /// The beacon's id, the same on every retry.
+    pub event_id: String,
+    /// When it happened, by the device clock.
+    pub at: Millis,
+    /// One beacon per identity and month, or every one.
+    pub dedupe: Dedupe,
+    /// The client's version, if known.
+    pub client_version: Option<String>,
+    /// The app's signed ticket, kept so that a retry after a reload still carries it.
+    pub ticket: Option<String>,
+}
+
+/// How long a tombstone tells the other tabs that a beacon is done.
+const DONE_MS: Millis = 3_600_000.0;
 
 /// What `record_connect` did.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +210,21 @@ pub fn mark_covers(mark: Millis, now: Millis) -> bool {
         || utc_month(mark.min(now) - CLOCK_SLACK_MS) == utc_month(mark.max(now) + CLOCK_SLACK_MS)
 }
 
+/// When a client connected all along is reported for a month (`still_connected`): at
+/// the month's first instant, and again `CLOCK_SLACK_MS` later, when the beacon lies
+/// inside the month whatever the device clock's error (the first may land in the month
+/// before by the collector's corrected time, if the clock is ahead; the month rule then
+/// lets the second through). The last such moment at or before `now`, and the next one.
+pub fn still_connected_checks(now: Millis) -> (Millis, Millis) {
+    let start = month_start(now);
+    let inside = start + CLOCK_SLACK_MS;
+    if now < inside {
+        (start, inside)
+    } else {
+        (inside, next_month_start(now))
+    }
+}
+
 /// The identity in a mark's `YYYY-MM:identity` rest, if the mark is of `month`. No
 /// slicing by index: a slice that can panic links `core::fmt` in (docs/size.md).
 fn of_month<'a>(rest: &'a str, month: &str) -> Option<&'a str> {
@@ -232,6 +270,11 @@ impl Outbox {
                         outbox.counted.push((mark, 1.0));
                     }
                 } else {
+                    outbox.store.remove(&key);
+                }
+            } else if key.starts_with(DONE) {
+                let expires = outbox.store.get(&key).and_then(|v| parse_ms(&v));
+                if expires.is_none_or(|e| e <= now) {
                     outbox.store.remove(&key);
                 }
             } else if key.starts_with(QUEUE) || key.starts_with(V1_QUEUE) {
@@ -289,79 +332,106 @@ impl Outbox {
     pub fn is_counted(&self, identity: &str, now: Millis) -> bool {
         let marker = counted_key(&utc_month(now), identity);
         let stored = self.store.get(&marker).map(|m| parse_ms(&m).unwrap_or(1.0));
-        let mark = stored.or_else(|| {
-            let mine = self.counted.iter().find(|(k, _)| *k == marker);
-            mine.map(|(_, at)| *at)
-        });
+        let mine = self.counted.iter().find(|(k, _)| *k == marker);
+        // The later of the two: memory may have a newer mark than storage that refused it.
+        let mark = match (stored, mine.map(|(_, at)| *at)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         mark.is_some_and(|at| mark_covers(at, now))
     }
 
-    /// A beacon of `kind` for `identity` at `now`: a confirmed `connected`, or a client
-    /// still connected as a new UTC month began. Queues (and stores) it unless `dedupe` is
-    /// month and the identity is counted already. `ticket`, the app's signed ticket, is kept
-    /// in the stored record so that a retry after a reload still carries it.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_connect(
-        &mut self,
-        kind: BeaconKind,
-        identity: &str,
-        event_id: &str,
-        now: Millis,
-        dedupe: Dedupe,
-        client_version: Option<String>,
-        ticket: Option<String>,
-    ) -> Recorded {
-        if kind == BeaconKind::Connected {
+    /// Queues (and stores) a beacon for `c` unless `dedupe` is month and the identity is
+    /// counted already, and marks the identity counted for the month.
+    pub fn record_connect(&mut self, c: Connect) -> Recorded {
+        self.record(c, true)
+    }
+
+    /// Like [`Outbox::record_connect`], but the month is marked only by [`Outbox::count`],
+    /// once the tabs' lock has decided: the beacon is stored at once, so a page killed
+    /// before that leaves it to the next page (at worst a second beacon, never none).
+    pub fn record_uncounted(&mut self, c: Connect) -> Recorded {
+        self.record(c, false)
+    }
+
+    fn record(&mut self, c: Connect, mark: bool) -> Recorded {
+        if c.kind == BeaconKind::Connected {
             self.stats.connects_seen += 1;
         }
-        if identity.len() > MAX_IDENTITY_BYTES {
+        if c.identity.len() > MAX_IDENTITY_BYTES {
             self.count_drop(DropReason::IdentityTooLong);
             return Recorded::TooLong;
         }
-        let marker = counted_key(&utc_month(now), identity);
-        if dedupe == Dedupe::Month && self.is_counted(identity, now) {
+        if c.dedupe == Dedupe::Month && self.is_counted(&c.identity, c.at) {
             self.stats.deduped += 1;
             return Recorded::AlreadyCounted;
         }
+        let (identity, at) = (c.identity.clone(), c.at);
         let pending = Pending {
             beacon: Beacon {
-                kind,
-                ticket,
-                ..Beacon::connected(identity, event_id, now, dedupe, client_version)
+                kind: c.kind,
+                ticket: c.ticket,
+                ..Beacon::connected(&c.identity, &c.event_id, at, c.dedupe, c.client_version)
             },
-            next_at: now,
+            next_at: at,
             hold_until: 0.0,
         };
         // Store BEFORE the first attempt; the mark only when the beacon itself is durable,
         // so a later page never skips an identity whose beacon was lost with this one.
-        if self.persist(&pending) {
-            let _ = self.store.set(&marker, &ms_text(now));
+        let stored = self.persist(&pending);
+        if mark {
+            self.mark(&identity, at, stored);
         }
-        self.counted.retain(|(k, _)| *k != marker);
-        self.counted.push((marker, now));
         self.pending.push(pending);
         self.stats.queued += 1;
         self.stats.pending = self.pending.len() as u32;
         Recorded::Queued
     }
 
-    /// A beacon of `kind` another tab of this profile was counting at that moment: deduped.
-    pub fn record_counted_elsewhere(&mut self, kind: BeaconKind) {
-        if kind == BeaconKind::Connected {
-            self.stats.connects_seen += 1;
+    /// Marks `identity` counted for the month of `at` (in storage too, if `stored`).
+    fn mark(&mut self, identity: &str, at: Millis, stored: bool) {
+        let marker = counted_key(&utc_month(at), identity);
+        if stored {
+            // Whole milliseconds: integer text keeps float formatting out of the wasm.
+            let _ = self.store.set(&marker, &ms_text(at));
         }
-        self.stats.deduped += 1;
+        self.counted.retain(|(k, _)| *k != marker);
+        self.counted.push((marker, at));
     }
 
-    /// Forgets the beacons whose stored record is gone: another tab of this profile
-    /// delivered (or dropped) them. Only while storage works, where every one was stored.
-    pub fn prune_taken(&mut self) {
-        if self.stats.storage != StorageKind::LocalStorage {
-            return;
+    /// The tabs' lock decided on a beacon from [`Outbox::record_uncounted`]: it stays and
+    /// marks its month, unless another tab held the lock (`elsewhere`) or counted the
+    /// identity meanwhile; then it goes, deduped. `at` is the beacon's time. Whether it
+    /// stays.
+    pub fn count(&mut self, event_id: &str, at: Millis, elsewhere: bool) -> bool {
+        let Some(idx) = self
+            .pending
+            .iter()
+            .position(|p| p.beacon.event_id == event_id)
+        else {
+            return false;
+        };
+        let identity = self.pending[idx].beacon.identity.clone();
+        if elsewhere || self.is_counted(&identity, at) {
+            self.pending.remove(idx);
+            self.done(event_id, at);
+            self.stats.queued -= 1;
+            self.stats.deduped += 1;
+            self.stats.pending = self.pending.len() as u32;
+            return false;
         }
+        let stored = self.stats.storage == StorageKind::LocalStorage;
+        self.mark(&identity, at, stored);
+        true
+    }
+
+    /// Forgets the beacons another tab of this profile delivered (or dropped): their
+    /// tombstone says so. A record gone without one (storage cleared) is kept, and stored
+    /// again at its next attempt.
+    pub fn prune_taken(&mut self) {
         let store = &self.store;
         self.pending
-            .retain(|p| store.get(&queue_key(&p.beacon.event_id)).is_some());
+            .retain(|p| store.get(&done_key(&p.beacon.event_id)).is_none());
         self.stats.pending = self.pending.len() as u32;
     }
 
@@ -417,7 +487,7 @@ impl Outbox {
         match &verdict {
             Verdict::Delivered => {
                 let p = self.pending.remove(idx);
-                self.forget(&p.beacon.event_id);
+                self.done(&p.beacon.event_id, now);
                 self.stats.delivered += 1;
             }
             Verdict::Retry => {
@@ -438,7 +508,7 @@ impl Outbox {
             }
             Verdict::Drop(reason) => {
                 let p = self.pending.remove(idx);
-                self.forget(&p.beacon.event_id);
+                self.done(&p.beacon.event_id, now);
                 // Not counted after all: a later connect may try again.
                 let marker = counted_key(&p.beacon.month, &p.beacon.identity);
                 self.store.remove(&marker);
@@ -475,6 +545,12 @@ impl Outbox {
     fn forget(&mut self, event_id: &str) {
         self.store.remove(&queue_key(event_id));
         self.store.remove(&v1_queue_key(event_id));
+    }
+
+    /// Forgets a beacon and leaves a tombstone, so the other tabs forget their copy.
+    fn done(&mut self, event_id: &str, now: Millis) {
+        self.forget(event_id);
+        let _ = self.store.set(&done_key(event_id), &ms_text(now + DONE_MS));
     }
 
     fn persist(&mut self, p: &Pending) -> bool {
@@ -540,6 +616,18 @@ mod tests {
         }
     }
 
+    fn c(kind: BeaconKind, identity: &str, event_id: &str, at: Millis, dedupe: Dedupe) -> Connect {
+        Connect {
+            kind,
+            identity: identity.into(),
+            event_id: event_id.into(),
+            at,
+            dedupe,
+            client_version: None,
+            ticket: None,
+        }
+    }
+
     fn open(store: &Shared, now: Millis) -> Outbox {
         Outbox::open::<serde_json::Value>(Box::new(store.clone()), Backoff::default(), now, None)
     }
@@ -549,7 +637,7 @@ mod tests {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
         assert_eq!(
-            ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None),
+            ob.record_connect(c(Connected, "alice", "e1", NOV, Dedupe::Month)),
             Recorded::Queued
         );
         assert!(store.get("mau-beacon:v2:q:e1").is_some());
@@ -573,12 +661,12 @@ mod tests {
         let mut ob = open(&store, NOV);
         let max = "é".repeat(128);
         assert_eq!(
-            ob.record_connect(Connected, &max, "e1", NOV, Dedupe::Month, None, None),
+            ob.record_connect(c(Connected, &max, "e1", NOV, Dedupe::Month)),
             Recorded::Queued
         );
         let long = format!("{max}x");
         assert_eq!(
-            ob.record_connect(Connected, &long, "e2", NOV, Dedupe::Month, None, None),
+            ob.record_connect(c(Connected, &long, "e2", NOV, Dedupe::Month)),
             Recorded::TooLong
         );
         let s = ob.stats();
@@ -591,38 +679,22 @@ mod tests {
     fn one_beacon_per_identity_per_month_unless_none() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(c(Connected, "alice", "e1", NOV, Dedupe::Month));
         assert_eq!(
-            ob.record_connect(
-                Connected,
-                "alice",
-                "e2",
-                NOV + 1.0,
-                Dedupe::Month,
-                None,
-                None
-            ),
+            ob.record_connect(c(Connected, "alice", "e2", NOV + 1.0, Dedupe::Month)),
             Recorded::AlreadyCounted
         );
         assert_eq!(
-            ob.record_connect(Connected, "bob", "e3", NOV + 2.0, Dedupe::Month, None, None),
+            ob.record_connect(c(Connected, "bob", "e3", NOV + 2.0, Dedupe::Month)),
             Recorded::Queued
         );
         assert_eq!(
-            ob.record_connect(
-                Connected,
-                "alice",
-                "e4",
-                NOV + 3.0,
-                Dedupe::None,
-                None,
-                None
-            ),
+            ob.record_connect(c(Connected, "alice", "e4", NOV + 3.0, Dedupe::None)),
             Recorded::Queued
         );
         // A new month counts again.
         assert_eq!(
-            ob.record_connect(Connected, "alice", "e5", DEC, Dedupe::Month, None, None),
+            ob.record_connect(c(Connected, "alice", "e5", DEC, Dedupe::Month)),
             Recorded::Queued
         );
         let s = ob.stats();
@@ -638,20 +710,12 @@ mod tests {
         let mut tab_a = open(&store, NOV);
         let mut tab_b = open(&store, NOV);
         assert_eq!(
-            tab_a.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None),
+            tab_a.record_connect(c(Connected, "alice", "e1", NOV, Dedupe::Month)),
             Recorded::Queued
         );
         assert!(tab_b.is_counted("alice", NOV));
         assert_eq!(
-            tab_b.record_connect(
-                Connected,
-                "alice",
-                "e2",
-                NOV + 5.0,
-                Dedupe::Month,
-                None,
-                None
-            ),
+            tab_b.record_connect(c(Connected, "alice", "e2", NOV + 5.0, Dedupe::Month)),
             Recorded::AlreadyCounted
         );
     }
@@ -660,7 +724,7 @@ mod tests {
     fn next_page_replays_and_remembers_the_month() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(c(Connected, "alice", "e1", NOV, Dedupe::Month));
         ob.begin_attempt("e1", NOV);
         ob.settle(
             "e1",
@@ -674,15 +738,7 @@ mod tests {
         assert_eq!(next.stats().pending, 1);
         assert!(next.is_counted("alice", NOV));
         assert_eq!(
-            next.record_connect(
-                Connected,
-                "alice",
-                "e9",
-                NOV + 61_000.0,
-                Dedupe::Month,
-                None,
-                None
-            ),
+            next.record_connect(c(Connected, "alice", "e9", NOV + 61_000.0, Dedupe::Month)),
             Recorded::AlreadyCounted
         );
         let body = next.begin_attempt("e1", NOV + 60_000.0).unwrap();
@@ -694,7 +750,7 @@ mod tests {
     fn next_month_forgets_old_marks_but_not_old_beacons() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(c(Connected, "alice", "e1", NOV, Dedupe::Month));
         drop(ob);
         let ob = open(&store, DEC);
         assert!(!ob.is_counted("alice", DEC));
@@ -710,7 +766,7 @@ mod tests {
     fn retry_then_drop_on_definitive_4xx() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(c(Connected, "alice", "e1", NOV, Dedupe::Month));
         ob.begin_attempt("e1", NOV);
         ob.settle("e1", &Ok(503), Some(30_000.0), NOV, 0.5);
         assert_eq!(ob.next_due(NOV + 29_000.0, false, &[]), None);
@@ -728,8 +784,11 @@ mod tests {
         assert_eq!((s.pending, s.dropped, s.retries), (0, 1, 1));
         assert_eq!(s.drop_reasons.get("http_400"), Some(1));
         assert!(
-            store.keys().is_empty(),
-            "nothing left behind: {:?}",
+            store
+                .keys()
+                .iter()
+                .all(|k| k.starts_with("mau-beacon:v2:done:")),
+            "only a tombstone left: {:?}",
             store.keys()
         );
         // The identity was never counted by the collector, so a later connect beacons again.
@@ -742,7 +801,7 @@ mod tests {
         *store.1.borrow_mut() = true;
         let mut ob = open(&store, NOV);
         assert_eq!(
-            ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None),
+            ob.record_connect(c(Connected, "alice", "e1", NOV, Dedupe::Month)),
             Recorded::Queued
         );
         let s = ob.stats();
@@ -773,7 +832,7 @@ mod tests {
     fn a_retry_after_hold_survives_a_reload() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(c(Connected, "alice", "e1", NOV, Dedupe::Month));
         ob.begin_attempt("e1", NOV);
         ob.settle("e1", &Ok(429), Some(600_000.0), NOV, 0.5);
         drop(ob);
@@ -811,7 +870,7 @@ mod tests {
         assert_eq!(ob.stats().pending, 1);
         assert!(ob.is_counted("alice", NOV));
         assert_eq!(
-            ob.record_connect(Connected, "alice", "new", NOV, Dedupe::Month, None, None),
+            ob.record_connect(c(Connected, "alice", "new", NOV, Dedupe::Month)),
             Recorded::AlreadyCounted
         );
         assert!(store.get("mau-beacon:v1:q:old1").is_none(), "taken over");
@@ -825,7 +884,8 @@ mod tests {
         ob.settle("old1", &Ok(200), None, NOV, 0.5);
         assert_eq!(ob.stats().delivered, 1);
         let keys = store.keys();
-        assert!(keys.iter().all(|k| k.contains("counted")), "{keys:?}");
+        let left = |k: &String| k.contains("counted") || k.contains(":done:");
+        assert!(keys.iter().all(left), "{keys:?}");
     }
 
     #[test]
@@ -867,8 +927,8 @@ mod tests {
     fn skip_set_limits_one_attempt_per_pass() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect(Connected, "a", "e1", NOV, Dedupe::None, None, None);
-        ob.record_connect(Connected, "b", "e2", NOV + 1.0, Dedupe::None, None, None);
+        ob.record_connect(c(Connected, "a", "e1", NOV, Dedupe::None));
+        ob.record_connect(c(Connected, "b", "e2", NOV + 1.0, Dedupe::None));
         let mut skip: Vec<String> = Vec::new();
         assert_eq!(ob.next_due(NOV + 2.0, true, &skip).as_deref(), Some("e1"));
         skip.push("e1".into());
@@ -897,7 +957,7 @@ mod tests {
         let mut ob = open(&store, DEC + H);
         let ahead = 3.0 * H;
         let connect = |ob: &mut Outbox, id: &str, at: Millis| {
-            ob.record_connect(Connected, "alice", id, at, Dedupe::Month, None, None)
+            ob.record_connect(c(Connected, "alice", id, at, Dedupe::Month))
         };
         assert_eq!(
             connect(&mut ob, "e1", DEC - 2.0 * H + ahead),
@@ -926,10 +986,10 @@ mod tests {
     fn still_connected_into_a_new_month_is_one_beacon_of_its_own_kind() {
         let store = Shared::default();
         let mut ob = open(&store, NOV);
-        ob.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
+        ob.record_connect(c(Connected, "alice", "e1", NOV, Dedupe::Month));
         let still = BeaconKind::StillConnected;
         assert_eq!(
-            ob.record_connect(still, "alice", "e2", DEC, Dedupe::Month, None, None),
+            ob.record_connect(c(still, "alice", "e2", DEC, Dedupe::Month)),
             Recorded::Queued
         );
         let body = ob.begin_attempt("e2", DEC).unwrap();
@@ -939,7 +999,7 @@ mod tests {
         // put this beacon in November: a reconnect still beacons until one lies well inside.
         let later = DEC + CLOCK_SLACK_MS + 1.0;
         let connect = |ob: &mut Outbox, id: &str, at: Millis| {
-            ob.record_connect(Connected, "alice", id, at, Dedupe::Month, None, None)
+            ob.record_connect(c(Connected, "alice", id, at, Dedupe::Month))
         };
         assert_eq!(connect(&mut ob, "e3", later), Recorded::Queued);
         assert_eq!(
@@ -957,7 +1017,7 @@ mod tests {
     fn a_beacon_another_tab_delivered_is_not_sent_again() {
         let store = Shared::default();
         let mut first = open(&store, NOV);
-        first.record_connect(Connected, "alice", "e1", NOV, Dedupe::Month, None, None);
+        first.record_connect(c(Connected, "alice", "e1", NOV, Dedupe::Month));
         drop(first);
         // Two tabs open on the stored beacon; one delivers it.
         let mut tab_a = open(&store, NOV + 1.0);
@@ -969,7 +1029,74 @@ mod tests {
         assert_eq!(tab_b.stats().pending, 0);
         assert_eq!(tab_b.next_due(NOV + 4.0, true, &[]), None);
         assert_eq!(tab_b.stats().delivered, 0, "not this tab's delivery");
-        tab_b.record_counted_elsewhere(Connected);
-        assert_eq!((tab_b.stats().connects_seen, tab_b.stats().deduped), (1, 1));
+        // Storage cleared under a pending beacon (no tombstone): kept, stored again.
+        tab_a.record_connect(c(Connected, "bob", "b1", NOV + 5.0, Dedupe::None));
+        store.0.borrow_mut().clear();
+        tab_a.prune_taken();
+        assert_eq!(tab_a.stats().pending, 1);
+        assert!(tab_a.begin_attempt("b1", NOV + 6.0).is_some());
+        assert!(store.get("mau-beacon:v2:q:b1").is_some());
+    }
+
+    #[test]
+    fn two_tabs_counting_at_once_keep_one_beacon() {
+        let store = Shared::default();
+        let mut tab_a = open(&store, NOV);
+        let mut tab_b = open(&store, NOV);
+        // Both store their beacon at the connect, before the lock decides.
+        let uncounted = |ob: &mut Outbox, id: &str| {
+            ob.record_uncounted(c(Connected, "alice", id, NOV, Dedupe::Month))
+        };
+        assert_eq!(uncounted(&mut tab_a, "a1"), Recorded::Queued);
+        assert_eq!(uncounted(&mut tab_b, "b1"), Recorded::Queued);
+        assert!(
+            store.get("mau-beacon:v2:q:b1").is_some(),
+            "stored before the lock"
+        );
+        // The lock goes to one tab, then to the other, which finds the month counted.
+        assert!(tab_a.count("a1", NOV, false));
+        assert!(!tab_b.count("b1", NOV, false));
+        assert!(store.get("mau-beacon:v2:q:b1").is_none());
+        assert!(
+            store.get("mau-beacon:v2:done:b1").is_some(),
+            "a tombstone for the others"
+        );
+        let (a, b) = (tab_a.stats(), tab_b.stats());
+        assert_eq!(
+            (a.queued, a.pending, b.queued, b.pending, b.deduped),
+            (1, 1, 0, 0, 1)
+        );
+        // A tab that found the lock held leaves the beacon to the holder.
+        let mut tab_c = open(&store, NOV);
+        tab_c.record_uncounted(c(Connected, "carol", "c1", NOV, Dedupe::Month));
+        assert!(!tab_c.count("c1", NOV, true));
+        assert!(!tab_c.is_counted("carol", NOV + 1.0));
+    }
+
+    #[test]
+    fn a_client_connected_all_along_is_checked_at_the_turn_and_well_inside() {
+        let h = 3_600_000.0;
+        assert_eq!(
+            still_connected_checks(DEC - 1.0),
+            (DEC - 30.0 * 24.0 * h + 6.0 * h, DEC)
+        );
+        assert_eq!(still_connected_checks(DEC), (DEC, DEC + 6.0 * h));
+        assert_eq!(
+            still_connected_checks(DEC + 6.0 * h),
+            (DEC + 6.0 * h, 1_798_761_600_000.0)
+        );
+        // 3 h ahead: the beacon at the device's turn is November's by the collector, the
+        // one 6 h later lies in December either way, and the month rule lets it through.
+        let store = Shared::default();
+        let mut ob = open(&store, DEC);
+        let still = |ob: &mut Outbox, id: &str, at: Millis| {
+            ob.record_connect(c(BeaconKind::StillConnected, "al", id, at, Dedupe::Month))
+        };
+        assert_eq!(still(&mut ob, "s1", DEC), Recorded::Queued);
+        assert_eq!(still(&mut ob, "s2", DEC + 6.0 * h), Recorded::Queued);
+        assert_eq!(
+            still(&mut ob, "s3", DEC + 7.0 * h),
+            Recorded::AlreadyCounted
+        );
     }
 }

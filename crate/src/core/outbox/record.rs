@@ -21,6 +21,9 @@ pub const RECORD_VERSION: u32 = 2;
 pub const QUEUE: &str = "mau-beacon:v2:q:";
 /// Key prefix of a month's dedupe mark.
 pub const COUNTED: &str = "mau-beacon:v2:counted:";
+/// Key prefix of a delivered (or dropped) beacon's tombstone, holding its expiry: tells
+/// the profile's other tabs to forget their copy.
+pub const DONE: &str = "mau-beacon:v2:done:";
 /// 0.1.0's beacon keys: the value is the v1 wire body.
 pub const V1_QUEUE: &str = "mau-beacon:v1:q:";
 /// 0.1.0's dedupe marks, same layout as ours.
@@ -156,6 +159,13 @@ pub fn read_v1<J: JsonView>(text: &str, now: Millis) -> Read {
 /// The key of `event_id`'s record.
 pub fn queue_key(event_id: &str) -> String {
     let mut k = String::from(QUEUE);
+    k.push_str(event_id);
+    k
+}
+
+/// The key of `event_id`'s tombstone.
+pub fn done_key(event_id: &str) -> String {
+    let mut k = String::from(DONE);
     k.push_str(event_id);
     k
 }
