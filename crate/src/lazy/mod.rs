@@ -2,7 +2,6 @@
 //! exactly once, because Twilio bills every identity whose client connects. Its child
 //! module `trigger` decides when.
 
-use crate::platform::cell::Access;
 use alloc::{string::String, string::ToString, vec::Vec};
 
 pub mod trigger;
@@ -15,6 +14,7 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::Error;
+use crate::platform::cell::Access;
 use crate::platform::conversations::{self, ConnectionState};
 use crate::platform::emitter::{EmitterListener, GuardedListeners};
 use crate::platform::js;

@@ -1,7 +1,6 @@
 //! What makes a `LazyClient` connect: a first interaction or the chat becoming visible.
 //! A trigger connects once, then removes its listeners.
 
-use crate::platform::cell::Access;
 use alloc::vec::Vec;
 
 use alloc::rc::Rc;
@@ -14,6 +13,7 @@ use web_sys::{Element, EventTarget, IntersectionObserver, IntersectionObserverEn
 
 use crate::core::error::Error;
 use crate::lazy::LazyInner;
+use crate::platform::cell::Access;
 use crate::platform::js;
 
 type ObserverCallback = Closure<dyn FnMut(Array, IntersectionObserver)>;

@@ -1,7 +1,6 @@
 //! A listener on a Node-style event emitter (the Conversations `Client`), removed when
 //! dropped: gloo's `EventListener`, for `on`/`off` instead of the DOM's methods.
 
-use crate::platform::cell::Access;
 use alloc::rc::Rc;
 use alloc::{boxed::Box, vec::Vec};
 use core::cell::{Cell, RefCell};
@@ -10,6 +9,7 @@ use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::Error;
+use crate::platform::cell::Access;
 use crate::platform::conversations::methods;
 use crate::platform::js;
 

@@ -2,11 +2,12 @@
 //! armed, even if the app drops its JS handle (which wasm-bindgen frees when collected).
 //! Its owner holds the registry; `stop()` takes the entry out.
 
-use crate::platform::cell::Access;
 use alloc::vec::Vec;
 
 use alloc::rc::Rc;
 use core::cell::RefCell;
+
+use crate::platform::cell::Access;
 
 /// The armed entries of one owner.
 #[derive(Debug)]

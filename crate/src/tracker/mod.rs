@@ -1,6 +1,5 @@
 //! `MauTracker`: owns the outbox, delivers it, and hands out watches (its child module).
 
-use crate::platform::cell::Access;
 use alloc::{boxed::Box, string::String, vec::Vec};
 
 pub mod watch;
@@ -18,6 +17,7 @@ use crate::core::error::Error;
 use crate::core::outbox::{Connect, MemoryStore, Outbox, Recorded, Store};
 use crate::core::tabs;
 use crate::core::wire::{event_id, BeaconKind, Dedupe};
+use crate::platform::cell::Access;
 use crate::platform::js;
 use crate::platform::local_store::LocalStore;
 use crate::platform::month_turn::MonthTurn;

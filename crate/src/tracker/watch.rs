@@ -1,6 +1,5 @@
 //! One watched client: turns its confirmed `connected` events into beacons.
 
-use crate::platform::cell::Access;
 use alloc::{string::String, vec::Vec};
 
 use alloc::rc::{Rc, Weak};
@@ -13,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use crate::core::error::Error;
 use crate::core::identity::identity_from_token;
 use crate::core::wire::{BeaconKind, MAX_IDENTITY_BYTES};
+use crate::platform::cell::Access;
 use crate::platform::conversations::{self, ConnectionState};
 use crate::platform::emitter::{EmitterListener, GuardedListeners};
 use crate::platform::js;
