@@ -102,7 +102,8 @@ fn claim(key: String, if_available: bool, grant: Function) {
                 };
             }
             let release = Closure::once_into_js(move || {
-                if store.get(&key).is_some_and(|v| v.ends_with(token.as_str())) {
+                // Ours, lapsed or not (a claim in force from 0 on).
+                if tabs::claim_holder(store.get(&key).as_deref(), 0.0) == Some(token.as_str()) {
                     store.remove(&key);
                 }
             });
