@@ -83,6 +83,22 @@ pub fn month_start(ms: Millis) -> Millis {
     ms - f64::from(t.day - 1) * DAY_MS as f64 - f64::from(t.ms_of_day)
 }
 
+/// Reads back what [`iso8601`] writes (`2026-11-24T20:08:52.123Z`, nothing else).
+pub fn parse_iso8601(text: &str) -> Option<Millis> {
+    let n = |from: usize, to: usize| text.get(from..to)?.parse::<i64>().ok();
+    if text.len() != 24 || !text.ends_with('Z') {
+        return None;
+    }
+    let (year, month, day) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
+    // Days since 1970-01-01 (H. Hinnant's `days_from_civil`).
+    let y = if month <= 2 { year - 1 } else { year };
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = y.rem_euclid(400) * 365 + y.rem_euclid(400) / 4 - y.rem_euclid(400) / 100 + doy;
+    let days = y.div_euclid(400) * 146_097 + doe - 719_468;
+    let ms = ((n(11, 13)? * 60 + n(14, 16)?) * 60 + n(17, 19)?) * 1_000 + n(20, 23)?;
+    Some((days * DAY_MS + ms) as Millis)
+}
+
 /// `ms` in whole milliseconds as decimal text (a month mark, a claim's expiry). By hand:
 /// integer formatting through `core::fmt` would add kilobytes to the wasm.
 pub fn ms_text(ms: Millis) -> String {
@@ -172,6 +188,21 @@ mod tests {
             iso8601(next_month_start(1_706_659_200_000.0)),
             "2024-02-01T00:00:00.000Z"
         );
+    }
+
+    #[test]
+    fn iso_text_reads_back() {
+        for ms in [
+            0.0,
+            1_795_550_932_123.0,
+            1_709_164_800_000.0,
+            951_782_400_000.0,
+            -1.0,
+        ] {
+            assert_eq!(parse_iso8601(&iso8601(ms)), Some(ms), "{}", iso8601(ms));
+        }
+        assert_eq!(parse_iso8601("2026-11-24T20:08:52Z"), None);
+        assert_eq!(parse_iso8601("garbage"), None);
     }
 
     #[test]

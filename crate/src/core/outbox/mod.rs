@@ -16,7 +16,9 @@ use record::{
 
 use serde::{Serialize, Serializer};
 
-use crate::core::clock::{month_start, ms_text, next_month_start, parse_ms, utc_month, Millis};
+use crate::core::clock::{
+    month_start, ms_text, next_month_start, parse_iso8601, parse_ms, utc_month, Millis,
+};
 use crate::core::delivery::{with_status, Backoff, DropReason, Verdict};
 use crate::core::json::JsonView;
 use crate::core::wire::{Beacon, BeaconKind, Dedupe, MAX_IDENTITY_BYTES};
@@ -179,9 +181,9 @@ pub struct Stats {
 pub struct Outbox {
     store: Box<dyn Store>,
     pending: Vec<Pending>,
-    /// `counted:` keys of this month (a handful per device), each with its mark: the device
-    /// time of the beacon (also kept here for when storage fails).
-    counted: Vec<(String, Millis)>,
+    /// `counted:` keys of this month (a handful per device), each with its mark (see
+    /// `read_mark`; also kept here for when storage fails).
+    counted: Vec<(String, String)>,
     backoff: Backoff,
     stats: Stats,
 }
@@ -225,6 +227,19 @@ pub fn still_connected_checks(now: Millis) -> (Millis, Millis) {
     }
 }
 
+/// A month mark's device time and the beacon it stands for: `<ms>:<event_id>`. 0.1.0's
+/// `1` names no beacon and covers the whole month.
+fn read_mark(value: &str) -> (Millis, &str) {
+    let (time, id) = match value.bytes().position(|b| b == b':') {
+        Some(i) => (
+            value.get(..i).unwrap_or(""),
+            value.get(i + 1..).unwrap_or(""),
+        ),
+        None => (value, ""),
+    };
+    (parse_ms(time).unwrap_or(1.0), id)
+}
+
 /// The identity in a mark's `YYYY-MM:identity` rest, if the mark is of `month`. No
 /// slicing by index: a slice that can panic links `core::fmt` in (docs/size.md).
 fn of_month<'a>(rest: &'a str, month: &str) -> Option<&'a str> {
@@ -255,8 +270,8 @@ impl Outbox {
         for key in outbox.store.keys() {
             if let Some(rest) = key.strip_prefix(COUNTED) {
                 if of_month(rest, &month).is_some() {
-                    let at = outbox.store.get(&key).and_then(|m| parse_ms(&m));
-                    outbox.counted.push((key, at.unwrap_or(1.0)));
+                    let mark = outbox.store.get(&key).unwrap_or_default();
+                    outbox.counted.push((key, mark));
                 } else {
                     outbox.store.remove(&key);
                 }
@@ -267,7 +282,7 @@ impl Outbox {
                     let mark = counted_key(&month, identity);
                     let _ = outbox.store.set(&mark, "1");
                     if !outbox.counted.iter().any(|(k, _)| *k == mark) {
-                        outbox.counted.push((mark, 1.0));
+                        outbox.counted.push((mark, "1".into()));
                     }
                 } else {
                     outbox.store.remove(&key);
@@ -306,6 +321,23 @@ impl Outbox {
                 }
             }
         }
+        // A beacon of this month stored without a mark: its page was closed before the
+        // tabs' lock decided. It will be delivered, so it counts the month here.
+        let undecided: Vec<(String, Millis, String)> = outbox
+            .pending
+            .iter()
+            .filter(|p| p.beacon.dedupe == Dedupe::Month && p.beacon.month == month)
+            .map(|p| {
+                let at = parse_iso8601(&p.beacon.occurred_at).unwrap_or(now);
+                (p.beacon.identity.clone(), at, p.beacon.event_id.clone())
+            })
+            .collect();
+        for (identity, at, id) in undecided {
+            if outbox.mark_of(&identity, at).is_none() {
+                let stored = outbox.stats.storage == StorageKind::LocalStorage;
+                outbox.mark(&identity, at, &id, stored);
+            }
+        }
         outbox.stats.pending = outbox.pending.len() as u32;
         outbox
     }
@@ -330,15 +362,20 @@ impl Outbox {
     /// an earlier one, or another tab since this one opened). Near a month's edge a mark
     /// counts only if it holds whatever the clock's error: see [`mark_covers`].
     pub fn is_counted(&self, identity: &str, now: Millis) -> bool {
-        let marker = counted_key(&utc_month(now), identity);
-        let stored = self.store.get(&marker).map(|m| parse_ms(&m).unwrap_or(1.0));
+        let mark = self.mark_of(identity, now);
+        mark.is_some_and(|m| mark_covers(read_mark(&m).0, now))
+    }
+
+    /// The month mark of `identity` for the month of `at`: the later of storage's and
+    /// memory's (memory may have a newer one than storage that refused it).
+    fn mark_of(&self, identity: &str, at: Millis) -> Option<String> {
+        let marker = counted_key(&utc_month(at), identity);
+        let stored = self.store.get(&marker);
         let mine = self.counted.iter().find(|(k, _)| *k == marker);
-        // The later of the two: memory may have a newer mark than storage that refused it.
-        let mark = match (stored, mine.map(|(_, at)| *at)) {
-            (Some(a), Some(b)) => Some(a.max(b)),
+        match (stored, mine.map(|(_, m)| m.clone())) {
+            (Some(a), Some(b)) if read_mark(&b).0 > read_mark(&a).0 => Some(b),
             (a, b) => a.or(b),
-        };
-        mark.is_some_and(|at| mark_covers(at, now))
+        }
     }
 
     /// Queues (and stores) a beacon for `c` unless `dedupe` is month and the identity is
@@ -380,7 +417,7 @@ impl Outbox {
         // so a later page never skips an identity whose beacon was lost with this one.
         let stored = self.persist(&pending);
         if mark {
-            self.mark(&identity, at, stored);
+            self.mark(&identity, at, &c.event_id, stored);
         }
         self.pending.push(pending);
         self.stats.queued += 1;
@@ -388,15 +425,19 @@ impl Outbox {
         Recorded::Queued
     }
 
-    /// Marks `identity` counted for the month of `at` (in storage too, if `stored`).
-    fn mark(&mut self, identity: &str, at: Millis, stored: bool) {
+    /// Marks `identity` counted for the month of `at` by the beacon `event_id` (in storage
+    /// too, if `stored`).
+    fn mark(&mut self, identity: &str, at: Millis, event_id: &str, stored: bool) {
         let marker = counted_key(&utc_month(at), identity);
+        // Whole milliseconds: integer text keeps float formatting out of the wasm.
+        let mut value = ms_text(at);
+        value.push(':');
+        value.push_str(event_id);
         if stored {
-            // Whole milliseconds: integer text keeps float formatting out of the wasm.
-            let _ = self.store.set(&marker, &ms_text(at));
+            let _ = self.store.set(&marker, &value);
         }
         self.counted.retain(|(k, _)| *k != marker);
-        self.counted.push((marker, at));
+        self.counted.push((marker, value));
     }
 
     /// The tabs' lock decided on a beacon from [`Outbox::record_uncounted`]: it stays and
@@ -412,7 +453,13 @@ impl Outbox {
             return false;
         };
         let identity = self.pending[idx].beacon.identity.clone();
-        if elsewhere || self.is_counted(&identity, at) {
+        // Counted by another beacon (a mark may name this one: a page opened meanwhile
+        // counted it for us, as a beacon whose page was closed before the lock decided).
+        let other = self.mark_of(&identity, at).is_some_and(|m| {
+            let (time, id) = read_mark(&m);
+            id != event_id && mark_covers(time, at)
+        });
+        if elsewhere || other {
             self.pending.remove(idx);
             self.done(event_id, at);
             self.stats.queued -= 1;
@@ -421,7 +468,7 @@ impl Outbox {
             return false;
         }
         let stored = self.stats.storage == StorageKind::LocalStorage;
-        self.mark(&identity, at, stored);
+        self.mark(&identity, at, event_id, stored);
         true
     }
 
@@ -1098,5 +1145,26 @@ mod tests {
             still(&mut ob, "s3", DEC + 7.0 * h),
             Recorded::AlreadyCounted
         );
+    }
+
+    #[test]
+    fn a_beacon_whose_page_closed_before_the_lock_counts_the_month_for_the_next() {
+        let store = Shared::default();
+        let mut closed = open(&store, NOV);
+        closed.record_uncounted(c(Connected, "alice", "a1", NOV, Dedupe::Month));
+        drop(closed); // no decision: the page is gone
+        let mut next = open(&store, NOV + 1_000.0);
+        assert!(next.is_counted("alice", NOV + 2_000.0));
+        let again = next.record_connect(c(Connected, "alice", "a2", NOV + 2_000.0, Dedupe::Month));
+        assert_eq!(again, Recorded::AlreadyCounted);
+        assert_eq!(
+            next.next_due(NOV + 3_000.0, true, &[]).as_deref(),
+            Some("a1")
+        );
+        // A tab still deciding keeps its beacon when the mark a new page made names it.
+        let mut deciding = open(&store, NOV);
+        deciding.record_uncounted(c(Connected, "bob", "b1", NOV, Dedupe::Month));
+        let _opened = open(&store, NOV + 10.0);
+        assert!(deciding.count("b1", NOV, false), "the mark is its own");
     }
 }
