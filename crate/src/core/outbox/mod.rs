@@ -312,6 +312,7 @@ impl Outbox {
                         if key.starts_with(V1_QUEUE) && outbox.persist(&p) {
                             outbox.store.remove(&key);
                         }
+                        outbox.count_stored(&p.beacon, &month, now);
                         outbox.insert_by_age(*p);
                     }
                     _ => {
@@ -321,25 +322,21 @@ impl Outbox {
                 }
             }
         }
-        // A beacon of this month stored without a mark: its page was closed before the
-        // tabs' lock decided. It will be delivered, so it counts the month here.
-        let undecided: Vec<(String, Millis, String)> = outbox
-            .pending
-            .iter()
-            .filter(|p| p.beacon.dedupe == Dedupe::Month && p.beacon.month == month)
-            .map(|p| {
-                let at = parse_iso8601(&p.beacon.occurred_at).unwrap_or(now);
-                (p.beacon.identity.clone(), at, p.beacon.event_id.clone())
-            })
-            .collect();
-        for (identity, at, id) in undecided {
-            if outbox.mark_of(&identity, at).is_none() {
-                let stored = outbox.stats.storage == StorageKind::LocalStorage;
-                outbox.mark(&identity, at, &id, stored);
-            }
-        }
         outbox.stats.pending = outbox.pending.len() as u32;
         outbox
+    }
+
+    /// A stored beacon of `month` without a mark: its page was closed before the tabs'
+    /// lock decided. It will be delivered, so it counts the month here.
+    fn count_stored(&mut self, b: &Beacon, month: &str, now: Millis) {
+        if b.dedupe != Dedupe::Month || b.month != month {
+            return;
+        }
+        let at = parse_iso8601(&b.occurred_at).unwrap_or(now);
+        if self.mark_of(&b.identity, at).is_none() {
+            let stored = self.stats.storage == StorageKind::LocalStorage;
+            self.mark(&b.identity, at, &b.event_id, stored);
+        }
     }
 
     fn knows(&self, event_id: &str) -> bool {
