@@ -94,10 +94,3 @@ impl Drop for Timer {
         clear_timeout(&self.id);
     }
 }
-
-/// Calls `f` once after `ms` milliseconds, for a short wait that belongs to work already
-/// under way (a claim settling) and is not cancelled: the timer owns `f`, nothing else.
-pub fn after(ms: i32, f: Box<dyn FnOnce()>) {
-    let f = Closure::once_into_js(f);
-    set_timeout(&f, ms);
-}

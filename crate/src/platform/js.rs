@@ -136,6 +136,12 @@ fn when_boxed(promise: &Promise, f: Box<dyn FnOnce(Settled)>) {
     then(promise, &outcome(true), &outcome(false));
 }
 
+/// Calls `f` after `ms`: a short wait that belongs to work already under way (a claim
+/// settling) and is not cancelled; the timer holds only the promise's `resolve`.
+pub fn after(ms: f64, f: impl FnOnce() + 'static) {
+    when(&timeout(ms, &JsValue::UNDEFINED), move |_| f());
+}
+
 /// Calls `f` on the next microtask.
 pub fn later(f: impl FnOnce() + 'static) {
     when(&Promise::resolve(&JsValue::UNDEFINED), move |_| f());
@@ -143,7 +149,7 @@ pub fn later(f: impl FnOnce() + 'static) {
 
 /// A promise that resolves to `value` after `ms`. The timer holds nothing but the promise's
 /// `resolve`, so it is harmless when it fires after the wait is over.
-fn timeout(ms: f64, value: &JsValue) -> Promise {
+pub fn timeout(ms: f64, value: &JsValue) -> Promise {
     Promise::new(&mut |resolve, _| {
         set_timeout(&resolve.bind1(&JsValue::NULL, value).into(), ms as i32);
     })

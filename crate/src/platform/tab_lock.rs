@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use crate::core::clock::ms_text;
 use crate::core::outbox::Store;
 use crate::core::tabs;
-use crate::platform::dom::{after, set_timeout};
+use crate::platform::dom::set_timeout;
 use crate::platform::js;
 use crate::platform::local_store::LocalStore;
 
@@ -32,7 +32,7 @@ extern "C" {
 /// How long a storage claim stays in force if its tab dies holding it.
 const CLAIM_MS: f64 = 10_000.0;
 /// How long a tab waits for the other tabs' claims to reach its storage.
-const CLAIM_WAIT_MS: i32 = 250;
+const CLAIM_WAIT_MS: f64 = 250.0;
 
 fn call(f: &Function, arg: &JsValue) {
     let _ = f.call1(&JsValue::UNDEFINED, arg);
@@ -84,32 +84,29 @@ fn claim(key: String, if_available: bool, grant: Function) {
         if if_available {
             return call(&grant, &JsValue::NULL);
         }
-        return after(CLAIM_WAIT_MS, Box::new(move || claim(key, false, grant)));
+        return js::after(CLAIM_WAIT_MS, move || claim(key, false, grant));
     }
     let token = ms_text(Math::random() * 1e15);
     let value = tabs::claim_value(Date::now() + CLAIM_MS, &token);
     if store.set(&key, &value).is_err() {
         return call(&grant, &JsValue::UNDEFINED);
     }
-    after(
-        CLAIM_WAIT_MS,
-        Box::new(move || {
-            let now = Date::now();
-            if tabs::claim_holder(store.get(&key).as_deref(), now) != Some(token.as_str()) {
-                return match if_available {
-                    true => call(&grant, &JsValue::NULL),
-                    false => claim(key, false, grant),
-                };
+    js::after(CLAIM_WAIT_MS, move || {
+        let now = Date::now();
+        if tabs::claim_holder(store.get(&key).as_deref(), now) != Some(token.as_str()) {
+            return match if_available {
+                true => call(&grant, &JsValue::NULL),
+                false => claim(key, false, grant),
+            };
+        }
+        let release = Closure::once_into_js(move || {
+            // Ours, lapsed or not (a claim in force from 0 on).
+            if tabs::claim_holder(store.get(&key).as_deref(), 0.0) == Some(token.as_str()) {
+                store.remove(&key);
             }
-            let release = Closure::once_into_js(move || {
-                // Ours, lapsed or not (a claim in force from 0 on).
-                if tabs::claim_holder(store.get(&key).as_deref(), 0.0) == Some(token.as_str()) {
-                    store.remove(&key);
-                }
-            });
-            call(&grant, &release);
-        }),
-    );
+        });
+        call(&grant, &release);
+    });
 }
 
 /// Runs `f` under the lock `name` (or on its own, see [`acquire`]): `f(true)` when this

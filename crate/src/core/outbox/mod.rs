@@ -672,6 +672,11 @@ mod tests {
         }
     }
 
+    /// A connect of "alice" with month dedupe.
+    fn alice(ob: &mut Outbox, event_id: &str, at: Millis) -> Recorded {
+        ob.record_connect(c(Connected, "alice", event_id, at, Dedupe::Month))
+    }
+
     fn open(store: &Shared, now: Millis) -> Outbox {
         Outbox::open::<serde_json::Value>(Box::new(store.clone()), Backoff::default(), now, None)
     }
@@ -1000,29 +1005,26 @@ mod tests {
         let store = Shared::default();
         let mut ob = open(&store, DEC + H);
         let ahead = 3.0 * H;
-        let connect = |ob: &mut Outbox, id: &str, at: Millis| {
-            ob.record_connect(c(Connected, "alice", id, at, Dedupe::Month))
-        };
         assert_eq!(
-            connect(&mut ob, "e1", DEC - 2.0 * H + ahead),
+            alice(&mut ob, "e1", DEC - 2.0 * H + ahead),
             Recorded::Queued
         );
         assert_eq!(
-            connect(&mut ob, "e2", DEC + 2.0 * H + ahead),
+            alice(&mut ob, "e2", DEC + 2.0 * H + ahead),
             Recorded::Queued,
             "December would be lost"
         );
         // Well inside the month, the mark holds again.
         let mid = DEC + 10.0 * 24.0 * H;
-        assert_eq!(connect(&mut ob, "e3", mid), Recorded::Queued);
-        assert_eq!(connect(&mut ob, "e4", mid + H), Recorded::AlreadyCounted);
+        assert_eq!(alice(&mut ob, "e3", mid), Recorded::Queued);
+        assert_eq!(alice(&mut ob, "e4", mid + H), Recorded::AlreadyCounted);
         // 3 h behind: at 01:00 on Dec 1 (true) the device says Nov 30 22:00, and November
         // is marked already: the connect still beacons, so the collector has December.
         let store = Shared::default();
         let mut ob = open(&store, DEC - 5.0 * H);
         let behind = -3.0 * H;
-        connect(&mut ob, "b1", DEC - 6.0 * 24.0 * H);
-        assert_eq!(connect(&mut ob, "b2", DEC + H + behind), Recorded::Queued);
+        alice(&mut ob, "b1", DEC - 6.0 * 24.0 * H);
+        assert_eq!(alice(&mut ob, "b2", DEC + H + behind), Recorded::Queued);
         assert!(mark_covers(1.0, DEC), "0.1.0's marks still count");
     }
 
@@ -1042,14 +1044,8 @@ mod tests {
         // Counted for December, but so near its start that a clock a few hours off could
         // put this beacon in November: a reconnect still beacons until one lies well inside.
         let later = DEC + CLOCK_SLACK_MS + 1.0;
-        let connect = |ob: &mut Outbox, id: &str, at: Millis| {
-            ob.record_connect(c(Connected, "alice", id, at, Dedupe::Month))
-        };
-        assert_eq!(connect(&mut ob, "e3", later), Recorded::Queued);
-        assert_eq!(
-            connect(&mut ob, "e4", later + 9.0),
-            Recorded::AlreadyCounted
-        );
+        assert_eq!(alice(&mut ob, "e3", later), Recorded::Queued);
+        assert_eq!(alice(&mut ob, "e4", later + 9.0), Recorded::AlreadyCounted);
         assert_eq!(
             ob.stats().connects_seen,
             3,
