@@ -307,9 +307,15 @@ impl LazyInner {
             }
             Ok(live) => {
                 let client = live.client.clone();
-                self.enter(State::Ready(live));
+                // Held before `onStateChange` hears "ready": a `shutdown()` from inside it
+                // lets go, and then every waiting `get()` rejects as after any shutdown.
                 *self.keep_alive.write() = Some(self.clone());
-                let _ = resolve.call1(&JsValue::NULL, &client);
+                self.enter(State::Ready(live));
+                let shut_down = matches!(&*self.state.read(), State::Closed);
+                let _ = match shut_down {
+                    true => reject.call1(&JsValue::NULL, &Error::ShutDown.into()),
+                    false => resolve.call1(&JsValue::NULL, &client),
+                };
                 return;
             }
             Err(e) => e,
@@ -429,10 +435,11 @@ impl LazyInner {
             ));
         }
         let live = self.attach(client, token)?;
+        // Held first, so a `shutdown()` from `onStateChange` lets go (see `created`).
+        *self.keep_alive.write() = Some(self.clone());
         if let State::Ready(old) = self.enter(State::Ready(live)) {
             old.detach();
         }
-        *self.keep_alive.write() = Some(self.clone());
         Ok(())
     }
 

@@ -23,6 +23,29 @@ async fn shutdown_is_closed_at_once_and_state_changes_are_heard() {
     assert_eq!(seen, ["connecting", "ready", "closed"]);
 }
 
+/// `shutdown()` called from `onStateChange("ready")` wins: the waiting `get()` rejects as
+/// after any shutdown, and the client just made is shut down and let go.
+#[wasm_bindgen_test]
+async fn shutdown_from_on_state_change_ready_wins() {
+    let h = lazy_harness("tess");
+    let cell: std::rc::Rc<std::cell::OnceCell<LazyClient>> = Default::default();
+    let in_callback = cell.clone();
+    let on_state = Closure::<dyn Fn(JsValue)>::new(move |s: JsValue| {
+        if s.as_string().as_deref() == Some("ready") {
+            let _ = in_callback.get().expect("the LazyClient").shutdown();
+        }
+    });
+    let l = cell.get_or_init(|| lazy(&h, &[("onStateChange", on_state.as_ref().clone())]));
+    let err = JsFuture::from(l.get())
+        .await
+        .expect_err("shut down as it connected");
+    assert_eq!(text(&err, "code"), "shut_down");
+    assert_eq!(l.state(), "closed");
+    let client: FakeClient = h.clients().get(0).unchecked_into();
+    assert_eq!((h.clients().length(), client.shutdown_calls()), (1, 1));
+    assert_eq!(client.total_listeners(), 0);
+}
+
 #[wasm_bindgen_test]
 async fn lazy_connect_is_single_flight() {
     let h = lazy_harness("olga");
