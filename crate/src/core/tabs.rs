@@ -10,7 +10,7 @@
 use alloc::string::String;
 
 use crate::core::clock::{ms_text, parse_ms, utc_month, Millis};
-use crate::core::outbox::PREFIX;
+use crate::core::outbox::{Store, PREFIX};
 
 /// The lock for counting `identity` in the UTC month of `at`: whoever holds it checks and
 /// sets the month mark, so two tabs connecting at once send one beacon.
@@ -25,12 +25,25 @@ pub fn count_lock(identity: &str, at: Millis) -> String {
 /// The lock for a delivery pass: stored beacons are sent by one tab at a time.
 pub const SEND_LOCK: &str = "mau-beacon:send";
 
+/// Key prefix of the storage claims.
+const CLAIM: &str = "mau-beacon:claim:";
+
 /// Storage key of the claim of the lock `name`.
 pub fn claim_key(name: &str) -> String {
-    let mut key = String::from(PREFIX);
-    key.push_str("claim:");
+    let mut key = String::from(CLAIM);
     key.push_str(name.strip_prefix(PREFIX).unwrap_or(name));
     key
+}
+
+/// Removes the claims no longer in force. A tab that dies holding one leaves its key
+/// (releasing removes it), and count locks are per identity and month, so such keys
+/// would pile up in a browser without Web Locks.
+pub fn clear_lapsed_claims(store: &mut dyn Store, now: Millis) {
+    for key in store.keys() {
+        if key.starts_with(CLAIM) && claim_holder(store.get(&key).as_deref(), now).is_none() {
+            store.remove(&key);
+        }
+    }
 }
 
 /// A claim by `token` in force until `expires`.
@@ -74,5 +87,27 @@ mod tests {
         assert_eq!(claim_holder(Some("garbage"), NOV), None);
         assert_eq!(claim_holder(Some("x:t1"), NOV), None);
         assert_eq!(claim_key(SEND_LOCK), "mau-beacon:claim:send");
+    }
+
+    #[test]
+    fn lapsed_claims_are_cleared_and_nothing_else() {
+        use crate::core::outbox::MemoryStore;
+        let mut store = MemoryStore::default();
+        let lapsed = claim_key(&count_lock("a@x", NOV));
+        let in_force = claim_key(&count_lock("b@x", NOV));
+        let _ = store.set(&lapsed, &claim_value(NOV, "dead tab"));
+        let _ = store.set(&in_force, &claim_value(NOV + 1.0, "t2"));
+        let _ = store.set("mau-beacon:claim:garbled", "x");
+        let _ = store.set("mau-beacon:v2:counted:2026-11:a@x", "1");
+        clear_lapsed_claims(&mut store, NOV);
+        let mut keys = store.keys();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "mau-beacon:claim:count:2026-11:b@x",
+                "mau-beacon:v2:counted:2026-11:a@x"
+            ]
+        );
     }
 }

@@ -86,6 +86,7 @@ fn claim(key: String, if_available: bool, grant: Function) {
         }
         return js::after(CLAIM_WAIT_MS, move || claim(key, false, grant));
     }
+    tabs::clear_lapsed_claims(&mut store, Date::now());
     let token = ms_text(Math::random() * 1e15);
     let value = tabs::claim_value(Date::now() + CLAIM_MS, &token);
     if store.set(&key, &value).is_err() {
