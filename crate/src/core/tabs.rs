@@ -25,8 +25,10 @@ pub fn count_lock(identity: &str, at: Millis) -> String {
 /// The lock for a delivery pass: stored beacons are sent by one tab at a time.
 pub const SEND_LOCK: &str = "mau-beacon:send";
 
-/// Key prefix of the storage claims.
+/// Key prefix of the storage claims, and of the count locks' claims.
 const CLAIM: &str = "mau-beacon:claim:";
+const COUNT_CLAIM: &str = "mau-beacon:claim:count:";
+const DAY_MS: Millis = 86_400_000.0;
 
 /// Storage key of the claim of the lock `name`.
 pub fn claim_key(name: &str) -> String {
@@ -35,12 +37,18 @@ pub fn claim_key(name: &str) -> String {
     key
 }
 
-/// Removes the claims no longer in force. A tab that dies holding one leaves its key
-/// (releasing removes it), and count locks are per identity and month, so such keys
-/// would pile up in a browser without Web Locks.
+/// Removes the claims of count locks whose month ended over a day ago. Releasing removes
+/// a claim, but a tab that dies holding one leaves its key, one per identity and month in
+/// a browser without Web Locks. Nothing newer is touched: a tab's view of storage can lag
+/// another tab's write, so removing a lapsed claim of a lock still asked for could remove
+/// a claim just made in its place.
 pub fn clear_lapsed_claims(store: &mut dyn Store, now: Millis) {
+    let over = utc_month(now - DAY_MS);
     for key in store.keys() {
-        if key.starts_with(CLAIM) && claim_holder(store.get(&key).as_deref(), now).is_none() {
+        let month = key.strip_prefix(COUNT_CLAIM).and_then(|rest| rest.get(..7));
+        if month.is_some_and(|m| m < over.as_str())
+            && claim_holder(store.get(&key).as_deref(), now).is_none()
+        {
             store.remove(&key);
         }
     }
@@ -90,24 +98,38 @@ mod tests {
     }
 
     #[test]
-    fn lapsed_claims_are_cleared_and_nothing_else() {
+    fn only_claims_of_months_over_for_a_day_are_cleared() {
         use crate::core::outbox::MemoryStore;
+        use alloc::vec::Vec;
+        const DEC_1: Millis = 1_796_083_200_000.0; // 2026-12-01T00:00:00Z
         let mut store = MemoryStore::default();
-        let lapsed = claim_key(&count_lock("a@x", NOV));
-        let in_force = claim_key(&count_lock("b@x", NOV));
-        let _ = store.set(&lapsed, &claim_value(NOV, "dead tab"));
-        let _ = store.set(&in_force, &claim_value(NOV + 1.0, "t2"));
-        let _ = store.set("mau-beacon:claim:garbled", "x");
-        let _ = store.set("mau-beacon:v2:counted:2026-11:a@x", "1");
+        let oct = claim_key(&count_lock("a@x", NOV - 30.0 * DAY_MS));
+        let nov = claim_key(&count_lock("b@x", NOV));
+        let nov_in_force = claim_key(&count_lock("c@x", NOV));
+        for (key, value) in [
+            (&oct, claim_value(NOV, "dead tab")),
+            (&nov, claim_value(NOV, "dead tab")),
+            (&nov_in_force, claim_value(DEC_1 + DAY_MS + 2.0, "t1")),
+        ] {
+            let _ = store.set(key, &value);
+        }
+        let _ = store.set(&claim_key(SEND_LOCK), &claim_value(NOV, "dead tab"));
+        let _ = store.set("mau-beacon:v2:counted:2026-10:a@x", "1");
+        let sorted = |store: &MemoryStore| {
+            let mut keys = store.keys();
+            keys.sort();
+            keys
+        };
+        let all = sorted(&store);
         clear_lapsed_claims(&mut store, NOV);
-        let mut keys = store.keys();
-        keys.sort();
-        assert_eq!(
-            keys,
-            [
-                "mau-beacon:claim:count:2026-11:b@x",
-                "mau-beacon:v2:counted:2026-11:a@x"
-            ]
-        );
+        let mut left: Vec<String> = all.iter().filter(|k| **k != oct).cloned().collect();
+        assert_eq!(sorted(&store), left, "October's claim goes, nothing else");
+        // November is over, but not for a day yet.
+        clear_lapsed_claims(&mut store, DEC_1 + DAY_MS - 1.0);
+        assert_eq!(sorted(&store), left);
+        // A day after it: November's lapsed claim goes; one still in force stays.
+        clear_lapsed_claims(&mut store, DEC_1 + DAY_MS + 1.0);
+        left.retain(|k| *k != nov);
+        assert_eq!(sorted(&store), left);
     }
 }
