@@ -5,6 +5,7 @@
 //! tabs' storage before one of them can take it.
 
 use alloc::{boxed::Box, string::String};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use js_sys::{Date, Function, Math, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -33,6 +34,8 @@ extern "C" {
 const CLAIM_MS: f64 = 10_000.0;
 /// How long a tab waits for the other tabs' claims to reach its storage.
 const CLAIM_WAIT_MS: f64 = 250.0;
+/// This page has cleared the claims no tab will ask for again (`tabs::clear_lapsed_claims`).
+static SWEPT: AtomicBool = AtomicBool::new(false);
 
 fn call(f: &Function, arg: &JsValue) {
     let _ = f.call1(&JsValue::UNDEFINED, arg);
@@ -86,7 +89,10 @@ fn claim(key: String, if_available: bool, grant: Function) {
         }
         return js::after(CLAIM_WAIT_MS, move || claim(key, false, grant));
     }
-    tabs::clear_lapsed_claims(&mut store, Date::now());
+    // Old months' claims pile up across page loads, so one sweep a page is enough.
+    if !SWEPT.swap(true, Ordering::Relaxed) {
+        tabs::clear_lapsed_claims(&mut store, Date::now());
+    }
     let token = ms_text(Math::random() * 1e15);
     let value = tabs::claim_value(Date::now() + CLAIM_MS, &token);
     if store.set(&key, &value).is_err() {
