@@ -52,16 +52,19 @@ pub enum Command {
         format: Format,
     },
     /// Print a month's reconciliation: subjects per source, tokens, and the gap against
-    /// Twilio's billed count.
+    /// Twilio's billed count. Without --billed or --twilio, the count stored for the month
+    /// (by an earlier report or the dashboard) is used.
     Report {
         /// The UTC month, YYYY-MM.
         #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
         month: Month,
-        /// The MAU count on the Twilio bill for that month, typed by hand.
+        /// The MAU count on the Twilio bill for that month, typed by hand; stored for the
+        /// month (replacing any stored before).
         #[arg(long, value_name = "N")]
         billed: Option<u64>,
         /// Read the billed count from Twilio's Usage Records API (credentials from
-        /// TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN, or TWILIO_API_KEY + TWILIO_API_SECRET).
+        /// TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN, or TWILIO_API_KEY + TWILIO_API_SECRET);
+        /// a count found is stored for the month (replacing any stored before).
         #[arg(long, conflicts_with = "billed")]
         twilio: bool,
         /// The Usage Records category that holds the Conversations MAU count.

@@ -49,6 +49,9 @@ pub enum ApiError {
     Storage(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A billed count that is not `{"count": N}` with N a whole number.
+    #[error("{0}")]
+    BadBilled(String),
     #[error(transparent)]
     Limited(#[from] crate::http::limits::Refusal),
     #[error("{}{reason}", index.map(|i| format!("item {i}: ")).unwrap_or_default())]
@@ -71,9 +74,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Wire(WireError::BatchTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Wire(_) | ApiError::BadRequest(_) | ApiError::BodyRead => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::Wire(_)
+            | ApiError::BadRequest(_)
+            | ApiError::BadBilled(_)
+            | ApiError::BodyRead => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized | ApiError::IngestUnauthorized | ApiError::BadTicket { .. } => {
@@ -114,6 +118,7 @@ impl ApiError {
             ApiError::StorageReplaced(_) => "storage_replaced",
             ApiError::Storage(_) => "storage_error",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::BadBilled(_) => "bad_billed",
             ApiError::NotFound => "not_found",
             ApiError::BadTicket { .. } => "bad_ticket",
             ApiError::Limited(r) => r.code(),

@@ -181,12 +181,14 @@ async fn report_cmd(
     format: ReportFormat,
 ) -> Result<(), BoxError> {
     let store = Store::open_existing(db).await?;
+    let from_store = matches!(billed, BilledFrom::Unknown);
     let (billed, usage) = match billed {
-        BilledFrom::Unknown => (None, Vec::new()),
+        BilledFrom::Unknown => (store.billed(month).await?, Vec::new()),
         BilledFrom::Typed(count) => (
             Some(Billed {
                 count,
                 from: "typed".into(),
+                recorded_at: None,
             }),
             Vec::new(),
         ),
@@ -200,6 +202,7 @@ async fn report_cmd(
                 .map(|n| Billed {
                     count: n.round() as u64,
                     from: format!("usage_records:{category}"),
+                    recorded_at: None,
                 });
             if billed.is_none() {
                 let found: Vec<&str> = rows.iter().map(|r| r.category.as_str()).collect();
@@ -215,6 +218,19 @@ async fn report_cmd(
             }
             (billed, rows)
         }
+    };
+    // A count given now is kept for the month: later reports, GET /v1/months and the
+    // dashboard use it.
+    let billed = match billed {
+        Some(b) if !from_store => {
+            let b = store.set_billed(month, b.count, &b.from).await?;
+            eprintln!(
+                "mau-collector: billed count {} ({}) stored for {month}",
+                b.count, b.from
+            );
+            Some(b)
+        }
+        other => other,
     };
     let report = export::report(&store, month, billed, usage).await?;
     match format {

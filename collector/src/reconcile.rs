@@ -2,6 +2,7 @@
 //! Twilio bills, the token log, and what stays unexplained. Pure: built from rows the
 //! store returns, so the CLI, the HTTP report and the dashboard give the same figures.
 
+pub use crate::store::Billed;
 use crate::store::{ActivityRow, TokenIdentity, STILL_SOURCE};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -9,14 +10,6 @@ use std::fmt::Write;
 
 /// Longest list the text report prints in full; JSON always has every entry.
 const TEXT_LIST: usize = 10;
-
-/// Twilio's count for the month and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Billed {
-    pub count: u64,
-    /// `typed` (`--billed`) or `usage_records:<category>`.
-    pub from: String,
-}
 
 /// One Usage Records row, as Twilio returns it (count is a string there).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -229,15 +222,23 @@ pub fn text(r: &Report) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "Month {} (UTC)", r.month);
     match &r.billed {
-        Some(b) if b.from == "typed" => {
+        Some(b) => {
+            let from = match b.from.as_str() {
+                "typed" => "typed with --billed or on the dashboard",
+                other => other,
+            };
+            // A stored count says when it was stored: a report without --billed or
+            // --twilio uses the one stored for the month.
+            let stored = b
+                .recorded_at
+                .as_ref()
+                .map(|at| format!(", stored {at}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 t,
-                "Billed by Twilio:           {} (typed with --billed)",
+                "Billed by Twilio:           {} ({from}){stored}",
                 b.count
             );
-        }
-        Some(b) => {
-            let _ = writeln!(t, "Billed by Twilio:           {} ({})", b.count, b.from);
         }
         None => {
             let _ = writeln!(
@@ -419,6 +420,7 @@ mod tests {
         let billed = Billed {
             count: 5,
             from: "typed".into(),
+            recorded_at: Some("2026-12-01T09:00:00.000Z".into()),
         };
         let r = build("2026-11", &activity, &tokens, Some(billed), vec![]);
         assert_eq!((r.seen, r.identities, r.addresses), (3, 2, 1));
@@ -466,6 +468,10 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("sdk_connect + webhook"), "{t}");
+        assert!(
+            t.contains("Billed by Twilio:           5 (typed with --billed or on the dashboard), stored 2026-12-01T09:00:00.000Z"),
+            "{t}"
+        );
         assert!(
             t.contains("Unexplained:                2 billed but not seen by any source"),
             "{t}"

@@ -196,10 +196,19 @@ fn cli_export_and_report(db: &TestDb) {
         "{text}"
     );
 
+    // `--billed 5` was stored for the month: a report without it uses it, and says so.
     let out = cli(&["report", "--month", &month, "--db", dbs]);
-    assert!(!String::from_utf8(out.stdout)
-        .unwrap()
-        .contains("Unexplained"));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "Billed by Twilio:           5 (typed with --billed or on the dashboard), stored "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Unexplained:                2 billed but not seen by any source"),
+        "{text}"
+    );
 
     // Errors are plain and non-zero.
     let missing = db.dir.path().join("missing.db");

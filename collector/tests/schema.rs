@@ -4,6 +4,8 @@
 #[macro_use]
 mod common;
 use common::*;
+use mau_collector::store::schema::{latest, MIGRATIONS};
+use serde_json::json;
 use std::time::Duration;
 
 fn instances_starting_together_migrate_once(db: &TestDb) {
@@ -13,8 +15,11 @@ fn instances_starting_together_migrate_once(db: &TestDb) {
             .collect();
         started.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(db.scalar("SELECT count(*) FROM schema_version"), 3);
-    assert_eq!(db.scalar("SELECT max(version) FROM schema_version"), 3);
+    assert_eq!(db.scalar("SELECT count(*) FROM schema_version"), latest());
+    assert_eq!(
+        db.scalar("SELECT max(version) FROM schema_version"),
+        latest()
+    );
     for (i, s) in servers.iter().enumerate() {
         let r = s.post(&beacon("alice", &format!("e{i}")).to_string());
         assert_eq!(r.status, 200, "{}", r.body);
@@ -31,16 +36,19 @@ fn a_newer_schema_is_refused(db: &TestDb) {
         "INSERT INTO schema_version (version, name, applied_at)
          VALUES (99, 'from a later release', '2030-01-01T00:00:00.000Z')",
     );
-    let expected = "database schema version 99 is newer than this mau-collector knows (3)";
+    let expected = format!(
+        "database schema version 99 is newer than this mau-collector knows ({})",
+        latest()
+    );
     let (mut child, log, line) = spawn_serve(db, &[]);
     let status = wait_exit(&mut child);
     assert!(!status.success(), "started anyway: {line}");
     let logs = std::fs::read_to_string(log).unwrap();
-    assert!(logs.contains(expected), "{logs}");
+    assert!(logs.contains(&expected), "{logs}");
     let out = cli(&["export", "--month", "2026-11", "--db", &db.arg]);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains(expected),
+        String::from_utf8_lossy(&out.stderr).contains(&expected),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -60,9 +68,96 @@ fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
+/// A database as a release with schema `version` left it: that release's migrations and
+/// their rows in `schema_version`.
+fn at_version(db: &TestDb, version: i64) {
+    let table = match db.backend {
+        Backend::Sqlite => {
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL"
+        }
+        Backend::Postgres => {
+            "version BIGINT PRIMARY KEY, name TEXT NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()"
+        }
+    };
+    db.execute(&format!("CREATE TABLE schema_version ({table})"));
+    for m in MIGRATIONS.iter().take_while(|m| m.version <= version) {
+        db.execute(match db.backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        });
+        db.execute(&format!(
+            "INSERT INTO schema_version VALUES ({}, '{}', '2026-11-01T00:00:00.000Z')",
+            m.version, m.name
+        ));
+    }
+}
+
+/// Version 3 (still_connected, before billed counts) to 4: the rows stay, the months list
+/// them with no billed count, the CLI refuses version 3 until `serve` migrated it, and the
+/// new table takes a count.
+fn version_3_migrates_to_4_keeping_its_data(db: &TestDb) {
+    at_version(db, 3);
+    db.execute(
+        "INSERT INTO identities VALUES ('2026-10', 'old-friend', '2026-10-01T00:00:00.000Z',
+            '2026-10-02T00:00:00.000Z', 2);
+         INSERT INTO sightings VALUES ('2026-10', 'address', '+14155550100', 'rest_sync',
+            '2026-10-03T00:00:00.000Z', '2026-10-03T00:00:00.000Z', 1);
+         INSERT INTO tokens VALUES ('id:k1', 'old-friend', '2026-10', '2026-10-01T00:00:00.000Z',
+            NULL, '2026-10-01T00:00:01.000Z');",
+    );
+    let out = cli(&["report", "--month", "2026-10", "--db", &db.arg]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has schema version 3, this mau-collector needs 4"),
+        "{err}"
+    );
+    let server = Server::start(db, &["--admin-token", TOKEN]);
+    assert_eq!(db.scalar("SELECT max(version) FROM schema_version"), 4);
+    assert_eq!(db.scalar("SELECT count(*) FROM billed"), 0);
+    let months = server.months();
+    assert_eq!(months.len(), 1, "{months:?}");
+    assert_eq!(
+        (
+            &months[0]["month"],
+            &months[0]["unique_identities"],
+            &months[0]["connects"],
+            &months[0]["subjects"],
+            &months[0]["billed"]
+        ),
+        (
+            &json!("2026-10"),
+            &json!(1),
+            &json!(2),
+            &json!(2),
+            &serde_json::Value::Null
+        ),
+        "{months:?}"
+    );
+    let r = send(
+        server
+            .request("PUT", "/v1/months/2026-10/billed")
+            .set("Authorization", &format!("Bearer {TOKEN}")),
+        Some(r#"{"count": 3}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let report = server.get_admin("/v1/months/2026-10/report").json();
+    assert_eq!(
+        (
+            &report["seen"],
+            &report["tokens_issued"],
+            &report["billed"]["count"],
+            &report["unexplained"]
+        ),
+        (&json!(2), &json!(1), &json!(3), &json!(1)),
+        "{report}"
+    );
+}
+
 both_backends!(
     instances_starting_together_migrate_once,
     a_newer_schema_is_refused,
+    version_3_migrates_to_4_keeping_its_data,
 );
 
 #[test]
@@ -96,13 +191,16 @@ fn a_database_from_0_1_is_adopted() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("has schema version 1, this mau-collector needs 3"),
+        err.contains(&format!(
+            "has schema version 1, this mau-collector needs {}",
+            latest()
+        )),
         "{err}"
     );
     let server = Server::start(&db, &["--admin-token", TOKEN]);
     let s = server.get_admin("/v1/months/2026-10/summary").json();
     assert_eq!(s["connects"], 2, "{s}");
-    assert_eq!(db.scalar("SELECT count(*) FROM schema_version"), 3);
+    assert_eq!(db.scalar("SELECT count(*) FROM schema_version"), latest());
     let out = cli(&["report", "--month", "2026-10", "--db", &db.arg]);
     assert!(
         out.status.success(),

@@ -157,8 +157,14 @@ fn report_reads_the_billed_count_from_usage_records(db: &TestDb) {
         assert!(out.status.success(), "{}", text(&out.stderr));
         (text(&out.stdout), text(&out.stderr))
     };
-    let (t, _) = report(&[]);
+    let (t, err) = report(&[]);
     eprintln!("{t}"); // the sample in the README
+    assert!(
+        err.contains(&format!(
+            "billed count 9 (usage_records:pchat-users) stored for {MONTH}"
+        )),
+        "{err}"
+    );
     assert!(
         t.contains("Billed by Twilio:           9 (usage_records:pchat-users)"),
         "{t}"
@@ -193,6 +199,20 @@ fn report_reads_the_billed_count_from_usage_records(db: &TestDb) {
         "{err}"
     );
     assert!(t.contains("unknown"), "{t}");
+    // A report without --twilio uses the count the last one found (nothing was stored for
+    // the category without a row).
+    let out = cli(&[
+        "report", "--month", MONTH, "--format", "json", "--db", &db.arg,
+    ]);
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&j["billed"]["count"], &j["billed"]["from"]),
+        (
+            &serde_json::json!(9),
+            &serde_json::json!("usage_records:pchat-users")
+        )
+    );
+    assert!(j["billed"]["recorded_at"].is_string(), "{j}");
     // Four rows on two pages: the second one was followed each time.
     let pages = fake
         .requests()

@@ -1,6 +1,8 @@
 // The dashboard (GET /dashboard, embedded in mau-collector) in headless Chromium against the
-// real collector: sign in with the admin token (sessionStorage, no cookies), the month's
-// figures and chart, search, CSV download, sign-out. Writes target/dashboard.png.
+// real collector: sign in with the admin token (sessionStorage, no cookies), the months
+// view (subjects, billed, gap), the month's figures and chart, the billed count saved in
+// the collector (kept across a reload), search, CSV download, sign-out. Writes
+// target/dashboard.png and target/dashboard-months.png.
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -15,6 +17,9 @@ const ADMIN = "dashboard-admin-token";
 const INGEST = "dashboard-ingest-token";
 const AUTH = "dashboard-twilio-auth-token";
 const SCREENSHOT = path.join(ROOT, "target/dashboard.png");
+const MONTHS_SHOT = path.join(ROOT, "target/dashboard-months.png");
+/** A past month with only a billed count (set over HTTP): listed, its gap the whole count. */
+const PAST = "2025-03";
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mau-dashboard-"));
 let collector, browser;
 
@@ -42,7 +47,12 @@ async function seed() {
   await webhook({ EventType: "onMessageAdded", Author: "+14155550100", Source: "API" });
   await webhook({ EventType: "onParticipantAdded", "MessagingBinding.Type": "WHATSAPP", "MessagingBinding.Address": "whatsapp:+14155550101" });
   await webhook({ EventType: "onMessageAdded", ClientIdentity: "alice@example.com", Author: "alice@example.com" });
+  r = await fetch(`${collector.url}/v1/months/${PAST}/billed`, { method: "PUT", headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ count: 4 }) });
+  assert.equal(r.status, 200, await r.text());
 }
+
+/** The months view's rows: [month, subjects, billed, gap]. */
+const monthRows = (page) => page.$$eval("#months-rows tr", (rows) => rows.map((r) => [...r.cells].slice(0, 4).map((c) => c.textContent)));
 
 before(async () => {
   buildCollector();
@@ -61,14 +71,15 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-test("the dashboard: sign in, figures, chart, search, CSV, sign out; no cookies", async () => {
+test("the dashboard: sign in, months, figures, chart, billed kept, search, CSV, sign out; no cookies", async () => {
   const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 1300 } });
   try {
     const page = await ctx.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
-    // The wrong token below makes two expected 401s; any other failed load is an error.
-    page.on("console", (m) => m.type() === "error" && !m.text().includes("status of 401") && errors.push(m.text()));
+    // The wrong token below makes an expected 401, the negative count a 400; any other
+    // failed load is an error.
+    page.on("console", (m) => m.type() === "error" && !/status of 40[01]/.test(m.text()) && errors.push(m.text()));
     const resp = await page.goto(`${collector.url}/dashboard`);
     assert.equal(resp.status(), 200);
     assert.match(resp.headers()["content-security-policy"], /script-src 'sha256-/);
@@ -83,10 +94,26 @@ test("the dashboard: sign in, figures, chart, search, CSV, sign out; no cookies"
 
     await page.fill("#token", ADMIN);
     await page.click("#signin button");
+    // First the months view: every month's subjects beside its billed count and the gap.
+    await page.waitForSelector("#months-rows tr");
+    assert.equal(await page.isVisible("#app"), false);
+    assert.deepEqual(await monthRows(page), [
+      [utcMonth(), "7", "–", "–"],
+      [PAST, "0", "4", "+4 billed, not seen"],
+    ]);
+    // A month opens the month view, with nothing billed saved yet.
+    await page.click(`#months-rows a[href="#${utcMonth()}"]`);
     await page.waitForSelector("#seen b");
-    await page.fill("#billed", "9");
-    await page.click("#pick button[type=submit]");
+    assert.equal(await page.isVisible("#months-view"), false);
+    assert.equal(await page.inputValue("#billed-count"), "");
+    assert.equal(await page.textContent("#billed b"), "–");
+    // The billed field saves to the collector.
+    await page.fill("#billed-count", "9");
+    await page.click("#bill button[type=submit]");
     await page.waitForFunction(() => document.querySelector("#billed b")?.textContent === "9");
+    const stored = (await collector.read("/v1/months")).find((m) => m.month === utcMonth());
+    assert.deepEqual([stored.billed.count, stored.billed.from, stored.unexplained], [9, "typed", 2]);
+    assert.match(await page.textContent("#billed-note"), /saved: typed, \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
     const card = (id) => page.textContent(`#${id} b`);
     assert.equal(await card("seen"), "7");
     assert.equal(await card("unexplained"), "2");
@@ -115,10 +142,40 @@ test("the dashboard: sign in, figures, chart, search, CSV, sign out; no cookies"
     fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
-    // The token survives a reload in this tab (sessionStorage), never as a cookie.
+    // The token survives a reload in this tab (sessionStorage), never as a cookie; the
+    // month stays open and its billed count comes back from the collector.
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector("#billed b")?.textContent === "9");
+    assert.equal(await page.inputValue("#billed-count"), "9");
+    assert.equal(await page.textContent("#unexplained b"), "2");
+    assert.deepEqual(await ctx.cookies(), []);
+
+    // Back to the months: the saved count and its gap.
+    await page.click("#all-months");
+    await page.waitForFunction(() => document.querySelector("#months-rows td:nth-child(3)")?.textContent === "9");
+    assert.deepEqual(await monthRows(page), [
+      [utcMonth(), "7", "9", "+2 billed, not seen"],
+      [PAST, "0", "4", "+4 billed, not seen"],
+    ]);
+    await page.screenshot({ path: MONTHS_SHOT, fullPage: true });
+
+    // A bad count is refused with the collector's message; an empty field forgets the count.
+    await page.click(`#months-rows a[href="#${PAST}"]`);
+    await page.waitForFunction(() => document.querySelector("#billed b")?.textContent === "4");
+    assert.equal(await page.inputValue("#month"), PAST);
+    // (dispatched, as the field's own check would stop a click: the collector must refuse it too)
+    await page.$eval("#billed-count", (i) => { i.value = "-3"; });
+    await page.$eval("#bill", (f) => f.dispatchEvent(new Event("submit", { cancelable: true })));
+    await page.waitForFunction(() => document.querySelector("#error").textContent.includes("Could not save"));
+    assert.match(await page.textContent("#error"), /whole number/);
+    assert.equal((await collector.read("/v1/months")).find((m) => m.month === PAST).billed.count, 4);
+    await page.fill("#billed-count", "");
+    await page.click("#bill button[type=submit]");
+    await page.waitForFunction(() => document.querySelector("#billed b")?.textContent === "–");
+    assert.equal((await collector.read("/v1/months")).some((m) => m.month === PAST), false);
     await page.reload();
     await page.waitForSelector("#seen b");
-    assert.deepEqual(await ctx.cookies(), []);
+    assert.equal(await page.inputValue("#billed-count"), "");
     await page.click("#signout");
     assert.equal(await page.isVisible("#signin"), true);
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);

@@ -2,6 +2,7 @@
 //! live in one module per concern.
 
 mod auth;
+mod billed;
 mod dashboard;
 mod files;
 mod ingest;
@@ -135,6 +136,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/months/{month}/summary", get(reads::month_summary))
         .route("/v1/months/{month}/identities", get(reads::identities))
         .route("/v1/months/{month}/report", get(reads::report))
+        .route(
+            "/v1/months/{month}/billed",
+            axum::routing::put(billed::set).delete(billed::clear),
+        )
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let api = match static_dir {
         Some(dir) => {

@@ -36,7 +36,8 @@ pub struct ReportQuery {
     billed: Option<String>,
 }
 
-/// The month's reconciliation (admin); `?billed=N` sets Twilio's count beside it.
+/// The month's reconciliation (admin), with the month's stored billed count; `?billed=N`
+/// sets another beside it for this answer only (nothing is stored).
 pub async fn report(
     State(app): State<App>,
     Path(month): Path<String>,
@@ -46,12 +47,13 @@ pub async fn report(
     authorize(&app, &headers)?;
     let month = month_param(&month)?;
     let billed = match q.billed.as_deref().filter(|b| !b.is_empty()) {
-        None => None,
+        None => app.store.billed(month).await?,
         Some(b) => Some(Billed {
             count: b
                 .parse()
                 .map_err(|_| ApiError::BadRequest(format!("billed {b:?} is not a whole number")))?,
             from: "typed".into(),
+            recorded_at: None,
         }),
     };
     let report = crate::export::report(&app.store, month, billed, Vec::new()).await?;
@@ -61,7 +63,7 @@ pub async fn report(
     Ok(resp)
 }
 
-fn month_param(s: &str) -> Result<Month, ApiError> {
+pub(super) fn month_param(s: &str) -> Result<Month, ApiError> {
     Month::parse(s).ok_or_else(|| ApiError::BadRequest(format!("month {s:?} is not YYYY-MM")))
 }
 

@@ -261,6 +261,59 @@ pub struct Summary {
     pub last_seen: Option<String>,
 }
 
+/// Twilio's billed count for a month and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Billed {
+    pub count: u64,
+    /// `typed` (`--billed`, the dashboard) or `usage_records:<category>`.
+    pub from: String,
+    /// When it was stored; absent for a count given with one request only (`?billed=N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
+}
+
+impl Billed {
+    /// A count read from the `billed` table (never negative: only `set_billed` writes it).
+    pub(crate) fn stored(count: i64, from: String, recorded_at: String) -> Billed {
+        Billed {
+            count: count.max(0) as u64,
+            from,
+            recorded_at: Some(recorded_at),
+        }
+    }
+}
+
+/// One month of `GET /v1/months`: the beacon summary, the subjects of every source and
+/// the stored billed count, so the gap of each month shows without its report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MonthLine {
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Unique MAU subjects from every source: the report's `seen`.
+    pub subjects: i64,
+    pub billed: Option<Billed>,
+    /// billed − subjects, as the report's `unexplained`; null without a billed count.
+    pub unexplained: Option<i64>,
+}
+
+impl MonthLine {
+    pub(crate) fn new(summary: Summary, subjects: i64, billed: Option<Billed>) -> MonthLine {
+        MonthLine {
+            summary,
+            subjects,
+            unexplained: billed.as_ref().map(|b| b.count as i64 - subjects),
+            billed,
+        }
+    }
+}
+
+/// The row a billed count is stored as: the count (refused past `i64::MAX`) and the time.
+pub(crate) fn billed_row(count: u64) -> Result<(i64, String), StoreError> {
+    let count = i64::try_from(count)
+        .map_err(|_| StoreError::Config(format!("billed count {count} is too large")))?;
+    Ok((count, format_time(OffsetDateTime::now_utc())))
+}
+
 /// Positions, in one write, of the beacons whose `event_id` was already stored for another
 /// identity or month: not stored, and answered as a conflict.
 pub type Conflicts = Vec<usize>;
@@ -465,11 +518,43 @@ impl Store {
         }
     }
 
-    /// Every month that has data, newest first.
-    pub async fn months(&self) -> Result<Vec<Summary>, StoreError> {
+    /// Every month that has subjects or a billed count, newest first.
+    pub async fn months(&self) -> Result<Vec<MonthLine>, StoreError> {
         match self {
             Store::Sqlite(s) => s.months().await,
             Store::Postgres(s) => s.months().await,
+        }
+    }
+
+    /// The month's stored billed count, if one was stored.
+    pub async fn billed(&self, month: Month) -> Result<Option<Billed>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.billed(month).await,
+            Store::Postgres(s) => s.billed(month).await,
+        }
+    }
+
+    /// Stores (or replaces) the month's billed count; returns it as stored. A direct write,
+    /// not through the group writer: it is rare, and the CLI (which has no writer) makes it.
+    pub async fn set_billed(
+        &self,
+        month: Month,
+        count: u64,
+        from: &str,
+    ) -> Result<Billed, StoreError> {
+        let (n, at) = billed_row(count)?;
+        match self {
+            Store::Sqlite(s) => s.set_billed(month, n, from, &at).await?,
+            Store::Postgres(s) => s.set_billed(month, n, from, &at).await?,
+        }
+        Ok(Billed::stored(n, from.to_owned(), at))
+    }
+
+    /// Forgets the month's billed count (nothing happens if there was none).
+    pub async fn clear_billed(&self, month: Month) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.clear_billed(month).await,
+            Store::Postgres(s) => s.clear_billed(month).await,
         }
     }
 

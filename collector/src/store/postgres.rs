@@ -9,8 +9,8 @@
 
 use super::schema;
 use super::{
-    settle, sighting_row, ActivityRow, Conflicts, IdentityRow, Options, StoreError, Summary,
-    TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+    settle, sighting_row, ActivityRow, Billed, Conflicts, IdentityRow, MonthLine, Options,
+    StoreError, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
 };
 use crate::month::Month;
 use crate::wire::format_time;
@@ -67,8 +67,28 @@ ON CONFLICT (month, identity) DO UPDATE SET
 
 const SUMMARY: &str = "SELECT count(*), coalesce(sum(connects), 0)::int8, min(first_seen),
     max(last_seen) FROM identities WHERE month = $1";
-const MONTHS: &str = "SELECT month, count(*), sum(connects)::int8, min(first_seen),
-    max(last_seen) FROM identities GROUP BY month ORDER BY month DESC";
+/// As on SQLite: every month with subjects or a billed count.
+const MONTHS: &str = r#"WITH ids AS (
+        SELECT month, count(*) AS n, sum(connects)::int8 AS connects, min(first_seen) AS f,
+            max(last_seen) AS l FROM identities GROUP BY month),
+    subjects AS (
+        SELECT month, count(*) AS n FROM (
+            SELECT month, 'identity' COLLATE "C" AS kind, identity AS subject FROM identities
+            UNION
+            SELECT month, subject_kind, subject FROM sightings) AS s
+        GROUP BY month),
+    months AS (SELECT month FROM subjects UNION SELECT month FROM billed)
+    SELECT m.month, coalesce(ids.n, 0)::int8, coalesce(ids.connects, 0)::int8, ids.f, ids.l,
+        coalesce(subjects.n, 0)::int8, b.count, b.source, b.recorded_at
+    FROM months AS m LEFT JOIN ids ON ids.month = m.month
+        LEFT JOIN subjects ON subjects.month = m.month
+        LEFT JOIN billed AS b ON b.month = m.month
+    ORDER BY m.month DESC"#;
+const BILLED: &str = "SELECT count, source, recorded_at FROM billed WHERE month = $1";
+const UPSERT_BILLED: &str = "INSERT INTO billed (month, count, source, recorded_at)
+    VALUES ($1, $2, $3, $4) ON CONFLICT (month) DO UPDATE SET
+        count = excluded.count, source = excluded.source, recorded_at = excluded.recorded_at";
+const DELETE_BILLED: &str = "DELETE FROM billed WHERE month = $1";
 const ACTIVITY: &str = "SELECT identity, 'identity', 'sdk_connect', first_seen, last_seen, connects
     FROM identities WHERE month = $1
     UNION ALL
@@ -213,22 +233,57 @@ impl PgStore {
         })
     }
 
-    pub async fn months(&self) -> Result<Vec<Summary>, StoreError> {
+    pub async fn months(&self) -> Result<Vec<MonthLine>, StoreError> {
         let conn = self.pool.get().await?;
         let stmt = conn.prepare_cached(MONTHS).await?;
         conn.query(&stmt, &[])
             .await?
             .iter()
             .map(|r| {
-                Ok(Summary {
+                let summary = Summary {
                     month: r.try_get(0)?,
                     unique_identities: r.try_get(1)?,
                     connects: r.try_get(2)?,
                     first_seen: r.try_get(3)?,
                     last_seen: r.try_get(4)?,
-                })
+                };
+                let billed = match (r.try_get(6)?, r.try_get(7)?, r.try_get(8)?) {
+                    (Some(n), Some(from), Some(at)) => Some(Billed::stored(n, from, at)),
+                    _ => None,
+                };
+                Ok(MonthLine::new(summary, r.try_get(5)?, billed))
             })
             .collect()
+    }
+
+    pub async fn billed(&self, month: Month) -> Result<Option<Billed>, StoreError> {
+        let conn = self.pool.get().await?;
+        let stmt = conn.prepare_cached(BILLED).await?;
+        let row = conn.query_opt(&stmt, &[&month.to_string()]).await?;
+        row.map(|r| Ok(Billed::stored(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .transpose()
+    }
+
+    /// One statement, its own transaction: durable when it returns.
+    pub async fn set_billed(
+        &self,
+        month: Month,
+        count: i64,
+        from: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let stmt = conn.prepare_cached(UPSERT_BILLED).await?;
+        conn.execute(&stmt, &[&month.to_string(), &count, &from, &at])
+            .await?;
+        Ok(())
+    }
+
+    pub async fn clear_billed(&self, month: Month) -> Result<(), StoreError> {
+        let conn = self.pool.get().await?;
+        let stmt = conn.prepare_cached(DELETE_BILLED).await?;
+        conn.execute(&stmt, &[&month.to_string()]).await?;
+        Ok(())
     }
 
     pub async fn activity(&self, month: Month) -> Result<Vec<ActivityRow>, StoreError> {
@@ -374,6 +429,9 @@ async fn check_shape(conn: &Object, url: &str) -> Result<(), StoreError> {
         ACTIVITY,
         IDENTITIES,
         TOKENS,
+        BILLED,
+        UPSERT_BILLED,
+        DELETE_BILLED,
     ] {
         if let Err(e) = conn.prepare(sql).await {
             let detail = match e.as_db_error() {

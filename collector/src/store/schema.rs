@@ -138,6 +138,29 @@ CREATE TABLE delivery_keys (
         sqlite: "ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'connected';",
         postgres: "ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'connected';",
     },
+    Migration {
+        version: 4,
+        name: "billed count per month",
+        // Twilio's count is known once the invoice (or Usage Records) is: kept per month so
+        // the report, `GET /v1/months` and the dashboard need it typed only once. A new
+        // table: the rows of versions 1 to 3 are not touched.
+        sqlite: "
+CREATE TABLE billed (
+    month       TEXT PRIMARY KEY,  -- YYYY-MM (UTC)
+    count       INTEGER NOT NULL,
+    source      TEXT NOT NULL,     -- typed | usage_records:<category>
+    recorded_at TEXT NOT NULL
+) WITHOUT ROWID;
+",
+        postgres: r#"
+CREATE TABLE billed (
+    month       TEXT COLLATE "C" PRIMARY KEY,
+    count       BIGINT NOT NULL,
+    source      TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -6,8 +6,8 @@
 
 use super::schema::{self, MIGRATIONS};
 use super::{
-    settle, sighting_row, ActivityRow, Conflicts, IdentityRow, Options, StoreError, Summary,
-    TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP, STILL_SOURCE,
+    settle, sighting_row, ActivityRow, Billed, Conflicts, IdentityRow, MonthLine, Options,
+    StoreError, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP, STILL_SOURCE,
 };
 use crate::month::Month;
 use crate::wire::{format_time, Kind};
@@ -123,6 +123,9 @@ fn check_shape(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         ACTIVITY,
         IDENTITIES,
         TOKENS,
+        BILLED,
+        UPSERT_BILLED,
+        DELETE_BILLED,
     ] {
         conn.prepare(sql).map_err(|e| StoreError::WrongShape {
             what: path.display().to_string(),
@@ -194,8 +197,54 @@ impl SqliteStore {
         self.read(move |c| summary(c, month)).await
     }
 
-    pub async fn months(&self) -> Result<Vec<Summary>, StoreError> {
+    pub async fn months(&self) -> Result<Vec<MonthLine>, StoreError> {
         self.read(months).await
+    }
+
+    pub async fn billed(&self, month: Month) -> Result<Option<Billed>, StoreError> {
+        self.read(move |c| {
+            c.query_row(BILLED, [month.to_string()], |r| {
+                Ok(Billed::stored(r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn set_billed(
+        &self,
+        month: Month,
+        count: i64,
+        from: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let (from, at) = (from.to_owned(), at.to_owned());
+        self.write_direct(move |c| {
+            c.execute(UPSERT_BILLED, params![month.to_string(), count, from, at])
+        })
+        .await
+    }
+
+    pub async fn clear_billed(&self, month: Month) -> Result<(), StoreError> {
+        self.write_direct(move |c| c.execute(DELETE_BILLED, [month.to_string()]))
+            .await
+    }
+
+    /// One statement on a connection of its own, durable on return (`synchronous=FULL`);
+    /// the busy timeout queues it behind a group commit in progress.
+    async fn write_direct(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<usize> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.health()?;
+        let path = self.path.clone();
+        blocking(move || {
+            let conn = open_conn(&path, false)?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            f(&conn)?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn activity(&self, month: Month) -> Result<Vec<ActivityRow>, StoreError> {
@@ -460,21 +509,47 @@ fn write_beacons(
 
 /// Opens an existing database for reading (fails if it does not exist).
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    open_conn(path, true)
+}
+
+/// Opens an existing database (never creates one); `query_only` keeps it from writing.
+fn open_conn(path: &Path, query_only: bool) -> rusqlite::Result<Connection> {
     // Read-write flags (without CREATE) so a WAL database opens even when its -shm
-    // file is missing; query_only keeps this connection from writing.
+    // file is missing.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "query_only", true)?;
+    conn.pragma_update(None, "query_only", query_only)?;
     Ok(conn)
 }
 
 const SUMMARY: &str = "SELECT count(*), coalesce(sum(connects), 0), min(first_seen), max(last_seen)
     FROM identities WHERE month = ?1";
-const MONTHS: &str = "SELECT month, count(*), sum(connects), min(first_seen), max(last_seen)
-    FROM identities GROUP BY month ORDER BY month DESC";
+/// Every month with subjects (any source) or a billed count: the beacon summary, the
+/// subjects of all sources (as the report's `seen`) and the stored billed count.
+const MONTHS: &str = "WITH ids AS (
+        SELECT month, count(*) AS n, sum(connects) AS connects, min(first_seen) AS f,
+            max(last_seen) AS l FROM identities GROUP BY month),
+    subjects AS (
+        SELECT month, count(*) AS n FROM (
+            SELECT month, 'identity' AS kind, identity AS subject FROM identities
+            UNION
+            SELECT month, subject_kind, subject FROM sightings)
+        GROUP BY month),
+    months AS (SELECT month FROM subjects UNION SELECT month FROM billed)
+    SELECT m.month, coalesce(ids.n, 0), coalesce(ids.connects, 0), ids.f, ids.l,
+        coalesce(subjects.n, 0), b.count, b.source, b.recorded_at
+    FROM months AS m LEFT JOIN ids ON ids.month = m.month
+        LEFT JOIN subjects ON subjects.month = m.month
+        LEFT JOIN billed AS b ON b.month = m.month
+    ORDER BY m.month DESC";
+const BILLED: &str = "SELECT count, source, recorded_at FROM billed WHERE month = ?1";
+const UPSERT_BILLED: &str = "INSERT INTO billed (month, count, source, recorded_at)
+    VALUES (?1, ?2, ?3, ?4) ON CONFLICT (month) DO UPDATE SET
+        count = excluded.count, source = excluded.source, recorded_at = excluded.recorded_at";
+const DELETE_BILLED: &str = "DELETE FROM billed WHERE month = ?1";
 /// Every (subject, source) of a month: SDK connects and server-side sightings.
 const ACTIVITY: &str = "SELECT identity, 'identity', 'sdk_connect', first_seen, last_seen, connects
     FROM identities WHERE month = ?1
@@ -506,16 +581,21 @@ fn summary(conn: &Connection, month: Month) -> rusqlite::Result<Summary> {
     })
 }
 
-fn months(conn: &Connection) -> rusqlite::Result<Vec<Summary>> {
+fn months(conn: &Connection) -> rusqlite::Result<Vec<MonthLine>> {
     let mut stmt = conn.prepare(MONTHS)?;
     let rows = stmt.query_map([], |r| {
-        Ok(Summary {
+        let summary = Summary {
             month: r.get(0)?,
             unique_identities: r.get(1)?,
             connects: r.get(2)?,
             first_seen: r.get(3)?,
             last_seen: r.get(4)?,
-        })
+        };
+        let billed = match (r.get(6)?, r.get(7)?, r.get(8)?) {
+            (Some(n), Some(from), Some(at)) => Some(Billed::stored(n, from, at)),
+            _ => None,
+        };
+        Ok(MonthLine::new(summary, r.get(5)?, billed))
     })?;
     rows.collect()
 }
