@@ -284,6 +284,39 @@ pub(crate) fn is_conflict(identity: &str, month: &str, r: &Record) -> bool {
     !(near(r.event_at - BOUNDARY_SLACK) || near(r.event_at + BOUNDARY_SLACK))
 }
 
+/// What one group commit did with its beacons, counted into the metrics once committed.
+#[derive(Debug, Default)]
+pub(crate) struct BeaconCounts {
+    /// Stored now.
+    pub accepted: usize,
+    /// A retry of a beacon stored before: answered as stored, not stored again.
+    pub duplicates: usize,
+    /// An `event_id` stored for another identity or month.
+    pub conflicts: usize,
+}
+
+impl BeaconCounts {
+    pub(crate) fn record(&self) {
+        let m = &crate::metrics::get().beacons;
+        for (result, n) in [
+            ("accepted", self.accepted),
+            ("duplicate", self.duplicates),
+            ("conflict", self.conflicts),
+        ] {
+            m.get_or_create(&crate::metrics::ResultLabel { result })
+                .inc_by(n as u64);
+        }
+    }
+}
+
+/// Counts a group commit (its size and how long it took) into the metrics.
+pub(crate) fn group_done(writes: usize, started: std::time::Instant) {
+    let m = crate::metrics::get();
+    m.group_commits.observe(writes as f64);
+    m.group_commit_seconds
+        .observe(started.elapsed().as_secs_f64());
+}
+
 /// A write waiting for its group's commit.
 struct WriteJob {
     write: Write,
@@ -399,6 +432,25 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.health(),
             Store::Postgres(s) => s.health().await,
+        }
+    }
+
+    /// Ready for traffic: healthy, and the schema is the one this build knows (another
+    /// instance may have migrated a shared database further).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.health().await?;
+        let found = match self {
+            Store::Sqlite(s) => s.schema_version().await?,
+            Store::Postgres(s) => s.schema_version().await?,
+        };
+        schema::check_current(found, "the database")
+    }
+
+    /// PostgreSQL: the pool's connections (open, idle, waited for, most); `None` on SQLite.
+    pub fn pool_status(&self) -> Option<[(&'static str, usize); 4]> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(s) => Some(s.pool_status()),
         }
     }
 

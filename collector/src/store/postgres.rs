@@ -56,14 +56,17 @@ WITH new AS (
         last_seen = greatest(sightings.last_seen, excluded.last_seen),
         hits = sightings.hits + excluded.hits
 )
-INSERT INTO identities (month, identity, first_seen, last_seen, connects)
-SELECT month, identity, min(event_at), max(event_at), count(*) FROM new
-WHERE kind = 'connected'
-GROUP BY month, identity ORDER BY month, identity
-ON CONFLICT (month, identity) DO UPDATE SET
-    first_seen = least(identities.first_seen, excluded.first_seen),
-    last_seen = greatest(identities.last_seen, excluded.last_seen),
-    connects = identities.connects + excluded.connects";
+), connected AS (
+    INSERT INTO identities (month, identity, first_seen, last_seen, connects)
+    SELECT month, identity, min(event_at), max(event_at), count(*) FROM new
+    WHERE kind = 'connected'
+    GROUP BY month, identity ORDER BY month, identity
+    ON CONFLICT (month, identity) DO UPDATE SET
+        first_seen = least(identities.first_seen, excluded.first_seen),
+        last_seen = greatest(identities.last_seen, excluded.last_seen),
+        connects = identities.connects + excluded.connects
+)
+SELECT count(*) FROM new";
 
 const SUMMARY: &str = "SELECT count(*), coalesce(sum(connects), 0)::int8, min(first_seen),
     max(last_seen) FROM identities WHERE month = $1";
@@ -197,6 +200,28 @@ impl PgStore {
             Ok(r) => r.map(|_| ()).map_err(StoreError::from),
             Err(_) => Err(StoreError::Unavailable("no answer to SELECT 1".into())),
         }
+    }
+
+    /// The newest migration applied.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let conn = self.pool.get().await?;
+        Ok(conn
+            .query_one(
+                "SELECT coalesce(max(version), 0)::int8 FROM schema_version",
+                &[],
+            )
+            .await?
+            .try_get(0)?)
+    }
+
+    pub fn pool_status(&self) -> [(&'static str, usize); 4] {
+        let s = self.pool.status();
+        [
+            ("size", s.size),
+            ("available", s.available),
+            ("waiting", s.waiting),
+            ("max", s.max_size),
+        ]
     }
 
     pub async fn summary(&self, month: Month) -> Result<Summary, StoreError> {
@@ -429,7 +454,9 @@ async fn writer(pool: Pool, mut rx: mpsc::Receiver<WriteJob>) {
             Ok(conn) => {
                 tokio::spawn(async move {
                     let _slot = slot;
+                    let started = std::time::Instant::now();
                     let result = commit_with_retry(conn, &jobs).await;
+                    super::group_done(jobs.len(), started);
                     settle(jobs, result);
                 });
             }
@@ -489,8 +516,17 @@ async fn commit(
     let conflicts = if beacons.is_empty() {
         vec![Vec::new(); jobs.len()]
     } else {
-        commit_beacons(conn, beacons).await?;
-        conflicts(conn, jobs).await?
+        let total = beacons.len();
+        let accepted = commit_beacons(conn, beacons).await?;
+        let conflicts = conflicts(conn, jobs).await?;
+        let conflicted = conflicts.iter().map(Vec::len).sum::<usize>();
+        super::BeaconCounts {
+            accepted,
+            duplicates: total.saturating_sub(accepted + conflicted),
+            conflicts: conflicted,
+        }
+        .record();
+        conflicts
     };
     if jobs.iter().all(|j| matches!(j.write, Write::Beacons(_))) {
         return Ok(conflicts);
@@ -580,7 +616,7 @@ async fn conflicts(
 async fn commit_beacons(
     conn: &Object,
     mut records: Vec<&crate::wire::Record>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<usize, tokio_postgres::Error> {
     records.sort_by(|a, b| a.beacon.event_id.cmp(&b.beacon.event_id));
     let col = |f: &dyn Fn(&crate::wire::Record) -> String| -> Vec<String> {
         records.iter().map(|r| f(r)).collect()
@@ -603,26 +639,29 @@ async fn commit_beacons(
         .collect();
     let kind = col(&|r| r.beacon.kind.as_str().to_owned());
     // One statement is one transaction: a single round trip, atomic, durable on return.
+    // It answers how many events were new.
     let stmt = conn.prepare_cached(INSERT_GROUP).await?;
-    conn.execute(
-        &stmt,
-        &[
-            &event_id,
-            &identity,
-            &month,
-            &client_month,
-            &occurred_at,
-            &sent_at,
-            &received_at,
-            &event_at,
-            &attempt,
-            &dedupe,
-            &sdk_name,
-            &sdk_version,
-            &client_version,
-            &kind,
-        ],
-    )
-    .await?;
-    Ok(())
+    let new: i64 = conn
+        .query_one(
+            &stmt,
+            &[
+                &event_id,
+                &identity,
+                &month,
+                &client_month,
+                &occurred_at,
+                &sent_at,
+                &received_at,
+                &event_at,
+                &attempt,
+                &dedupe,
+                &sdk_name,
+                &sdk_version,
+                &client_version,
+                &kind,
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(usize::try_from(new).unwrap_or(0))
 }
