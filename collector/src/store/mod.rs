@@ -13,12 +13,13 @@
 mod postgres;
 pub mod schema;
 mod sqlite;
+mod tls;
 
 use crate::month::Month;
 use crate::wire::{format_time, Record};
 use serde::Serialize;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -83,9 +84,8 @@ impl FromStr for Db {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Db, String> {
-        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            s.parse::<tokio_postgres::Config>()
-                .map_err(|e| format!("bad PostgreSQL URL: {e}"))?;
+        if is_postgres(s) {
+            tls::parse(s).map_err(|e| e.to_string())?;
             Ok(Db::Postgres(s.to_owned()))
         } else if s.is_empty() {
             Err("the database path is empty".into())
@@ -95,13 +95,17 @@ impl FromStr for Db {
     }
 }
 
+fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
 /// Never prints a password: PostgreSQL shows as `postgres://host:port/dbname`.
 impl fmt::Display for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Db::Sqlite(p) => write!(f, "{}", p.display()),
             Db::Postgres(url) => {
-                let Ok(c) = url.parse::<tokio_postgres::Config>() else {
+                let Ok((c, _)) = tls::parse(url) else {
                     return f.write_str("postgres://?");
                 };
                 let host = match c.get_hosts().first() {
@@ -116,6 +120,18 @@ impl fmt::Display for Db {
                     c.get_dbname().unwrap_or("")
                 )
             }
+        }
+    }
+}
+
+impl Db {
+    /// `--db` with `--db-ca-file`: the CA that PostgreSQL's certificate must chain to,
+    /// winning over `sslrootcert` in the URL. A SQLite file has no use for one: an error.
+    pub fn with_ca_file(db: &str, ca: Option<&Path>) -> Result<Db, String> {
+        match ca {
+            None => db.parse(),
+            Some(ca) if is_postgres(db) => tls::with_ca_file(db, ca)?.parse(),
+            Some(_) => Err("--db-ca-file is for a PostgreSQL database only".into()),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! overlap and each grows with load. A commit answers only after PostgreSQL reports it
 //! durable (`synchronous_commit` as the server has it, `on` by default).
 
-use super::schema;
+use super::{schema, tls};
 use super::{
     settle, sighting_row, ActivityRow, Conflicts, IdentityRow, Options, StoreError, Summary,
     TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
@@ -18,7 +18,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
-use tokio_postgres::NoTls;
 
 /// Most group commits in flight per instance. More only splits the queue into smaller
 /// transactions, which cost PostgreSQL more CPU per beacon (docs/collector-bench.md).
@@ -107,6 +106,10 @@ const UPSERT_SIGHTING: &str =
 /// `Unavailable`: the client is told to retry. Anything else is a real error.
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> StoreError {
+        // A refused certificate may be fixed on the server without restarting us: a retry.
+        if let Some(msg) = tls::explain(&e) {
+            return StoreError::Unavailable(msg);
+        }
         let transient = match e.code() {
             // I/O, a closed connection, a timeout; not a type conversion (a bug: 500).
             None => {
@@ -150,9 +153,10 @@ pub struct PgStore {
 impl PgStore {
     /// Connects; with `write`, migrates and starts the writer, else only checks the version.
     pub async fn open(url: &str, opts: &Options, write: bool) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        let (mut config, tls) = tls::parse(url).map_err(|e| StoreError::Config(e.to_string()))?;
+        let tls = tls
+            .connector()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(opts.pool_wait);
         }
@@ -164,7 +168,7 @@ impl PgStore {
         }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
