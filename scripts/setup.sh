@@ -29,6 +29,8 @@ fi
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
   apt_missing+=(postgresql)
 fi
+# The TLS test cluster's certificates (scripts/pg.sh start DIR tls).
+command -v openssl >/dev/null || apt_missing+=(openssl)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${apt_missing[*]}"
   sudo_cmd=""

@@ -14,8 +14,9 @@ use std::path::PathBuf;
 pub struct Cli {
     /// Where beacons are stored: a SQLite file (created by `serve` if missing), or a
     /// PostgreSQL database as `postgres://user[:password]@host:port/dbname` (or
-    /// `postgresql://`). Put a URL with a password in the env var, not the flag, which
-    /// shows in the process list.
+    /// `postgresql://`; TLS with `?sslmode=verify-full` and the rest of libpq's modes).
+    /// Put a URL with a password in the env var, not the flag, which shows in the process
+    /// list.
     #[arg(
         long,
         global = true,
@@ -26,15 +27,56 @@ pub struct Cli {
     )]
     pub db: String,
 
+    /// Log format on stderr: `text`, or `json` (one object a line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "MAU_COLLECTOR_LOG_FORMAT",
+        default_value = "text",
+        hide_env_values = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Which logs to keep, in tracing's filter syntax: `info`, `warn`, `debug`,
+    /// `info,mau_collector::access=off` (drops the access log).
+    #[arg(
+        long = "log",
+        global = true,
+        value_name = "FILTER",
+        env = "MAU_COLLECTOR_LOG",
+        default_value = "info",
+        hide_env_values = true
+    )]
+    pub log: String,
+
+    /// PostgreSQL over TLS: the CA (PEM) that the server's certificate must chain to.
+    /// Wins over `sslrootcert` in the `--db` URL; with it, `sslmode=prefer` and `require`
+    /// check the chain as `verify-ca` does.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "MAU_COLLECTOR_DB_CA_FILE",
+        hide_env_values = true
+    )]
+    pub db_ca_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Cli {
     /// The database to use. Parsed here rather than by clap, whose error would repeat the
     /// value, and with it a password in the URL.
     pub fn db(&self) -> Result<Db, String> {
-        self.db.parse()
+        Db::with_ca_file(&self.db, self.db_ca_file.as_deref())
     }
 }
 
@@ -85,6 +127,8 @@ pub enum Command {
 pub enum TwilioCommand {
     /// Walk the Conversations REST API for a month (conversations, participants added,
     /// message authors) and record every subject as source `rest_sync`. Safe to rerun.
+    /// Credentials from the environment: TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN, or
+    /// TWILIO_API_KEY + TWILIO_API_SECRET (with TWILIO_ACCOUNT_SID).
     Sync {
         /// The UTC month, YYYY-MM.
         #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
@@ -109,11 +153,13 @@ pub struct ServeArgs {
         long,
         value_name = "ADDR:PORT",
         env = "MAU_COLLECTOR_LISTEN",
-        default_value = "127.0.0.1:8787"
+        default_value = "127.0.0.1:8787",
+        hide_env_values = true
     )]
     pub listen: SocketAddr,
 
-    /// Token for the read endpoints (`Authorization: Bearer TOKEN`). Without one, reads are closed.
+    /// Token for the read endpoints (`Authorization: Bearer TOKEN`), at least 16 bytes.
+    /// Without one, reads are closed. Use the env var: flags show in process lists.
     #[arg(
         long,
         value_name = "TOKEN",
@@ -122,8 +168,8 @@ pub struct ServeArgs {
     )]
     pub admin_token: Option<String>,
 
-    /// Bearer secret for `POST /v1/tokens`, the token-issuance log your backend writes.
-    /// Distinct from the admin token. Without one, the endpoint answers 403.
+    /// Bearer secret for `POST /v1/tokens`, the token-issuance log your backend writes, at
+    /// least 16 bytes. Distinct from the admin token. Without one, the endpoint answers 403.
     #[arg(
         long,
         value_name = "SECRET",
@@ -144,7 +190,12 @@ pub struct ServeArgs {
 
     /// The collector's base URL as Twilio calls it, e.g. https://app.example.com/t (what
     /// the signature covers). Default: from the Host and X-Forwarded-Proto headers.
-    #[arg(long, value_name = "URL", env = "MAU_COLLECTOR_PUBLIC_URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MAU_COLLECTOR_PUBLIC_URL",
+        hide_env_values = true
+    )]
     pub public_url: Option<String>,
 
     /// Origin allowed to call the collector from a browser, e.g. https://app.example.com.
@@ -154,63 +205,69 @@ pub struct ServeArgs {
         long = "allow-origin",
         value_name = "ORIGIN",
         env = "MAU_COLLECTOR_ALLOW_ORIGIN",
-        value_delimiter = ','
+        value_delimiter = ',',
+        hide_env_values = true
     )]
     pub allow_origins: Vec<String>,
 
     /// Serve this folder's files at `/` (index.html for `/`), e.g. the demo page.
-    #[arg(long, value_name = "DIR", env = "MAU_COLLECTOR_STATIC_DIR")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MAU_COLLECTOR_STATIC_DIR",
+        hide_env_values = true
+    )]
     pub static_dir: Option<PathBuf>,
 
     /// Most ingest requests waiting for the disk; past it, requests get 503 + Retry-After.
     #[arg(long, value_name = "N", env = "MAU_COLLECTOR_QUEUE", default_value_t = 1024,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000), hide_env_values = true)]
     pub queue: u32,
 
     /// Most exports streaming at once; past it, reads get 503 + Retry-After.
     #[arg(long, value_name = "N", env = "MAU_COLLECTOR_MAX_EXPORTS", default_value_t = 4,
-          value_parser = clap::value_parser!(u32).range(1..=1000))]
+          value_parser = clap::value_parser!(u32).range(1..=1000), hide_env_values = true)]
     pub max_exports: u32,
 
     /// Longest an identity export may take from its answer's start to its end; then the
     /// connection is dropped and the export slot freed (a reader that takes a byte now and
     /// then never trips the write timeout).
     #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_EXPORT_TIMEOUT", default_value_t = 600,
-          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+          value_parser = clap::value_parser!(u64).range(1..=86_400), hide_env_values = true)]
     pub export_timeout: u64,
 
     /// PostgreSQL: most connections this instance opens (commits run in parallel up to it).
     #[arg(long, value_name = "N", env = "MAU_COLLECTOR_DB_POOL", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(1..=1000))]
+          value_parser = clap::value_parser!(u32).range(1..=1000), hide_env_values = true)]
     pub db_pool: u32,
 
     /// PostgreSQL: longest wait for a free or new connection, in milliseconds; past it,
     /// requests get 503 + Retry-After.
     #[arg(long, value_name = "MS", env = "MAU_COLLECTOR_DB_WAIT_MS", default_value_t = 2000,
-          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+          value_parser = clap::value_parser!(u64).range(1..=600_000), hide_env_values = true)]
     pub db_wait_ms: u64,
 
     /// Seconds a peer may take to send a request's headers, counted from the connection's
     /// start or the end of the previous answer (so also the idle keep-alive timeout).
     #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_HEADER_TIMEOUT", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
+          value_parser = clap::value_parser!(u64).range(1..=3600), hide_env_values = true)]
     pub header_timeout: u64,
 
     /// Seconds a peer may take to send a request body; past it: 408 `body_timeout`.
     #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_BODY_TIMEOUT", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
+          value_parser = clap::value_parser!(u64).range(1..=3600), hide_env_values = true)]
     pub body_timeout: u64,
 
     /// Seconds a write to a peer may stay blocked (a reader that stopped reading, e.g. a
     /// stalled export) before the connection is closed.
     #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_WRITE_TIMEOUT", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
+          value_parser = clap::value_parser!(u64).range(1..=3600), hide_env_values = true)]
     pub write_timeout: u64,
 
     /// Most connections open at once; past it, new ones wait in the listen backlog until
     /// one closes. Keep it under the process's file limit (`ulimit -n`).
     #[arg(long, value_name = "N", env = "MAU_COLLECTOR_MAX_CONNECTIONS", default_value_t = 512,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000), hide_env_values = true)]
     pub max_connections: u32,
 
     /// Most connections open at once from one client address (IPv6: one /64), so one peer
@@ -220,21 +277,22 @@ pub struct ServeArgs {
         long,
         value_name = "N",
         env = "MAU_COLLECTOR_MAX_CONNECTIONS_PER_ADDRESS",
-        default_value_t = 64
+        default_value_t = 64,
+        hide_env_values = true
     )]
     pub max_connections_per_address: u32,
 
     /// On SIGTERM or SIGINT: seconds open requests get to finish before their connections
     /// are dropped and the process exits.
     #[arg(long, value_name = "SECS", env = "MAU_COLLECTOR_SHUTDOWN_TIMEOUT", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(0..=3600))]
+          value_parser = clap::value_parser!(u64).range(0..=3600), hide_env_values = true)]
     pub shutdown_timeout: u64,
 
     /// Days a beacon's corrected event time may lie before its receipt; older beacons get
     /// 400 `event_too_old`. A month thus stops taking beacons this many days after it ends
     /// (which can be after Twilio billed it).
     #[arg(long, value_name = "DAYS", env = "MAU_COLLECTOR_MAX_BACKDATE_DAYS", default_value_t = 35,
-          value_parser = clap::value_parser!(u32).range(1..=3650))]
+          value_parser = clap::value_parser!(u32).range(1..=3650), hide_env_values = true)]
     pub max_backdate_days: u32,
 
     /// Beacon requests per second per client address (token bucket refill); 0 turns the
@@ -243,7 +301,8 @@ pub struct ServeArgs {
         long,
         value_name = "N",
         env = "MAU_COLLECTOR_RATE_LIMIT",
-        default_value_t = 20
+        default_value_t = 20,
+        hide_env_values = true
     )]
     pub rate_limit: u32,
 
@@ -252,7 +311,8 @@ pub struct ServeArgs {
         long,
         value_name = "N",
         env = "MAU_COLLECTOR_RATE_BURST",
-        default_value_t = 100
+        default_value_t = 100,
+        hide_env_values = true
     )]
     pub rate_burst: u32,
 
@@ -262,7 +322,8 @@ pub struct ServeArgs {
         long,
         value_name = "N",
         env = "MAU_COLLECTOR_IDENTITIES_PER_MINUTE",
-        default_value_t = 600
+        default_value_t = 600,
+        hide_env_values = true
     )]
     pub identities_per_minute: u32,
 
@@ -272,7 +333,8 @@ pub struct ServeArgs {
         long = "trusted-proxy",
         value_name = "IP",
         env = "MAU_COLLECTOR_TRUSTED_PROXY",
-        value_delimiter = ','
+        value_delimiter = ',',
+        hide_env_values = true
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
@@ -287,8 +349,34 @@ pub struct ServeArgs {
     pub ticket_secret: Option<String>,
 
     /// Refuse every beacon without a valid ticket (401 `bad_ticket`, nothing stored).
-    #[arg(long, env = "MAU_COLLECTOR_REQUIRE_TICKET", requires = "ticket_secret")]
+    #[arg(
+        long,
+        env = "MAU_COLLECTOR_REQUIRE_TICKET",
+        requires = "ticket_secret",
+        hide_env_values = true
+    )]
     pub require_ticket: bool,
+
+    /// Serve `GET /metrics` (Prometheus text format) on this listener to requests with
+    /// `Authorization: Bearer TOKEN` (at least 16 bytes). Without it or --metrics-listen,
+    /// metrics are off and /metrics answers 403.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MAU_COLLECTOR_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+
+    /// Serve `GET /metrics` without a token on a listener of its own, e.g. 127.0.0.1:9187:
+    /// an address only your Prometheus reaches.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        env = "MAU_COLLECTOR_METRICS_LISTEN",
+        hide_env_values = true
+    )]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn parse_month(s: &str) -> Result<Month, String> {
@@ -352,6 +440,30 @@ mod tests {
             }
         ));
         assert!(Cli::try_parse_from(["mau-collector", "report", "--month", "2026-13"]).is_err());
+    }
+
+    #[test]
+    fn db_ca_file_goes_with_a_postgres_url_only() {
+        let parse = |db: &str| {
+            Cli::try_parse_from([
+                "mau-collector",
+                "--db",
+                db,
+                "--db-ca-file",
+                "ca.pem",
+                "report",
+                "--month",
+                "2026-11",
+            ])
+            .unwrap()
+            .db()
+        };
+        // verify-ca needs a CA, which the flag gives.
+        let pg = parse("postgres://u@h/d?sslmode=verify-ca").unwrap();
+        assert!(matches!(pg, Db::Postgres(u) if u.ends_with("sslrootcert=ca%2Epem")));
+        assert!(parse("x.db")
+            .unwrap_err()
+            .contains("--db-ca-file is for a PostgreSQL"));
     }
 
     #[test]

@@ -68,6 +68,14 @@ pub enum ApiError {
     },
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("too many failed admin attempts from this address; retry after {} s", .0.as_secs().max(1))]
+    AdminLocked(std::time::Duration),
+    #[error("metrics are not served on this address: scrape the --metrics-listen address, or start the collector with --metrics-token (env MAU_COLLECTOR_METRICS_TOKEN)")]
+    MetricsDisabled,
+    #[error("missing or wrong metrics token (send Authorization: Bearer <metrics token>)")]
+    MetricsUnauthorized,
+    #[error("not ready: {0}")]
+    NotReady(&'static str),
 }
 
 impl ApiError {
@@ -97,6 +105,10 @@ impl ApiError {
             ApiError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::AdminLocked(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MetricsDisabled => StatusCode::FORBIDDEN,
+            ApiError::MetricsUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -124,6 +136,10 @@ impl ApiError {
             ApiError::Limited(r) => r.code(),
             ApiError::Conflict { .. } => "event_id_conflict",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::AdminLocked(_) => "too_many_failures",
+            ApiError::MetricsDisabled => "metrics_disabled",
+            ApiError::MetricsUnauthorized => "unauthorized",
+            ApiError::NotReady(_) => "not_ready",
         }
     }
 
@@ -178,6 +194,12 @@ impl IntoResponse for ApiError {
             ApiError::StorageReplaced(detail) => tracing::error!(%detail, "storage lost"),
             _ => {}
         }
+        if matches!(
+            self,
+            ApiError::Storage(_) | ApiError::Unavailable(_) | ApiError::StorageReplaced(_)
+        ) {
+            crate::metrics::get().storage_error(self.code());
+        }
         let mut resp = (self.status(), Json(self.body())).into_response();
         let headers = resp.headers_mut();
         match self {
@@ -191,7 +213,13 @@ impl IntoResponse for ApiError {
             ApiError::Limited(r) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(r.retry_after_secs()));
             }
-            ApiError::Unauthorized | ApiError::IngestUnauthorized => {
+            ApiError::AdminLocked(wait) => {
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            ApiError::Unauthorized
+            | ApiError::IngestUnauthorized
+            | ApiError::MetricsUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}

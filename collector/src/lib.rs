@@ -6,6 +6,7 @@ pub mod error;
 pub mod export;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod month;
 pub mod reconcile;
 pub mod serve;

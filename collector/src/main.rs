@@ -1,7 +1,8 @@
 //! mau-collector: the reference collector for mau-beacon (the command line).
 
 use clap::Parser;
-use mau_collector::config::{Cli, Command, ReportFormat, ServeArgs, TwilioCommand};
+use mau_collector::config::{Cli, Command, LogFormat, ReportFormat, ServeArgs, TwilioCommand};
+use mau_collector::http::auth::check_secret;
 use mau_collector::http::limits::{LimitConfig, Limits};
 use mau_collector::http::Tickets;
 use mau_collector::reconcile::{self, Billed};
@@ -19,14 +20,25 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = match EnvFilter::try_new(&cli.log) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("mau-collector: --log: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // Logs go to stderr; stdout is kept for exports and the listening line.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("MAU_COLLECTOR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
     let db = match cli.db() {
         Ok(db) => db,
         Err(e) => {
@@ -97,16 +109,40 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         }
         None => None,
     };
+    // Secrets too short to resist guessing stop the collector; the message never shows them.
+    for (flag, secret) in [
+        ("--admin-token", &args.admin_token),
+        ("--ingest-token", &args.ingest_token),
+        ("--metrics-token", &args.metrics_token),
+    ] {
+        if let Some(secret) = secret {
+            check_secret(flag, secret)?;
+        }
+    }
     let store = Store::open(db, &opts).await?;
     if args.admin_token.is_none() {
         tracing::warn!("no admin token: read endpoints are closed");
     }
+    if let Some(addr) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "metrics served at /metrics");
+        let metrics = mau_collector::http::metrics_app(store.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics).await {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    } else if args.metrics_token.is_none() {
+        tracing::info!("metrics off: set --metrics-token or --metrics-listen to serve /metrics");
+    }
     let state = AppState {
-        admin_token: args.admin_token.filter(|t| !t.is_empty()),
+        admin_token: args.admin_token,
+        metrics_token: args.metrics_token,
         origins: Origins::from_config(&args.allow_origins),
         exports: Arc::new(tokio::sync::Semaphore::new(args.max_exports as usize)),
         static_dir: args.static_dir.clone(),
-        ingest_token: args.ingest_token.filter(|t| !t.is_empty()),
+        ingest_token: args.ingest_token,
         twilio_auth_token: args.twilio_auth_token.filter(|t| !t.is_empty()),
         public_url: args.public_url.filter(|u| !u.is_empty()),
         tickets,

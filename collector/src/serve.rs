@@ -108,6 +108,22 @@ impl Drop for AddressSlot {
     }
 }
 
+/// One connection counted in the `open_connections` gauge, until dropped.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> OpenConnection {
+        crate::metrics::get().open_connections.inc();
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        crate::metrics::get().open_connections.dec();
+    }
+}
+
 /// Completes once the instant last set has passed.
 async fn cutoff_reached(mut rx: watch::Receiver<Option<Instant>>) {
     loop {
@@ -184,6 +200,12 @@ pub async fn run(
                     // Answered without reading: a best-effort write into an empty socket
                     // buffer, never a wait.
                     tracing::debug!(%peer, "per-address connection cap reached");
+                    crate::metrics::get()
+                        .connections_refused
+                        .get_or_create(&crate::metrics::ReasonLabel {
+                            reason: "per_address",
+                        })
+                        .inc();
                     let _ = stream.try_write(&refusal);
                     continue;
                 }
@@ -202,8 +224,9 @@ pub async fn run(
             app.clone().oneshot(req)
         });
         let conn = graceful.watch(http.serve_connection(io, svc));
+        let open = OpenConnection::new();
         tokio::spawn(async move {
-            let _slots = (slot, address_slot);
+            let _slots = (slot, address_slot, open);
             tokio::select! {
                 r = conn => if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "connection closed");

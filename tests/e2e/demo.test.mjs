@@ -55,7 +55,7 @@ after(async () => {
 
 for (const page of ["index.html", "script-tag.html"]) {
   test(`${page}: click to connect, the month's export lists the identity exactly once`, async () => {
-    const admin = "demo-admin";
+    const admin = "demo-admin-token-0123";
     const dir = site(`site-${page}`, { collectorUrl: "/v1/beacons", adminToken: admin });
     const collector = await startCollector({ db: path.join(tmp, `${page}.db`), staticDir: dir, adminToken: admin });
     const ctx = await browser.newContext();
@@ -92,7 +92,7 @@ test("reload while the collector is down, start it again: the beacon arrives exa
   const port = await freePort();
   const db = path.join(tmp, "outage.db");
   const collectorUrl = `http://127.0.0.1:${port}/v1/beacons`;
-  const dir = site("site-outage", { collectorUrl, adminToken: "x" });
+  const dir = site("site-outage", { collectorUrl, adminToken: "outage-admin-token-0123" });
   const pages = await serveStatic({ "/": dir });
   const identity = `zoe-${Date.now()}@example.com`;
   const ctx = await browser.newContext();
@@ -111,7 +111,7 @@ test("reload while the collector is down, start it again: the beacon arrives exa
     assert.equal(stats.pending, 1, "the reloaded page holds the beacon the first one stored");
     assert.equal(stats.connectsSeen, 0, "and made no new connect");
 
-    const collector = await startCollector({ db, listen: `127.0.0.1:${port}`, adminToken: "x" });
+    const collector = await startCollector({ db, listen: `127.0.0.1:${port}`, adminToken: "outage-admin-token-0123" });
     try {
       await tab.waitForFunction(() => window.demoTracker.stats().delivered === 1, null, { timeout: 15_000 });
       await tab.waitForTimeout(1_000);

@@ -78,11 +78,14 @@ async function runPage(file, bucket) {
 
 test("installed into a fresh ES-module app, it beacons a connect", async () => {
   const { result, attempts } = await runPage("index.html", "esm");
-  assert.equal(result.version, JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).version);
+  // One version: the package's, the SDK's own and the one each beacon carries.
+  const version = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).version;
+  assert.equal(result.version, version);
   assert.equal(result.clients, 1);
   assert.equal(result.stats.delivered, 1);
   assert.equal(attempts.length, 1);
   assert.equal(attempts[0].body.identity, "esm-user");
+  assert.equal(attempts[0].body.sdk.version, version);
 });
 
 test("the script-tag build works from a plain HTML page", async () => {

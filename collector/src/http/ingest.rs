@@ -14,7 +14,24 @@ use std::net::SocketAddr;
 use time::OffsetDateTime;
 
 /// Takes one beacon or an array, whatever the Content-Type (browsers send text/plain).
+/// A refusal is counted by its code.
 pub async fn ingest(
+    state: State<App>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    store_beacons(state, peer, headers, body)
+        .await
+        .inspect_err(|e| {
+            crate::metrics::get()
+                .beacon_refusals
+                .get_or_create(&crate::metrics::CodeLabel { code: e.code() })
+                .inc();
+        })
+}
+
+async fn store_beacons(
     State(app): State<App>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,

@@ -118,6 +118,15 @@ impl Limits {
         Some(client_ip(peer, forwarded, &self.config.trusted_proxies))
     }
 
+    /// Whether `peer` is a `--trusted-proxy`.
+    pub fn is_trusted(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.config
+            .trusted_proxies
+            .iter()
+            .any(|t| t.to_canonical() == peer)
+    }
+
     /// Takes one request from the address's bucket.
     pub fn request(&self, client: IpAddr) -> Result<(), Refusal> {
         let Some(limiter) = &self.requests else {

@@ -1,12 +1,13 @@
 //! HTTP: the router and its state, CORS and the optional static folder; the handlers
 //! live in one module per concern.
 
-mod auth;
+pub mod auth;
 mod billed;
 mod dashboard;
 mod files;
 mod ingest;
 pub mod limits;
+mod observe;
 mod reads;
 mod stats;
 mod tokens;
@@ -15,8 +16,8 @@ mod twilio;
 use crate::error::ApiError;
 use crate::store::Store;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, Method};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -83,6 +84,12 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// Signed tickets: checked when configured, required when `required`.
     pub tickets: Option<Tickets>,
+    /// Bearer secret for `GET /metrics` on this listener; without one it answers 403.
+    pub metrics_token: Option<String>,
+    /// Failed admin attempts by address.
+    pub admin_door: auth::AdminDoor,
+    /// Untrusted peers that sent `X-Forwarded-For`, for the once-an-hour warning.
+    pub proxy_warnings: observe::ProxyWarnings,
 }
 
 /// The ticket secret, and whether a beacon without a valid ticket is refused.
@@ -110,6 +117,9 @@ impl AppState {
             refused: stats::Counters::default(),
             limits: limits::Limits::new(limits::LimitConfig::default()),
             tickets: None,
+            metrics_token: None,
+            admin_door: auth::AdminDoor::default(),
+            proxy_warnings: observe::ProxyWarnings::default(),
         }
     }
 }
@@ -120,16 +130,8 @@ type App = Arc<AppState>;
 pub fn app(state: AppState) -> Router {
     let static_dir = state.static_dir.clone();
     let state = Arc::new(state);
-    let api = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/dashboard", get(dashboard::page))
-        .route("/v1/beacons", post(ingest::ingest))
-        .route("/v1/tokens", post(tokens::log))
-        .route(
-            "/v1/twilio/conversations",
-            get(twilio::conversations).post(twilio::conversations),
-        )
-        .route("/v1/twilio/events", post(twilio::events))
+    // Team-only reads, behind the door that logs and slows failed attempts.
+    let admin = Router::new()
         .route("/v1/twilio/status", get(twilio::status))
         .route("/v1/stats", get(stats::stats))
         .route("/v1/months", get(reads::list_months))
@@ -140,6 +142,24 @@ pub fn app(state: AppState) -> Router {
             "/v1/months/{month}/billed",
             axum::routing::put(billed::set).delete(billed::clear),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::admin_door,
+        ));
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/dashboard", get(dashboard::page))
+        .route("/v1/beacons", post(ingest::ingest))
+        .route("/v1/tokens", post(tokens::log))
+        .route(
+            "/v1/twilio/conversations",
+            get(twilio::conversations).post(twilio::conversations),
+        )
+        .route("/v1/twilio/events", post(twilio::events))
+        .merge(admin)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let api = match static_dir {
         Some(dir) => {
@@ -150,7 +170,69 @@ pub fn app(state: AppState) -> Router {
     };
     api.layer(axum::middleware::map_response(json_errors))
         .layer(cors(&state.origins))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
+}
+
+/// A router serving only `GET /metrics`, without a token: for `--metrics-listen`, an
+/// address only the scraper reaches.
+pub fn metrics_app(store: Store) -> Router {
+    Router::new()
+        .route("/metrics", get(move || async move { scrape(&store) }))
+        .fallback(|| async { ApiError::NotFound })
+}
+
+/// The process answers (a liveness probe: restart it if not). Touches nothing else.
+async fn livez() -> Json<serde_json::Value> {
+    Json(json!({ "ok": true }))
+}
+
+/// Ready for traffic: the storage answers and its schema is the one this build knows.
+/// 503 `not_ready` otherwise (the detail goes to the log: it may name paths or hosts).
+async fn readyz(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiError> {
+    match app.store.ready().await {
+        Ok(()) => Ok(Json(json!({ "ok": true, "storage": app.store.backend() }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            Err(ApiError::NotReady(match e {
+                crate::store::StoreError::NewerSchema { .. }
+                | crate::store::StoreError::OlderSchema { .. } => {
+                    "the database schema is not the one this collector knows"
+                }
+                _ => "the storage is not reachable",
+            }))
+        }
+    }
+}
+
+/// `GET /metrics` on the main listener: only with `--metrics-token`, as a bearer token.
+async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = app
+        .metrics_token
+        .as_deref()
+        .ok_or(ApiError::MetricsDisabled)?;
+    auth::bearer(&headers, token).map_err(|_| ApiError::MetricsUnauthorized)?;
+    Ok(scrape(&app.store))
+}
+
+/// The scrape, with the pool's figures read now.
+fn scrape(store: &Store) -> Response {
+    let m = crate::metrics::get();
+    if let Some(pool) = store.pool_status() {
+        for (state, n) in pool {
+            m.pool
+                .get_or_create(&crate::metrics::PoolLabel { state })
+                .set(n as i64);
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        m.encode(),
+    )
+        .into_response()
 }
 
 /// Tells a load balancer the process serves and its storage is sound: SQLite, the file
@@ -212,7 +294,13 @@ fn cors(origins: &Origins) -> CorsLayer {
             origin.to_str().is_ok_and(|o| origins.allows(o))
         }))
         .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .expose_headers([header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(600))

@@ -26,5 +26,6 @@ pub async fn log(
     let records = tokens::parse_body(&bytes, OffsetDateTime::now_utc())?;
     let n = records.len();
     app.store.log_tokens(records).await?;
+    crate::metrics::get().tokens_logged.inc_by(n as u64);
     Ok(Json(json!({ "ok": true, "accepted": n })).into_response())
 }

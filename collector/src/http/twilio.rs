@@ -5,6 +5,7 @@ use super::auth::authorize;
 use super::ingest::read_body;
 use super::App;
 use crate::error::ApiError;
+use crate::metrics::{SignatureLabels, TypeLabels};
 use crate::store::Observation;
 use crate::twilio::{signature, webhook};
 use crate::wire::MAX_BODY_BYTES;
@@ -40,6 +41,17 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Counts a signed request's event type (Twilio's vocabulary: a bounded set).
+fn count_type(endpoint: &'static str, kind: &str) {
+    crate::metrics::get()
+        .twilio_types
+        .get_or_create(&TypeLabels {
+            endpoint,
+            r#type: kind.to_owned(),
+        })
+        .inc();
+}
+
 /// The URL Twilio called: `--public-url` + path and query, else from Host and
 /// X-Forwarded-Proto (first value), `http` when absent.
 fn called_url(app: &App, uri: &Uri, headers: &HeaderMap) -> String {
@@ -58,24 +70,39 @@ fn called_url(app: &App, uri: &Uri, headers: &HeaderMap) -> String {
 }
 
 /// Checks the signature with `check`; a failure is counted and logged (never the body).
+/// Every outcome is counted in the metrics under `endpoint`.
 fn verify(
     app: &App,
+    endpoint: &'static str,
     headers: &HeaderMap,
     url: &str,
     check: impl FnOnce(&str, &str) -> bool,
 ) -> Result<(), ApiError> {
-    let token = app
-        .twilio_auth_token
-        .as_deref()
-        .ok_or(ApiError::WebhooksDisabled)?;
+    let outcome = |signature| {
+        crate::metrics::get()
+            .twilio_requests
+            .get_or_create(&SignatureLabels {
+                endpoint,
+                signature,
+            })
+            .inc();
+    };
+    let Some(token) = app.twilio_auth_token.as_deref() else {
+        outcome("disabled");
+        return Err(ApiError::WebhooksDisabled);
+    };
     let sig = headers
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok());
     let err = match sig {
         None => ApiError::MissingSignature,
-        Some(s) if check(token, s) => return Ok(()),
+        Some(s) if check(token, s) => {
+            outcome("valid");
+            return Ok(());
+        }
         Some(_) => ApiError::BadSignature,
     };
+    outcome(if sig.is_none() { "missing" } else { "bad" });
     bump(&app.twilio.signature_failures);
     tracing::warn!(%url, code = err.code(), "Twilio signature check failed; nothing stored");
     Err(err)
@@ -104,7 +131,7 @@ pub async fn conversations(
         let p: Vec<_> = form_urlencoded::parse(&bytes).into_owned().collect();
         (p.clone(), p)
     };
-    verify(&app, &headers, &url, |token, sig| {
+    verify(&app, "conversations", &headers, &url, |token, sig| {
         signature::validate(token, sig, &url, &signed)
     })?;
     let event_type = fields
@@ -120,6 +147,7 @@ pub async fn conversations(
             ))
         })?;
     bump(&app.twilio.webhooks_accepted);
+    count_type("conversations", &event_type);
     let found = webhook::sightings(&fields, &format!("webhook:{event_type}"), received_at);
     if !found.is_empty() {
         let obs = vec![Observation {
@@ -152,11 +180,19 @@ pub async fn events(
     let received_at = OffsetDateTime::now_utc();
     let url = called_url(&app, &uri, &headers);
     let bytes = read_body(&app, body, &headers, MAX_EVENTS_BODY).await?;
-    verify(&app, &headers, &url, |token, sig| {
+    verify(&app, "events", &headers, &url, |token, sig| {
         signature::validate_with_body(token, sig, &url, &bytes)
     })?;
     let observations = webhook::parse_events(&bytes, received_at).map_err(ApiError::Wire)?;
     let n = observations.len();
+    for o in &observations {
+        // The type is in the sightings' source (`event_stream:<type>`).
+        let source = o.sightings.first().map_or("", |s| s.source.as_str());
+        count_type(
+            "events",
+            source.strip_prefix("event_stream:").unwrap_or("none"),
+        );
+    }
     app.store.observe(observations).await?;
     app.twilio
         .events_accepted

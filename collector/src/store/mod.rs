@@ -13,12 +13,13 @@
 mod postgres;
 pub mod schema;
 mod sqlite;
+mod tls;
 
 use crate::month::Month;
 use crate::wire::{format_time, Record};
 use serde::Serialize;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -83,9 +84,8 @@ impl FromStr for Db {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Db, String> {
-        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            s.parse::<tokio_postgres::Config>()
-                .map_err(|e| format!("bad PostgreSQL URL: {e}"))?;
+        if is_postgres(s) {
+            tls::parse(s).map_err(|e| e.to_string())?;
             Ok(Db::Postgres(s.to_owned()))
         } else if s.is_empty() {
             Err("the database path is empty".into())
@@ -95,13 +95,17 @@ impl FromStr for Db {
     }
 }
 
+fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
 /// Never prints a password: PostgreSQL shows as `postgres://host:port/dbname`.
 impl fmt::Display for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Db::Sqlite(p) => write!(f, "{}", p.display()),
             Db::Postgres(url) => {
-                let Ok(c) = url.parse::<tokio_postgres::Config>() else {
+                let Ok((c, _)) = tls::parse(url) else {
                     return f.write_str("postgres://?");
                 };
                 let host = match c.get_hosts().first() {
@@ -116,6 +120,18 @@ impl fmt::Display for Db {
                     c.get_dbname().unwrap_or("")
                 )
             }
+        }
+    }
+}
+
+impl Db {
+    /// `--db` with `--db-ca-file`: the CA that PostgreSQL's certificate must chain to,
+    /// winning over `sslrootcert` in the URL. A SQLite file has no use for one: an error.
+    pub fn with_ca_file(db: &str, ca: Option<&Path>) -> Result<Db, String> {
+        match ca {
+            None => db.parse(),
+            Some(ca) if is_postgres(db) => tls::with_ca_file(db, ca)?.parse(),
+            Some(_) => Err("--db-ca-file is for a PostgreSQL database only".into()),
         }
     }
 }
@@ -337,6 +353,39 @@ pub(crate) fn is_conflict(identity: &str, month: &str, r: &Record) -> bool {
     !(near(r.event_at - BOUNDARY_SLACK) || near(r.event_at + BOUNDARY_SLACK))
 }
 
+/// What one group commit did with its beacons, counted into the metrics once committed.
+#[derive(Debug, Default)]
+pub(crate) struct BeaconCounts {
+    /// Stored now.
+    pub accepted: usize,
+    /// A retry of a beacon stored before: answered as stored, not stored again.
+    pub duplicates: usize,
+    /// An `event_id` stored for another identity or month.
+    pub conflicts: usize,
+}
+
+impl BeaconCounts {
+    pub(crate) fn record(&self) {
+        let m = &crate::metrics::get().beacons;
+        for (result, n) in [
+            ("accepted", self.accepted),
+            ("duplicate", self.duplicates),
+            ("conflict", self.conflicts),
+        ] {
+            m.get_or_create(&crate::metrics::ResultLabel { result })
+                .inc_by(n as u64);
+        }
+    }
+}
+
+/// Counts a group commit (its size and how long it took) into the metrics.
+pub(crate) fn group_done(writes: usize, started: std::time::Instant) {
+    let m = crate::metrics::get();
+    m.group_commits.observe(writes as f64);
+    m.group_commit_seconds
+        .observe(started.elapsed().as_secs_f64());
+}
+
 /// A write waiting for its group's commit.
 struct WriteJob {
     write: Write,
@@ -452,6 +501,25 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.health(),
             Store::Postgres(s) => s.health().await,
+        }
+    }
+
+    /// Ready for traffic: healthy, and the schema is the one this build knows (another
+    /// instance may have migrated a shared database further).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.health().await?;
+        let found = match self {
+            Store::Sqlite(s) => s.schema_version().await?,
+            Store::Postgres(s) => s.schema_version().await?,
+        };
+        schema::check_current(found, "the database")
+    }
+
+    /// PostgreSQL: the pool's connections (open, idle, waited for, most); `None` on SQLite.
+    pub fn pool_status(&self) -> Option<[(&'static str, usize); 4]> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(s) => Some(s.pool_status()),
         }
     }
 

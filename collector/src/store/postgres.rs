@@ -7,7 +7,7 @@
 //! overlap and each grows with load. A commit answers only after PostgreSQL reports it
 //! durable (`synchronous_commit` as the server has it, `on` by default).
 
-use super::schema;
+use super::{schema, tls};
 use super::{
     settle, sighting_row, ActivityRow, Billed, Conflicts, IdentityRow, MonthLine, Options,
     StoreError, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
@@ -18,7 +18,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
-use tokio_postgres::NoTls;
 
 /// Most group commits in flight per instance. More only splits the queue into smaller
 /// transactions, which cost PostgreSQL more CPU per beacon (docs/collector-bench.md).
@@ -56,14 +55,17 @@ WITH new AS (
         last_seen = greatest(sightings.last_seen, excluded.last_seen),
         hits = sightings.hits + excluded.hits
 )
-INSERT INTO identities (month, identity, first_seen, last_seen, connects)
-SELECT month, identity, min(event_at), max(event_at), count(*) FROM new
-WHERE kind = 'connected'
-GROUP BY month, identity ORDER BY month, identity
-ON CONFLICT (month, identity) DO UPDATE SET
-    first_seen = least(identities.first_seen, excluded.first_seen),
-    last_seen = greatest(identities.last_seen, excluded.last_seen),
-    connects = identities.connects + excluded.connects";
+), connected AS (
+    INSERT INTO identities (month, identity, first_seen, last_seen, connects)
+    SELECT month, identity, min(event_at), max(event_at), count(*) FROM new
+    WHERE kind = 'connected'
+    GROUP BY month, identity ORDER BY month, identity
+    ON CONFLICT (month, identity) DO UPDATE SET
+        first_seen = least(identities.first_seen, excluded.first_seen),
+        last_seen = greatest(identities.last_seen, excluded.last_seen),
+        connects = identities.connects + excluded.connects
+)
+SELECT count(*) FROM new";
 
 const SUMMARY: &str = "SELECT count(*), coalesce(sum(connects), 0)::int8, min(first_seen),
     max(last_seen) FROM identities WHERE month = $1";
@@ -124,6 +126,10 @@ const UPSERT_SIGHTING: &str =
 /// `Unavailable`: the client is told to retry. Anything else is a real error.
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> StoreError {
+        // A refused certificate may be fixed on the server without restarting us: a retry.
+        if let Some(msg) = tls::explain(&e) {
+            return StoreError::Unavailable(msg);
+        }
         let transient = match e.code() {
             // I/O, a closed connection, a timeout; not a type conversion (a bug: 500).
             None => {
@@ -167,9 +173,10 @@ pub struct PgStore {
 impl PgStore {
     /// Connects; with `write`, migrates and starts the writer, else only checks the version.
     pub async fn open(url: &str, opts: &Options, write: bool) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        let (mut config, tls) = tls::parse(url).map_err(|e| StoreError::Config(e.to_string()))?;
+        let tls = tls
+            .connector()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(opts.pool_wait);
         }
@@ -181,7 +188,7 @@ impl PgStore {
         }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -217,6 +224,28 @@ impl PgStore {
             Ok(r) => r.map(|_| ()).map_err(StoreError::from),
             Err(_) => Err(StoreError::Unavailable("no answer to SELECT 1".into())),
         }
+    }
+
+    /// The newest migration applied.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let conn = self.pool.get().await?;
+        Ok(conn
+            .query_one(
+                "SELECT coalesce(max(version), 0)::int8 FROM schema_version",
+                &[],
+            )
+            .await?
+            .try_get(0)?)
+    }
+
+    pub fn pool_status(&self) -> [(&'static str, usize); 4] {
+        let s = self.pool.status();
+        [
+            ("size", s.size),
+            ("available", s.available),
+            ("waiting", s.waiting),
+            ("max", s.max_size),
+        ]
     }
 
     pub async fn summary(&self, month: Month) -> Result<Summary, StoreError> {
@@ -487,7 +516,9 @@ async fn writer(pool: Pool, mut rx: mpsc::Receiver<WriteJob>) {
             Ok(conn) => {
                 tokio::spawn(async move {
                     let _slot = slot;
+                    let started = std::time::Instant::now();
                     let result = commit_with_retry(conn, &jobs).await;
+                    super::group_done(jobs.len(), started);
                     settle(jobs, result);
                 });
             }
@@ -547,8 +578,17 @@ async fn commit(
     let conflicts = if beacons.is_empty() {
         vec![Vec::new(); jobs.len()]
     } else {
-        commit_beacons(conn, beacons).await?;
-        conflicts(conn, jobs).await?
+        let total = beacons.len();
+        let accepted = commit_beacons(conn, beacons).await?;
+        let conflicts = conflicts(conn, jobs).await?;
+        let conflicted = conflicts.iter().map(Vec::len).sum::<usize>();
+        super::BeaconCounts {
+            accepted,
+            duplicates: total.saturating_sub(accepted + conflicted),
+            conflicts: conflicted,
+        }
+        .record();
+        conflicts
     };
     if jobs.iter().all(|j| matches!(j.write, Write::Beacons(_))) {
         return Ok(conflicts);
@@ -638,7 +678,7 @@ async fn conflicts(
 async fn commit_beacons(
     conn: &Object,
     mut records: Vec<&crate::wire::Record>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<usize, tokio_postgres::Error> {
     records.sort_by(|a, b| a.beacon.event_id.cmp(&b.beacon.event_id));
     let col = |f: &dyn Fn(&crate::wire::Record) -> String| -> Vec<String> {
         records.iter().map(|r| f(r)).collect()
@@ -661,26 +701,29 @@ async fn commit_beacons(
         .collect();
     let kind = col(&|r| r.beacon.kind.as_str().to_owned());
     // One statement is one transaction: a single round trip, atomic, durable on return.
+    // It answers how many events were new.
     let stmt = conn.prepare_cached(INSERT_GROUP).await?;
-    conn.execute(
-        &stmt,
-        &[
-            &event_id,
-            &identity,
-            &month,
-            &client_month,
-            &occurred_at,
-            &sent_at,
-            &received_at,
-            &event_at,
-            &attempt,
-            &dedupe,
-            &sdk_name,
-            &sdk_version,
-            &client_version,
-            &kind,
-        ],
-    )
-    .await?;
-    Ok(())
+    let new: i64 = conn
+        .query_one(
+            &stmt,
+            &[
+                &event_id,
+                &identity,
+                &month,
+                &client_month,
+                &occurred_at,
+                &sent_at,
+                &received_at,
+                &event_at,
+                &attempt,
+                &dedupe,
+                &sdk_name,
+                &sdk_version,
+                &client_version,
+                &kind,
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(usize::try_from(new).unwrap_or(0))
 }

@@ -193,6 +193,18 @@ impl SqliteStore {
         }
     }
 
+    /// The newest migration applied.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT coalesce(max(version), 0) FROM schema_version",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
     pub async fn summary(&self, month: Month) -> Result<Summary, StoreError> {
         self.read(move |c| summary(c, month)).await
     }
@@ -394,6 +406,7 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, path: &Path, f
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let result = if lost {
             Err(StoreError::Replaced(path.display().to_string()))
         } else {
@@ -401,6 +414,7 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, path: &Path, f
                 .map_err(StoreError::from)
                 .and_then(|c| same_file(path, file).map(|()| c))
         };
+        super::group_done(jobs.len(), started);
         if let Err(e @ StoreError::Replaced(_)) = &result {
             if !lost {
                 tracing::error!(error = %e, "STORAGE LOST: answering 503 to every write until restarted");
@@ -414,11 +428,12 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>, path: &Path, f
 fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<Vec<Conflicts>> {
     let tx = conn.transaction()?;
     let mut conflicts = Vec::with_capacity(jobs.len());
+    let mut counts = super::BeaconCounts::default();
     for job in jobs {
         conflicts.push(Vec::new());
         match &job.write {
             Write::Beacons(records) => {
-                *conflicts.last_mut().unwrap() = write_beacons(&tx, records)?
+                *conflicts.last_mut().unwrap() = write_beacons(&tx, records, &mut counts)?
             }
             Write::Tokens(tokens) => {
                 let mut insert = tx.prepare_cached(INSERT_TOKEN)?;
@@ -451,6 +466,7 @@ fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<Vec
         }
     }
     tx.commit()?;
+    counts.record();
     Ok(conflicts)
 }
 
@@ -460,6 +476,7 @@ fn write_group(conn: &mut Connection, jobs: &[WriteJob]) -> rusqlite::Result<Vec
 fn write_beacons(
     tx: &rusqlite::Transaction,
     records: &[crate::wire::Record],
+    counts: &mut super::BeaconCounts,
 ) -> rusqlite::Result<Conflicts> {
     let mut insert = tx.prepare_cached(INSERT_EVENT)?;
     let mut upsert = tx.prepare_cached(UPSERT_IDENTITY)?;
@@ -491,10 +508,15 @@ fn write_beacons(
                 stored.query_row([&b.event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             if super::is_conflict(&identity, &was, r) {
                 conflicts.push(i);
+                counts.conflicts += 1;
+            } else {
+                counts.duplicates += 1;
             }
         } else if b.kind == Kind::Connected {
+            counts.accepted += 1;
             upsert.execute(params![month, b.identity, event_at])?;
         } else {
+            counts.accepted += 1;
             still.execute(params![
                 month,
                 "identity",

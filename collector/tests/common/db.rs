@@ -173,6 +173,15 @@ const PG_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg.sh");
 
 impl PgCluster {
     pub fn start() -> Option<PgCluster> {
+        PgCluster::start_with(&[])
+    }
+
+    /// With `ssl=on` and the certificates `pg.sh` makes (see `tls_file`).
+    pub fn start_tls() -> Option<PgCluster> {
+        PgCluster::start_with(&["tls"])
+    }
+
+    fn start_with(extra: &[&str]) -> Option<PgCluster> {
         pg_admin_url()?;
         let dir = tempfile::tempdir().unwrap();
         let mut c = PgCluster {
@@ -180,7 +189,7 @@ impl PgCluster {
             admin_url: String::new(),
             running: false,
         };
-        c.admin_url = c.pg_sh(&["start"]);
+        c.admin_url = c.pg_sh(&[&["start"], extra].concat());
         c.running = true;
         Some(c)
     }
@@ -199,6 +208,13 @@ impl PgCluster {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A file of a TLS cluster: `ca.crt`, `other-ca.crt` (did not sign the server's).
+    pub fn tls_file(&self, name: &str) -> String {
+        let path = self.dir.path().join("tls").join(name);
+        assert!(path.is_file(), "{} is missing", path.display());
+        path.to_str().unwrap().to_owned()
     }
 
     /// `immediate` is a crash: no checkpoint, recovery from the WAL at the next start.

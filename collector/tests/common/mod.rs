@@ -50,6 +50,9 @@ pub fn spawn_serve(db: &TestDb, extra: &[&str]) -> (Child, PathBuf, String) {
         .env_remove("MAU_COLLECTOR_INGEST_TOKEN")
         .env_remove("MAU_COLLECTOR_PUBLIC_URL")
         .env_remove("TWILIO_AUTH_TOKEN")
+        .env_remove("MAU_COLLECTOR_METRICS_TOKEN")
+        .env_remove("MAU_COLLECTOR_METRICS_LISTEN")
+        .env_remove("MAU_COLLECTOR_LOG_FORMAT")
         // Test load comes from one address: per-address limits are off unless a test
         // turns them on with the flags (which win over these).
         .env("MAU_COLLECTOR_RATE_LIMIT", "0")
