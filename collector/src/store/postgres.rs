@@ -54,7 +54,6 @@ WITH new AS (
         first_seen = least(sightings.first_seen, excluded.first_seen),
         last_seen = greatest(sightings.last_seen, excluded.last_seen),
         hits = sightings.hits + excluded.hits
-)
 ), connected AS (
     INSERT INTO identities (month, identity, first_seen, last_seen, connects)
     SELECT month, identity, min(event_at), max(event_at), count(*) FROM new
