@@ -36,6 +36,10 @@ bash scripts/build.sh
 say "size budget (scripts/size.sh --check)"
 bash scripts/size.sh --check
 
+# Reuses the npm build above; builds the static collector and its image (scripts/release.sh).
+say "release files, container image and systemd unit (tests/release/run.mjs)"
+node tests/release/run.mjs
+
 say "SDK in headless Chromium (wasm-pack test)"
 receiver_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 node tests/support/receiver.mjs "$receiver_port" >/dev/null &
