@@ -230,6 +230,15 @@ impl SubjectKind {
             SubjectKind::Address => "address",
         }
     }
+
+    /// `identity` or `address`.
+    pub fn parse(s: &str) -> Option<SubjectKind> {
+        match s {
+            "identity" => Some(SubjectKind::Identity),
+            "address" => Some(SubjectKind::Address),
+            _ => None,
+        }
+    }
 }
 
 /// A subject seen by a server-side source at a time.
@@ -299,6 +308,32 @@ impl Billed {
     }
 }
 
+/// The rows one erasure removed, per table, and the months the subject had rows in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    pub events: u64,
+    pub identities: u64,
+    pub tokens: u64,
+    pub sightings: u64,
+    /// Each of these months now counts the subject once among its erased subjects.
+    pub months: Vec<String>,
+}
+
+impl Erased {
+    /// Rows removed in all tables.
+    pub fn rows(&self) -> u64 {
+        self.events + self.identities + self.tokens + self.sightings
+    }
+
+    /// Adds another erasure's rows (for `forget --reapply`'s totals).
+    pub fn add(&mut self, other: &Erased) {
+        self.events += other.events;
+        self.identities += other.identities;
+        self.tokens += other.tokens;
+        self.sightings += other.sightings;
+    }
+}
+
 /// One month of `GET /v1/months`: the beacon summary, the subjects of every source and
 /// the stored billed count, so the gap of each month shows without its report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -307,17 +342,26 @@ pub struct MonthLine {
     pub summary: Summary,
     /// Unique MAU subjects from every source: the report's `seen`.
     pub subjects: i64,
+    /// Subjects of the month erased on request (no longer in `subjects`).
+    pub erased: i64,
     pub billed: Option<Billed>,
-    /// billed − subjects, as the report's `unexplained`; null without a billed count.
+    /// billed − (subjects + erased), as the report's `unexplained`; null without a billed
+    /// count.
     pub unexplained: Option<i64>,
 }
 
 impl MonthLine {
-    pub(crate) fn new(summary: Summary, subjects: i64, billed: Option<Billed>) -> MonthLine {
+    pub(crate) fn new(
+        summary: Summary,
+        subjects: i64,
+        erased: i64,
+        billed: Option<Billed>,
+    ) -> MonthLine {
         MonthLine {
             summary,
             subjects,
-            unexplained: billed.as_ref().map(|b| b.count as i64 - subjects),
+            erased,
+            unexplained: billed.as_ref().map(|b| b.count as i64 - subjects - erased),
             billed,
         }
     }
@@ -426,6 +470,15 @@ fn settle(jobs: Vec<WriteJob>, result: Result<Vec<Conflicts>, StoreError>) {
 }
 
 impl StoreError {
+    /// `backup` on PostgreSQL: its own tools do it.
+    pub fn pg_dump() -> StoreError {
+        StoreError::Config(
+            "a PostgreSQL store is backed up with pg_dump, e.g. `pg_dump --format=custom \
+             --file=mau-collector.dump \"$MAU_COLLECTOR_DB\"` (README: Operating the data)"
+                .into(),
+        )
+    }
+
     /// One error answers many requests of a group.
     fn clone_for_job(&self) -> StoreError {
         match self {
@@ -623,6 +676,46 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.clear_billed(month).await,
             Store::Postgres(s) => s.clear_billed(month).await,
+        }
+    }
+
+    /// Removes a subject from every table and every month in one transaction, and counts
+    /// it once as erased in each month it had rows in. A subject with no rows: all zero.
+    pub async fn forget(&self, kind: SubjectKind, subject: &str) -> Result<Erased, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.forget(kind, subject.to_owned()).await,
+            Store::Postgres(s) => s.forget(kind, subject).await,
+        }
+    }
+
+    /// Every subject the store holds, in any table and month (for `forget --reapply`);
+    /// the backends answer (subject, kind).
+    pub async fn subjects(&self) -> Result<Vec<(SubjectKind, String)>, StoreError> {
+        let rows = match self {
+            Store::Sqlite(s) => s.subjects().await?,
+            Store::Postgres(s) => s.subjects().await?,
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|(subject, kind)| SubjectKind::parse(&kind).map(|k| (k, subject)))
+            .collect())
+    }
+
+    /// A consistent copy of a SQLite store, taken while it serves (`VACUUM INTO` a new
+    /// file, synced, checked, then renamed into place); the copy's size. PostgreSQL: an
+    /// error naming pg_dump.
+    pub async fn backup(&self, to: &Path) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.backup(to.to_owned()).await,
+            Store::Postgres(_) => Err(StoreError::pg_dump()),
+        }
+    }
+
+    /// How many subjects of the month were erased on request.
+    pub async fn erased(&self, month: Month) -> Result<i64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.erased(month).await,
+            Store::Postgres(s) => s.erased(month).await,
         }
     }
 
