@@ -144,6 +144,21 @@ pub enum Command {
     /// table and month in one transaction. Prints the rows removed per table (JSON).
     /// Idempotent. Needs the erasure key (MAU_COLLECTOR_ERASURE_KEY).
     Forget(ForgetArgs),
+    /// Prune old rows now, as `serve` does hourly with the same flags: raw events and
+    /// delivery keys older than --retain-events-days, monthly rows of months older than
+    /// --retain-months. Prints the rows per table (JSON).
+    Prune {
+        #[command(flatten)]
+        retention: RetentionArgs,
+        /// The backdating window `serve` uses: the retention may not be shorter.
+        #[arg(long, value_name = "DAYS", env = "MAU_COLLECTOR_MAX_BACKDATE_DAYS",
+              default_value_t = 35, value_parser = clap::value_parser!(u32).range(1..=3650),
+              hide_env_values = true)]
+        max_backdate_days: u32,
+        /// Count what would go; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// A consistent copy of a SQLite store, taken while it serves (PostgreSQL: pg_dump).
     Backup {
         /// The copy to write; refused if it exists.
@@ -171,6 +186,29 @@ pub enum TwilioCommand {
         #[arg(long, value_name = "IS_SID")]
         service: Option<String>,
     },
+}
+
+/// How long rows are kept (default: for ever).
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// Keep raw events (and delivery keys) this many days, then prune them; at least
+    /// --max-backdate-days + 1. Monthly counts are not touched.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        env = "MAU_COLLECTOR_RETAIN_EVENTS_DAYS",
+        hide_env_values = true
+    )]
+    pub retain_events_days: Option<u32>,
+    /// Keep the monthly rows (identities, sightings, tokens) of this many months, the
+    /// current one included; older months are pruned (their billed and erased counts stay).
+    #[arg(
+        long,
+        value_name = "MONTHS",
+        env = "MAU_COLLECTOR_RETAIN_MONTHS",
+        hide_env_values = true
+    )]
+    pub retain_months: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -411,6 +449,9 @@ pub struct ServeArgs {
     /// stored as usual: erasure is of the past, not a block list. Needs the erasure key.
     #[arg(long, env = "MAU_COLLECTOR_REFUSE_ERASED", hide_env_values = true)]
     pub refuse_erased: bool,
+
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 
     /// Serve `GET /metrics` (Prometheus text format) on this listener to requests with
     /// `Authorization: Bearer TOKEN` (at least 16 bytes). Without it or --metrics-listen,

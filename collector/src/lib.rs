@@ -10,6 +10,7 @@ pub mod identity;
 pub mod metrics;
 pub mod month;
 pub mod reconcile;
+pub mod retention;
 pub mod serve;
 pub mod store;
 pub mod ticket;

@@ -2,13 +2,14 @@
 
 use clap::Parser;
 use mau_collector::config::{
-    Cli, Command, ForgetArgs, LogFormat, ReportFormat, ServeArgs, TwilioCommand,
+    Cli, Command, ForgetArgs, LogFormat, ReportFormat, RetentionArgs, ServeArgs, TwilioCommand,
 };
 use mau_collector::erasure::{self, ErasureKey, ErasureLog};
 use mau_collector::http::auth::check_secret;
 use mau_collector::http::limits::{LimitConfig, Limits};
 use mau_collector::http::Tickets;
 use mau_collector::reconcile::{self, Billed};
+use mau_collector::retention::Retention;
 use mau_collector::serve;
 use mau_collector::store::{Db, Options, Store, SubjectKind};
 use mau_collector::twilio::{rest, sync};
@@ -80,6 +81,12 @@ fn main() -> ExitCode {
         Command::Forget(args) => {
             runtime(false).and_then(|rt| rt.block_on(forget_cmd(&db, erasure, args)))
         }
+        Command::Prune {
+            retention,
+            max_backdate_days,
+            dry_run,
+        } => runtime(false)
+            .and_then(|rt| rt.block_on(prune_cmd(&db, &retention, max_backdate_days, dry_run))),
         Command::Backup { to } => runtime(false).and_then(|rt| rt.block_on(backup_cmd(&db, &to))),
         Command::Twilio {
             command: TwilioCommand::Sync { month, service },
@@ -145,6 +152,8 @@ async fn serve(db: &Db, args: ServeArgs, erasure: ErasureConfig) -> Result<(), B
             check_secret(flag, secret)?;
         }
     }
+    // Checked before anything opens, naming the minimum.
+    let retention = retention(&args.retention, args.max_backdate_days)?;
     let erasure = match erasure.key {
         Some(_) => Some(Arc::new(erasure.open(db)?)),
         None if args.refuse_erased => {
@@ -176,6 +185,10 @@ async fn serve(db: &Db, args: ServeArgs, erasure: ErasureConfig) -> Result<(), B
         });
     } else if args.metrics_token.is_none() {
         tracing::info!("metrics off: set --metrics-token or --metrics-listen to serve /metrics");
+    }
+    if !retention.is_off() {
+        tracing::info!(?retention, "retention on: pruning old rows hourly");
+        tokio::spawn(mau_collector::retention::run(store.clone(), retention));
     }
     let state = AppState {
         admin_token: args.admin_token,
@@ -271,6 +284,31 @@ async fn forget_cmd(db: &Db, erasure: ErasureConfig, args: ForgetArgs) -> Result
         "{}",
         serde_json::to_string_pretty(&erasure::answer(kind, &erased))?
     );
+    Ok(())
+}
+
+fn retention(args: &RetentionArgs, max_backdate_days: u32) -> Result<Retention, BoxError> {
+    Ok(Retention::new(
+        args.retain_events_days,
+        args.retain_months,
+        max_backdate_days,
+    )?)
+}
+
+/// `prune`: now, or counted with `--dry-run`; JSON on stdout.
+async fn prune_cmd(
+    db: &Db,
+    args: &RetentionArgs,
+    max_backdate_days: u32,
+    dry_run: bool,
+) -> Result<(), BoxError> {
+    let retention = retention(args, max_backdate_days)?;
+    if retention.is_off() {
+        return Err("nothing to prune: give --retain-events-days or --retain-months".into());
+    }
+    let store = Store::open_existing(db).await?;
+    let pruned = mau_collector::retention::prune(&store, retention, dry_run).await?;
+    println!("{}", serde_json::to_string_pretty(&pruned)?);
     Ok(())
 }
 

@@ -308,6 +308,65 @@ impl Billed {
     }
 }
 
+/// A table retention prunes: its key, and the column compared with the cutoff.
+pub(crate) struct PruneTarget {
+    pub table: &'static str,
+    pub key: &'static str,
+    pub column: &'static str,
+    /// Compared with the month cutoff (else with the events' time cutoff).
+    pub by_month: bool,
+}
+
+/// Raw events and delivery keys by time; the monthly rows by month. `billed` and `erased`
+/// (counts, no subject) are kept.
+pub(crate) const PRUNE_TARGETS: [PruneTarget; 5] = [
+    PruneTarget {
+        table: "events",
+        key: "event_id",
+        column: "event_at",
+        by_month: false,
+    },
+    PruneTarget {
+        table: "delivery_keys",
+        key: "key",
+        column: "seen_at",
+        by_month: false,
+    },
+    PruneTarget {
+        table: "identities",
+        key: "month, identity",
+        column: "month",
+        by_month: true,
+    },
+    PruneTarget {
+        table: "sightings",
+        key: "month, subject_kind, subject, source",
+        column: "month",
+        by_month: true,
+    },
+    PruneTarget {
+        table: "tokens",
+        key: "token_key",
+        column: "month",
+        by_month: true,
+    },
+];
+
+impl PruneTarget {
+    /// The count and the batch delete, with `?n` (SQLite) or `$n` (PostgreSQL) parameters:
+    /// 1 the cutoff, 2 the batch size.
+    pub(crate) fn sql(&self, sigil: char) -> (String, String) {
+        let (table, key, column) = (self.table, self.key, self.column);
+        (
+            format!("SELECT count(*) FROM {table} WHERE {column} < {sigil}1"),
+            format!(
+                "DELETE FROM {table} WHERE ({key}) IN \
+                 (SELECT {key} FROM {table} WHERE {column} < {sigil}1 LIMIT {sigil}2)"
+            ),
+        )
+    }
+}
+
 /// The rows one erasure removed, per table, and the months the subject had rows in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Erased {
@@ -709,6 +768,56 @@ impl Store {
             Store::Sqlite(s) => s.backup(to.to_owned()).await,
             Store::Postgres(_) => Err(StoreError::pg_dump()),
         }
+    }
+
+    /// Deletes (or, dry, counts) the rows before the cutoffs, table by table, in batches of
+    /// `PRUNE_BATCH` rows, each its own transaction, pausing between them.
+    pub async fn prune(
+        &self,
+        cut: &crate::retention::Cutoffs,
+        dry_run: bool,
+    ) -> Result<std::collections::BTreeMap<&'static str, u64>, StoreError> {
+        use crate::retention::{PRUNE_BATCH, PRUNE_PAUSE};
+        let mut out = std::collections::BTreeMap::new();
+        for t in PRUNE_TARGETS {
+            let cutoff = if t.by_month {
+                &cut.months_before
+            } else {
+                &cut.events_before
+            };
+            let Some(cutoff) = cutoff.clone() else {
+                continue;
+            };
+            let (count, delete) = match self {
+                Store::Sqlite(_) => t.sql('?'),
+                Store::Postgres(_) => t.sql('$'),
+            };
+            let n = if dry_run {
+                match self {
+                    Store::Sqlite(s) => s.count_before(count, cutoff).await?,
+                    Store::Postgres(s) => s.count_before(&count, &cutoff).await?,
+                }
+            } else {
+                let mut n = 0;
+                loop {
+                    let batch = PRUNE_BATCH as i64;
+                    let d = match self {
+                        Store::Sqlite(s) => {
+                            s.delete_before(delete.clone(), cutoff.clone(), batch)
+                                .await?
+                        }
+                        Store::Postgres(s) => s.delete_before(&delete, &cutoff, batch).await?,
+                    };
+                    n += d;
+                    if d < PRUNE_BATCH {
+                        break n;
+                    }
+                    tokio::time::sleep(PRUNE_PAUSE).await;
+                }
+            };
+            out.insert(t.table, n);
+        }
+        Ok(out)
     }
 
     /// How many subjects of the month were erased on request.

@@ -365,6 +365,23 @@ impl PgStore {
         Ok(erased)
     }
 
+    pub async fn count_before(&self, sql: &str, cutoff: &str) -> Result<u64, StoreError> {
+        let conn = self.pool.get().await?;
+        let n: i64 = conn.query_one(sql, &[&cutoff]).await?.try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// One statement, its own transaction.
+    pub async fn delete_before(
+        &self,
+        sql: &str,
+        cutoff: &str,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let conn = self.pool.get().await?;
+        Ok(conn.execute(sql, &[&cutoff, &limit]).await?)
+    }
+
     pub async fn subjects(&self) -> Result<Vec<(String, String)>, StoreError> {
         let conn = self.pool.get().await?;
         conn.query(SUBJECTS, &[])

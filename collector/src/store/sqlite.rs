@@ -314,6 +314,23 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn count_before(&self, sql: String, cutoff: String) -> Result<u64, StoreError> {
+        self.read(move |c| c.query_row(&sql, [cutoff], |r| r.get::<_, i64>(0)))
+            .await
+            .map(|n| n.max(0) as u64)
+    }
+
+    pub async fn delete_before(
+        &self,
+        sql: String,
+        cutoff: String,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.write_direct(move |c| c.execute(&sql, params![cutoff, limit]))
+            .await
+            .map(|n| n as u64)
+    }
+
     pub async fn subjects(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.read(|c| {
             c.prepare(SUBJECTS)?
