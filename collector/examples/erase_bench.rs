@@ -1,7 +1,7 @@
-//! Rows and time for erasing one subject from a SQLite store with many identities, and for
+//! Rows and time for erasing one subject from a store with many identities, and for
 //! `forget --reapply` over all of them. Run:
-//! `cargo run --release -p mau-collector --example erase_bench -- [IDENTITIES]`
-//! (default 300000). Each identity has one event and one identities row; every tenth a
+//! `cargo run --release -p mau-collector --example erase_bench -- [IDENTITIES] [POSTGRES_URL]`
+//! (default 300000 on a new SQLite file; with a URL, on that empty PostgreSQL database). Each identity has one event and one identities row; every tenth a
 //! token and a sighting; the erased subject has rows in three months.
 
 use mau_collector::erasure::{self, ErasureKey, ErasureLog};
@@ -60,10 +60,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(300_000);
     let dir = tempfile_dir()?;
     let path = dir.join("bench.db");
-    let db = Db::Sqlite(path.clone());
+    let pg = std::env::args().nth(2);
+    let db = match &pg {
+        Some(url) => Db::Postgres(url.clone()),
+        None => Db::Sqlite(path.clone()),
+    };
     Store::open(&db, &Options::default()).await?;
     let started = Instant::now();
-    fill(&path, n)?;
+    match &pg {
+        Some(url) => fill_pg(url, n).await?,
+        None => fill(&path, n)?,
+    }
     println!(
         "filled {n} identities in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -94,7 +101,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64() * 1000.0
     );
     // A restore brings the subject back; reapply finds it among all subjects.
-    fill_target_only(&path)?;
+    match &pg {
+        Some(url) => {
+            pg_client(url)
+                .await?
+                .batch_execute(&target_only_sql())
+                .await?
+        }
+        None => rusqlite::Connection::open(&path)?.execute_batch(&target_only_sql())?,
+    }
     let started = Instant::now();
     let r = erasure::reapply(&log, &store).await?;
     println!(
@@ -108,14 +123,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn fill_target_only(path: &std::path::Path) -> rusqlite::Result<()> {
-    let c = rusqlite::Connection::open(path)?;
-    c.execute(
-        "INSERT INTO identities VALUES ('2026-11', ?1, '2026-11-15T12:00:00.000Z',
-            '2026-11-15T12:00:00.000Z', 1)",
-        [TARGET],
+fn target_only_sql() -> String {
+    format!(
+        "INSERT INTO identities VALUES ('2026-11', '{TARGET}', '2026-11-15T12:00:00.000Z',
+            '2026-11-15T12:00:00.000Z', 1)"
     )
-    .map(drop)
+}
+
+async fn pg_client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// The same rows as `fill`, made by the server (generate_series).
+async fn fill_pg(url: &str, n: usize) -> Result<(), tokio_postgres::Error> {
+    let at = "'2026-11-15T12:00:00.000Z'";
+    let id = "'user-' || lpad(i::text, 7, '0') || '@example.com'";
+    let mut sql = format!(
+        "INSERT INTO events (event_id, identity, month, client_month, occurred_at, sent_at,
+            received_at, event_at, attempt, dedupe, sdk_name, sdk_version, kind)
+         SELECT 'ev-' || i, {id}, '2026-11', '2026-11', {at}, {at}, {at}, {at}, 1, 'month',
+            'mau-beacon', '0.1.0', 'connected' FROM generate_series(0, {n} - 1) AS i;
+         INSERT INTO identities SELECT '2026-11', {id}, {at}, {at}, 1
+            FROM generate_series(0, {n} - 1) AS i;
+         INSERT INTO tokens SELECT 'id:t' || i, {id}, '2026-11', {at}, NULL, {at}
+            FROM generate_series(0, {n} - 1, 10) AS i;
+         INSERT INTO sightings SELECT '2026-11', 'identity', {id}, 'webhook:onMessageAdded',
+            {at}, {at}, 1 FROM generate_series(0, {n} - 1, 10) AS i;"
+    );
+    for (k, month) in ["2026-09", "2026-10", "2026-11"].iter().enumerate() {
+        let at = format!("'{month}-15T12:00:00.000Z'");
+        sql.push_str(&format!(
+            "INSERT INTO events (event_id, identity, month, client_month, occurred_at, sent_at,
+                received_at, event_at, attempt, dedupe, sdk_name, sdk_version, kind)
+             VALUES ('target-{k}', '{TARGET}', '{month}', '{month}', {at}, {at}, {at}, {at}, 1,
+                'month', 'mau-beacon', '0.1.0', 'connected');
+             INSERT INTO identities VALUES ('{month}', '{TARGET}', {at}, {at}, 1);
+             INSERT INTO tokens VALUES ('id:target{k}', '{TARGET}', '{month}', {at}, NULL, {at});
+             INSERT INTO sightings VALUES ('{month}', 'identity', '{TARGET}',
+                'webhook:onMessageAdded', {at}, {at}, 1);"
+        ));
+    }
+    pg_client(url).await?.batch_execute(&sql).await?;
+    pg_client(url).await?.batch_execute("ANALYZE").await
 }
 
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
