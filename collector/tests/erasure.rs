@@ -116,7 +116,9 @@ fn answered_rows(r: &Value) -> [i64; 4] {
 }
 
 fn erasure_removes_a_subject_everywhere(db: &TestDb) {
-    let server = server(db, &[]);
+    // The log lives in the folder served as static files: it is never served.
+    let dir = db.dir.path().to_str().unwrap().to_owned();
+    let server = server(db, &["--static-dir", &dir]);
     let beacons = json!([
         beacon("alice", "e1"),
         beacon("alice", "e2"),
@@ -214,6 +216,8 @@ fn erasure_removes_a_subject_everywhere(db: &TestDb) {
     assert_eq!(answered_rows(&r.json()), [1, 1, 0, 0], "{}", r.body);
     assert_eq!(server.month_line(&month)["erased"], 3);
 
+    let served = send(server.request("GET", "/erasures.log"), None);
+    assert_eq!(served.status, 404, "{}", served.body);
     // The log: one line per erasure, a time and a hash, never the subject.
     let log = std::fs::read_to_string(log_path(db)).unwrap();
     assert_eq!(log.lines().count(), 4, "{log}");

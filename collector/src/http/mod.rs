@@ -174,7 +174,8 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let api = match static_dir {
         Some(dir) => {
-            let files = files::StaticFiles::new(&dir, state.store.file());
+            let log = state.erasure.as_ref().map(|l| l.path());
+            let files = files::StaticFiles::new(&dir, state.store.file(), log);
             api.fallback(move |req: axum::extract::Request| files.clone().serve(req))
         }
         None => api.fallback(|| async { ApiError::NotFound }),
