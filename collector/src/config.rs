@@ -62,6 +62,30 @@ pub struct Cli {
     )]
     pub db_ca_file: Option<PathBuf>,
 
+    /// The key the erasure log's hashes are made with (HMAC-SHA256), at least 16 bytes.
+    /// Without one, erasure is refused. Keep it: a lost key makes the log unusable for
+    /// `forget --reapply`. Use the env var: flags show in process lists.
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY",
+        env = "MAU_COLLECTOR_ERASURE_KEY",
+        hide_env_values = true
+    )]
+    pub erasure_key: Option<String>,
+
+    /// The erasure log: an append-only file outside the database, one line per erasure
+    /// (time and keyed hash). Default: beside a SQLite file (`<file>.erasures`); required
+    /// with PostgreSQL. Every instance and the CLI must use the same file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "MAU_COLLECTOR_ERASURE_LOG",
+        hide_env_values = true
+    )]
+    pub erasure_log: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -116,6 +140,31 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
     },
+    /// Erase a subject on request: log its keyed hash (synced), then remove it from every
+    /// table and month in one transaction. Prints the rows removed per table (JSON).
+    /// Idempotent. Needs the erasure key (MAU_COLLECTOR_ERASURE_KEY).
+    Forget(ForgetArgs),
+    /// Prune old rows now, as `serve` does hourly with the same flags: raw events and
+    /// delivery keys older than --retain-events-days, monthly rows of months older than
+    /// --retain-months. Prints the rows per table (JSON).
+    Prune {
+        #[command(flatten)]
+        retention: RetentionArgs,
+        /// The backdating window `serve` uses: the retention may not be shorter.
+        #[arg(long, value_name = "DAYS", env = "MAU_COLLECTOR_MAX_BACKDATE_DAYS",
+              default_value_t = 35, value_parser = clap::value_parser!(u32).range(1..=3650),
+              hide_env_values = true)]
+        max_backdate_days: u32,
+        /// Count what would go; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A consistent copy of a SQLite store, taken while it serves (PostgreSQL: pg_dump).
+    Backup {
+        /// The copy to write; refused if it exists.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
     /// Read what Twilio knows (REST API).
     Twilio {
         #[command(subcommand)]
@@ -137,6 +186,44 @@ pub enum TwilioCommand {
         #[arg(long, value_name = "IS_SID")]
         service: Option<String>,
     },
+}
+
+/// How long rows are kept (default: for ever).
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// Keep raw events (and delivery keys) this many days, then prune them; at least
+    /// --max-backdate-days + 1. Monthly counts are not touched.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        env = "MAU_COLLECTOR_RETAIN_EVENTS_DAYS",
+        hide_env_values = true
+    )]
+    pub retain_events_days: Option<u32>,
+    /// Keep the monthly rows (identities, sightings, tokens) of this many months, the
+    /// current one included; older months are pruned (their billed and erased counts stay).
+    #[arg(
+        long,
+        value_name = "MONTHS",
+        env = "MAU_COLLECTOR_RETAIN_MONTHS",
+        hide_env_values = true
+    )]
+    pub retain_months: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ForgetArgs {
+    /// A chat identity to erase.
+    #[arg(long, value_name = "IDENTITY")]
+    pub identity: Option<String>,
+    /// A channel address to erase (e.g. +14155550100, whatsapp:+14155550100).
+    #[arg(long, value_name = "ADDRESS")]
+    pub address: Option<String>,
+    /// Erase again every subject of the store whose hash is in the erasure log (run it
+    /// after restoring a backup, before serving).
+    #[arg(long)]
+    pub reapply: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -356,6 +443,15 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub require_ticket: bool,
+
+    /// Beacons, tokens and sightings of subjects in the erasure log are answered 2xx and
+    /// not stored (counted in /v1/stats and metrics). Without it, they are new activity and
+    /// stored as usual: erasure is of the past, not a block list. Needs the erasure key.
+    #[arg(long, env = "MAU_COLLECTOR_REFUSE_ERASED", hide_env_values = true)]
+    pub refuse_erased: bool,
+
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 
     /// Serve `GET /metrics` (Prometheus text format) on this listener to requests with
     /// `Authorization: Bearer TOKEN` (at least 16 bytes). Without it or --metrics-listen,

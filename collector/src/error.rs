@@ -76,6 +76,14 @@ pub enum ApiError {
     MetricsUnauthorized,
     #[error("not ready: {0}")]
     NotReady(&'static str),
+    #[error("erasure is disabled: the collector was started without an erasure key (MAU_COLLECTOR_ERASURE_KEY or --erasure-key)")]
+    ErasureDisabled,
+    /// The subject or its kind is not one that can be erased (never names the subject).
+    #[error("{0}")]
+    BadSubject(&'static str),
+    /// The erasure log could not be written: nothing was erased.
+    #[error("the erasure log could not be written; nothing was erased")]
+    ErasureLog(String),
 }
 
 impl ApiError {
@@ -85,6 +93,7 @@ impl ApiError {
             ApiError::Wire(_)
             | ApiError::BadRequest(_)
             | ApiError::BadBilled(_)
+            | ApiError::BadSubject(_)
             | ApiError::BodyRead => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -109,6 +118,8 @@ impl ApiError {
             ApiError::MetricsDisabled => StatusCode::FORBIDDEN,
             ApiError::MetricsUnauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ErasureDisabled => StatusCode::FORBIDDEN,
+            ApiError::ErasureLog(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -140,6 +151,9 @@ impl ApiError {
             ApiError::MetricsDisabled => "metrics_disabled",
             ApiError::MetricsUnauthorized => "unauthorized",
             ApiError::NotReady(_) => "not_ready",
+            ApiError::ErasureDisabled => "erasure_disabled",
+            ApiError::BadSubject(_) => "bad_subject",
+            ApiError::ErasureLog(_) => "erasure_log_error",
         }
     }
 
@@ -192,6 +206,7 @@ impl IntoResponse for ApiError {
             ApiError::Storage(detail) => tracing::error!(%detail, "storage error"),
             ApiError::Unavailable(detail) => tracing::warn!(%detail, "database unavailable"),
             ApiError::StorageReplaced(detail) => tracing::error!(%detail, "storage lost"),
+            ApiError::ErasureLog(detail) => tracing::error!(%detail, "erasure log not written"),
             _ => {}
         }
         if matches!(
@@ -255,6 +270,18 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
             StoreError::Replaced(m) => ApiError::StorageReplaced(m),
             other => ApiError::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::erasure::ErasureError> for ApiError {
+    fn from(e: crate::erasure::ErasureError) -> Self {
+        use crate::erasure::ErasureError as E;
+        match e {
+            E::Store(s) => s.into(),
+            E::BadSubject => ApiError::BadSubject("the subject is empty or too long"),
+            E::NoKey | E::ShortKey(_) | E::NoLogPath => ApiError::ErasureDisabled,
+            e @ E::Log { .. } => ApiError::ErasureLog(e.to_string()),
         }
     }
 }

@@ -158,13 +158,15 @@ pub async fn report(
 ) -> Result<Report, StoreError> {
     let activity = store.activity(month).await?;
     let tokens = store.tokens(month).await?;
+    let erased = store.erased(month).await?;
     Ok(reconcile::build(
         &month.to_string(),
         &activity,
         &tokens,
         billed,
         usage_records,
-    ))
+    )
+    .with_erased(erased.max(0) as u64))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! so tests can drive the service in process and the binary stays a thin command line.
 
 pub mod config;
+pub mod erasure;
 pub mod error;
 pub mod export;
 pub mod http;
@@ -9,6 +10,7 @@ pub mod identity;
 pub mod metrics;
 pub mod month;
 pub mod reconcile;
+pub mod retention;
 pub mod serve;
 pub mod store;
 pub mod ticket;

@@ -1,13 +1,17 @@
 //! mau-collector: the reference collector for mau-beacon (the command line).
 
 use clap::Parser;
-use mau_collector::config::{Cli, Command, LogFormat, ReportFormat, ServeArgs, TwilioCommand};
+use mau_collector::config::{
+    Cli, Command, ForgetArgs, LogFormat, ReportFormat, RetentionArgs, ServeArgs, TwilioCommand,
+};
+use mau_collector::erasure::{self, ErasureKey, ErasureLog};
 use mau_collector::http::auth::check_secret;
 use mau_collector::http::limits::{LimitConfig, Limits};
 use mau_collector::http::Tickets;
 use mau_collector::reconcile::{self, Billed};
+use mau_collector::retention::Retention;
 use mau_collector::serve;
-use mau_collector::store::{Db, Options, Store};
+use mau_collector::store::{Db, Options, Store, SubjectKind};
 use mau_collector::twilio::{rest, sync};
 use mau_collector::{app, export, month::Month, ticket, AppState, Origins};
 use std::io::{IsTerminal, Write};
@@ -46,9 +50,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let erasure = ErasureConfig {
+        key: cli.erasure_key.clone(),
+        log: cli.erasure_log.clone(),
+    };
     let result = match cli.command {
         Command::Serve(args) => runtime(true).and_then(|rt| {
-            let r = rt.block_on(serve(&db, *args));
+            let r = rt.block_on(serve(&db, *args, erasure));
             // Connections dropped at the shutdown deadline are not waited for.
             rt.shutdown_timeout(Duration::from_millis(100));
             r
@@ -70,6 +78,16 @@ fn main() -> ExitCode {
             };
             runtime(false).and_then(|rt| rt.block_on(report_cmd(&db, month, billed, format)))
         }
+        Command::Forget(args) => {
+            runtime(false).and_then(|rt| rt.block_on(forget_cmd(&db, erasure, args)))
+        }
+        Command::Prune {
+            retention,
+            max_backdate_days,
+            dry_run,
+        } => runtime(false)
+            .and_then(|rt| rt.block_on(prune_cmd(&db, &retention, max_backdate_days, dry_run))),
+        Command::Backup { to } => runtime(false).and_then(|rt| rt.block_on(backup_cmd(&db, &to))),
         Command::Twilio {
             command: TwilioCommand::Sync { month, service },
         } => runtime(false).and_then(|rt| rt.block_on(sync_cmd(&db, month, service))),
@@ -92,7 +110,22 @@ fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, BoxError> {
     Ok(b.enable_all().build()?)
 }
 
-async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
+/// `--erasure-key` and `--erasure-log`, for `serve` and `forget`.
+struct ErasureConfig {
+    key: Option<String>,
+    log: Option<std::path::PathBuf>,
+}
+
+impl ErasureConfig {
+    /// The log, opened (created if missing) and read; the key is checked first.
+    fn open(&self, db: &Db) -> Result<ErasureLog, BoxError> {
+        let key = ErasureKey::new(self.key.as_deref())?;
+        let path = erasure::log_path(self.log.as_deref(), db)?;
+        Ok(ErasureLog::open(path, key)?)
+    }
+}
+
+async fn serve(db: &Db, args: ServeArgs, erasure: ErasureConfig) -> Result<(), BoxError> {
     let opts = Options {
         queue: args.queue as usize,
         pool_size: args.db_pool as usize,
@@ -119,7 +152,24 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
             check_secret(flag, secret)?;
         }
     }
+    // Checked before anything opens, naming the minimum.
+    let retention = retention(&args.retention, args.max_backdate_days)?;
+    let erasure = match erasure.key {
+        Some(_) => Some(Arc::new(erasure.open(db)?)),
+        None if args.refuse_erased => {
+            return Err("--refuse-erased needs the erasure key (MAU_COLLECTOR_ERASURE_KEY)".into())
+        }
+        None => None,
+    };
     let store = Store::open(db, &opts).await?;
+    match &erasure {
+        Some(log) => tracing::info!(
+            log = %log.path().display(),
+            refuse_erased = args.refuse_erased,
+            "erasure on: DELETE /v1/subjects/..."
+        ),
+        None => tracing::info!("erasure off: set MAU_COLLECTOR_ERASURE_KEY to allow it"),
+    }
     if args.admin_token.is_none() {
         tracing::warn!("no admin token: read endpoints are closed");
     }
@@ -135,6 +185,10 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
         });
     } else if args.metrics_token.is_none() {
         tracing::info!("metrics off: set --metrics-token or --metrics-listen to serve /metrics");
+    }
+    if !retention.is_off() {
+        tracing::info!(?retention, "retention on: pruning old rows hourly");
+        tokio::spawn(mau_collector::retention::run(store.clone(), retention));
     }
     let state = AppState {
         admin_token: args.admin_token,
@@ -155,6 +209,8 @@ async fn serve(db: &Db, args: ServeArgs) -> Result<(), BoxError> {
             identities_per_minute: args.identities_per_minute,
             trusted_proxies: args.trusted_proxies.clone(),
         }),
+        erasure,
+        refuse_erased: args.refuse_erased,
         ..AppState::new(store)
     };
     let backend = state.store.backend();
@@ -199,6 +255,74 @@ async fn export_cmd(db: &Db, month: Month, format: export::Format) -> Result<(),
     let store = Store::open_existing(db).await?;
     let stdout = std::io::stdout().lock();
     export::write_identities(&store, month, format, std::io::BufWriter::new(stdout)).await?;
+    Ok(())
+}
+
+/// `forget`: one subject, or `--reapply` over the whole store; JSON on stdout.
+async fn forget_cmd(db: &Db, erasure: ErasureConfig, args: ForgetArgs) -> Result<(), BoxError> {
+    // The key and the log before the store: nothing is erased that cannot be logged.
+    let log = erasure.open(db)?;
+    if let Db::Sqlite(path) = db {
+        if !path.exists() {
+            return Err(
+                mau_collector::store::StoreError::Missing(path.display().to_string()).into(),
+            );
+        }
+    }
+    let store = Store::open(db, &Options::default()).await?;
+    let (kind, subject) = match (args.identity, args.address) {
+        (Some(i), _) => (SubjectKind::Identity, i),
+        (None, Some(a)) => (SubjectKind::Address, a),
+        (None, None) => {
+            let r = erasure::reapply(&log, &store).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            return Ok(());
+        }
+    };
+    let erased = erasure::erase(&log, &store, kind, &subject).await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&erasure::answer(kind, &erased))?
+    );
+    Ok(())
+}
+
+fn retention(args: &RetentionArgs, max_backdate_days: u32) -> Result<Retention, BoxError> {
+    Ok(Retention::new(
+        args.retain_events_days,
+        args.retain_months,
+        max_backdate_days,
+    )?)
+}
+
+/// `prune`: now, or counted with `--dry-run`; JSON on stdout.
+async fn prune_cmd(
+    db: &Db,
+    args: &RetentionArgs,
+    max_backdate_days: u32,
+    dry_run: bool,
+) -> Result<(), BoxError> {
+    let retention = retention(args, max_backdate_days)?;
+    if retention.is_off() {
+        return Err("nothing to prune: give --retain-events-days or --retain-months".into());
+    }
+    let store = Store::open_existing(db).await?;
+    let pruned = mau_collector::retention::prune(&store, retention, dry_run).await?;
+    println!("{}", serde_json::to_string_pretty(&pruned)?);
+    Ok(())
+}
+
+/// `backup --to FILE`: SQLite's consistent online copy; PostgreSQL is pointed at pg_dump.
+async fn backup_cmd(db: &Db, to: &std::path::Path) -> Result<(), BoxError> {
+    if let Db::Postgres(_) = db {
+        return Err(mau_collector::store::StoreError::pg_dump().into());
+    }
+    let store = Store::open_existing(db).await?;
+    let bytes = store.backup(to).await?;
+    println!(
+        "backup written: {} ({bytes} bytes), a consistent copy; restore by serving it (then run          `mau-collector forget --reapply` against it before traffic)",
+        to.display()
+    );
     Ok(())
 }
 

@@ -85,6 +85,8 @@ pub struct Metrics {
     pub twilio_requests: Family<SignatureLabels, Counter>,
     pub twilio_types: Family<TypeLabels, Counter>,
     pub tokens_logged: Counter,
+    pub erasures: Counter,
+    pub erased_refused: Family<ReasonLabel, Counter>,
     pub connections_refused: Family<ReasonLabel, Counter>,
     pub open_connections: Gauge,
     pub storage_errors: Family<CodeLabel, Counter>,
@@ -110,6 +112,8 @@ impl Metrics {
             twilio_requests: Family::default(),
             twilio_types: Family::default(),
             tokens_logged: Counter::default(),
+            erasures: Counter::default(),
+            erased_refused: Family::default(),
             connections_refused: Family::default(),
             open_connections: Gauge::default(),
             storage_errors: Family::default(),
@@ -171,6 +175,17 @@ impl Metrics {
             "tokens_logged",
             "Token-log entries committed (POST /v1/tokens)",
             m.tokens_logged.clone(),
+        );
+        r.register(
+            "erasures",
+            "Subjects erased on request by this process (HTTP and CLI)",
+            m.erasures.clone(),
+        );
+        r.register(
+            "erased_refused",
+            "Items for subjects in the erasure log taken (2xx) but not stored \
+             (--refuse-erased), by kind: beacon, token, sighting",
+            m.erased_refused.clone(),
         );
         r.register(
             "connections_refused",

@@ -70,8 +70,11 @@ pub struct Report {
     /// Identities that connected (SDK beacon) with no token logged that month: a code path
     /// that does not log, or a forged beacon.
     pub connected_without_token: Vec<String>,
-    /// billed − seen: above zero, subjects Twilio counted that no source saw; below zero,
-    /// subjects seen that Twilio did not bill.
+    /// Subjects of the month erased on request: no longer in `seen`, still in Twilio's
+    /// count. A number only.
+    pub erased: u64,
+    /// billed − (seen + erased): above zero, subjects Twilio counted that no source saw;
+    /// below zero, subjects seen that Twilio did not bill.
     pub unexplained: Option<i64>,
     pub days: Vec<Day>,
     /// Chat identities that read alike (same after trimming, NFKC, case folding and the UTS #39 skeleton), for a
@@ -155,6 +158,7 @@ pub fn build(
 
     Report {
         month: month.to_owned(),
+        erased: 0,
         unexplained: billed.as_ref().map(|b| b.count as i64 - seen as i64),
         billed,
         usage_records,
@@ -182,6 +186,16 @@ pub fn build(
                 .filter(|(k, _)| *k == "identity")
                 .map(|(_, s)| *s),
         ),
+    }
+}
+
+impl Report {
+    /// With the month's count of subjects erased on request, which explains that much of
+    /// the gap to Twilio's count.
+    pub fn with_erased(mut self, erased: u64) -> Report {
+        self.erased = erased;
+        self.unexplained = self.unexplained.map(|u| u - erased as i64);
+        self
     }
 }
 
@@ -312,6 +326,13 @@ pub fn text(r: &Report) -> String {
     for g in r.lookalikes.iter().take(TEXT_LIST) {
         let quoted: Vec<String> = g.iter().map(|i| format!("{i:?}")).collect();
         let _ = writeln!(t, "    {}", quoted.join("  "));
+    }
+    if r.erased > 0 {
+        let _ = writeln!(
+            t,
+            "Erased on request:          {} (subjects of this month, no longer in Subjects seen)",
+            r.erased
+        );
     }
     match r.unexplained {
         None => {}
@@ -481,6 +502,16 @@ mod tests {
     #[test]
     fn an_empty_month() {
         let r = build("2026-11", &[], &[], None, vec![]);
+        assert_eq!(r.clone().with_erased(2).unexplained, None);
+        let billed = Billed {
+            count: 5,
+            from: "typed".into(),
+            recorded_at: None,
+        };
+        let gap = build("2026-11", &[], &[], Some(billed), vec![]).with_erased(2);
+        assert_eq!((gap.erased, gap.unexplained), (2, Some(3)));
+        assert!(text(&gap).contains("Erased on request:          2"));
+        assert!(!text(&r).contains("Erased on request"));
         assert_eq!((r.seen, r.unexplained, r.days.len()), (0, None, 0));
         let t = text(&r);
         assert!(t.contains("unknown (add --twilio or --billed N)"), "{t}");

@@ -29,11 +29,7 @@ fn put_billed(server: &Server, month: &str, body: &str) -> Resp {
 
 /// The line of `month` in `GET /v1/months`.
 fn month_line(server: &Server, month: &str) -> Value {
-    server
-        .months()
-        .into_iter()
-        .find(|m| m["month"] == month)
-        .unwrap_or_else(|| panic!("{month} not in {:?}", server.months()))
+    server.month_line(month)
 }
 
 fn report_json(db: &TestDb, args: &[&str]) -> (Value, String) {

@@ -109,11 +109,17 @@ fn version_3_migrates_to_4_keeping_its_data(db: &TestDb) {
     let out = cli(&["report", "--month", "2026-10", "--db", &db.arg]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("has schema version 3, this mau-collector needs 4"),
+        err.contains(&format!(
+            "has schema version 3, this mau-collector needs {}",
+            latest()
+        )),
         "{err}"
     );
     let server = Server::start(db, &["--admin-token", TOKEN]);
-    assert_eq!(db.scalar("SELECT max(version) FROM schema_version"), 4);
+    assert_eq!(
+        db.scalar("SELECT max(version) FROM schema_version"),
+        latest()
+    );
     assert_eq!(db.scalar("SELECT count(*) FROM billed"), 0);
     let months = server.months();
     assert_eq!(months.len(), 1, "{months:?}");
@@ -154,7 +160,54 @@ fn version_3_migrates_to_4_keeping_its_data(db: &TestDb) {
     );
 }
 
+/// Version 4 to 5 (erasures counted per month, subject indexes): the rows stay, months
+/// show 0 erased, and a subject of the old rows can be erased.
+fn version_4_migrates_to_5_and_erases_old_rows(db: &TestDb) {
+    at_version(db, 4);
+    db.execute(
+        "INSERT INTO identities VALUES ('2026-10', 'old-friend', '2026-10-01T00:00:00.000Z',
+            '2026-10-02T00:00:00.000Z', 2);
+         INSERT INTO tokens VALUES ('at:old-friend', 'old-friend', '2026-10',
+            '2026-10-01T00:00:00.000Z', NULL, '2026-10-01T00:00:01.000Z');",
+    );
+    let log = db.dir.path().join("erasures.log");
+    let server = Server::start(
+        db,
+        &[
+            "--admin-token",
+            TOKEN,
+            "--erasure-key",
+            "a-key-of-sixteen-bytes",
+            "--erasure-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(db.scalar("SELECT max(version) FROM schema_version"), 5);
+    assert_eq!(server.months()[0]["erased"], 0);
+    let r = send(
+        server
+            .request("DELETE", "/v1/subjects/identity/old-friend")
+            .set("Authorization", &format!("Bearer {TOKEN}")),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (
+            &r.json()["erased"]["identities"],
+            &r.json()["erased"]["tokens"]
+        ),
+        (&json!(1), &json!(1))
+    );
+    let months = server.months();
+    assert_eq!(
+        (&months[0]["subjects"], &months[0]["erased"]),
+        (&json!(0), &json!(1)),
+        "{months:?}"
+    );
+}
+
 both_backends!(
+    version_4_migrates_to_5_and_erases_old_rows,
     instances_starting_together_migrate_once,
     a_newer_schema_is_refused,
     version_3_migrates_to_4_keeping_its_data,

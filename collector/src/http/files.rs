@@ -15,13 +15,14 @@ use crate::error::ApiError;
 pub struct StaticFiles {
     /// The folder, canonical.
     root: PathBuf,
-    /// Files never served: the SQLite database and its journal files, canonical.
+    /// Files never served: the SQLite database and its journal files, and the erasure
+    /// log, canonical.
     deny: Vec<PathBuf>,
     dir: ServeDir,
 }
 
 impl StaticFiles {
-    pub fn new(root: &Path, db_file: Option<&Path>) -> StaticFiles {
+    pub fn new(root: &Path, db_file: Option<&Path>, erasure_log: Option<&Path>) -> StaticFiles {
         let canonical = root.canonicalize().unwrap_or_else(|_| root.to_owned());
         let deny = db_file
             .into_iter()
@@ -32,6 +33,7 @@ impl StaticFiles {
                     PathBuf::from(p)
                 })
             })
+            .chain(erasure_log.map(Path::to_owned))
             .filter_map(|p| p.canonicalize().ok().or(Some(p)))
             .collect();
         StaticFiles {

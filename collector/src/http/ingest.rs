@@ -69,7 +69,18 @@ async fn store_beacons(
             .inspect_err(|_| Counters::add(&app.refused.identity_capped, 1))?;
     }
     let n = records.len();
-    let conflicts = app.store.insert(records).await?;
+    let (records, positions) = super::subjects::keep_unerased(&app, records, "beacon", |r| {
+        (
+            crate::store::SubjectKind::Identity,
+            r.beacon.identity.as_str(),
+        )
+    });
+    let conflicts: Vec<usize> = if records.is_empty() {
+        Vec::new()
+    } else {
+        let c = app.store.insert(records).await?;
+        c.into_iter().map(|i| positions[i]).collect()
+    };
     tracing::debug!(beacons = n, "stored");
     if !conflicts.is_empty() {
         Counters::add(&app.refused.event_id_conflicts, conflicts.len());

@@ -10,6 +10,7 @@ pub mod limits;
 mod observe;
 mod reads;
 mod stats;
+mod subjects;
 mod tokens;
 mod twilio;
 
@@ -90,6 +91,10 @@ pub struct AppState {
     pub admin_door: auth::AdminDoor,
     /// Untrusted peers that sent `X-Forwarded-For`, for the once-an-hour warning.
     pub proxy_warnings: observe::ProxyWarnings,
+    /// The erasure log (with its key); without one, erasure is refused.
+    pub erasure: Option<Arc<crate::erasure::ErasureLog>>,
+    /// Take (2xx) but do not store beacons, tokens and sightings of logged subjects.
+    pub refuse_erased: bool,
 }
 
 /// The ticket secret, and whether a beacon without a valid ticket is refused.
@@ -120,6 +125,8 @@ impl AppState {
             metrics_token: None,
             admin_door: auth::AdminDoor::default(),
             proxy_warnings: observe::ProxyWarnings::default(),
+            erasure: None,
+            refuse_erased: false,
         }
     }
 }
@@ -142,6 +149,10 @@ pub fn app(state: AppState) -> Router {
             "/v1/months/{month}/billed",
             axum::routing::put(billed::set).delete(billed::clear),
         )
+        .route(
+            "/v1/subjects/{kind}/{subject}",
+            axum::routing::delete(subjects::forget),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::admin_door,
@@ -163,7 +174,8 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let api = match static_dir {
         Some(dir) => {
-            let files = files::StaticFiles::new(&dir, state.store.file());
+            let log = state.erasure.as_ref().map(|l| l.path());
+            let files = files::StaticFiles::new(&dir, state.store.file(), log);
             api.fallback(move |req: axum::extract::Request| files.clone().serve(req))
         }
         None => api.fallback(|| async { ApiError::NotFound }),

@@ -25,6 +25,9 @@ pub struct Counters {
     pub bad_identity: AtomicU64,
     /// Beacons refused for a missing or invalid ticket (401).
     pub bad_ticket: AtomicU64,
+    /// Beacons, tokens and sightings of erased subjects taken but not stored
+    /// (`--refuse-erased`).
+    pub erased: AtomicU64,
 }
 
 impl Counters {

@@ -25,7 +25,13 @@ pub async fn log(
     authorize_ingest(&app, &headers)?;
     let records = tokens::parse_body(&bytes, OffsetDateTime::now_utc())?;
     let n = records.len();
-    app.store.log_tokens(records).await?;
-    crate::metrics::get().tokens_logged.inc_by(n as u64);
+    let (records, _) = super::subjects::keep_unerased(&app, records, "token", |t| {
+        (crate::store::SubjectKind::Identity, t.identity.as_str())
+    });
+    if !records.is_empty() {
+        let stored = records.len();
+        app.store.log_tokens(records).await?;
+        crate::metrics::get().tokens_logged.inc_by(stored as u64);
+    }
     Ok(Json(json!({ "ok": true, "accepted": n })).into_response())
 }

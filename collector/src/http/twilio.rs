@@ -6,7 +6,7 @@ use super::ingest::read_body;
 use super::App;
 use crate::error::ApiError;
 use crate::metrics::{SignatureLabels, TypeLabels};
-use crate::store::Observation;
+use crate::store::{Observation, Sighting};
 use crate::twilio::{signature, webhook};
 use crate::wire::MAX_BODY_BYTES;
 use axum::body::Body;
@@ -149,6 +149,7 @@ pub async fn conversations(
     bump(&app.twilio.webhooks_accepted);
     count_type("conversations", &event_type);
     let found = webhook::sightings(&fields, &format!("webhook:{event_type}"), received_at);
+    let (found, _) = unerased(&app, found);
     if !found.is_empty() {
         let obs = vec![Observation {
             key: None,
@@ -183,8 +184,12 @@ pub async fn events(
     verify(&app, "events", &headers, &url, |token, sig| {
         signature::validate_with_body(token, sig, &url, &bytes)
     })?;
-    let observations = webhook::parse_events(&bytes, received_at).map_err(ApiError::Wire)?;
+    let mut observations = webhook::parse_events(&bytes, received_at).map_err(ApiError::Wire)?;
     let n = observations.len();
+    // The delivery key stays, so a redelivery is still known; only the sightings go.
+    for o in &mut observations {
+        o.sightings = unerased(&app, std::mem::take(&mut o.sightings)).0;
+    }
     for o in &observations {
         // The type is in the sightings' source (`event_stream:<type>`).
         let source = o.sightings.first().map_or("", |s| s.source.as_str());
@@ -198,6 +203,11 @@ pub async fn events(
         .events_accepted
         .fetch_add(n as u64, Ordering::Relaxed);
     Ok(Json(json!({ "ok": true, "accepted": n })).into_response())
+}
+
+/// The sightings whose subject is not refused as erased (`--refuse-erased`).
+fn unerased(app: &App, sightings: Vec<Sighting>) -> (Vec<Sighting>, Vec<usize>) {
+    super::subjects::keep_unerased(app, sightings, "sighting", |s| (s.kind, s.subject.as_str()))
 }
 
 /// GET /v1/twilio/status (admin): the counters since start.

@@ -230,6 +230,15 @@ impl SubjectKind {
             SubjectKind::Address => "address",
         }
     }
+
+    /// `identity` or `address`.
+    pub fn parse(s: &str) -> Option<SubjectKind> {
+        match s {
+            "identity" => Some(SubjectKind::Identity),
+            "address" => Some(SubjectKind::Address),
+            _ => None,
+        }
+    }
 }
 
 /// A subject seen by a server-side source at a time.
@@ -299,6 +308,91 @@ impl Billed {
     }
 }
 
+/// A table retention prunes: its key, and the column compared with the cutoff.
+pub(crate) struct PruneTarget {
+    pub table: &'static str,
+    pub key: &'static str,
+    pub column: &'static str,
+    /// Compared with the month cutoff (else with the events' time cutoff).
+    pub by_month: bool,
+}
+
+/// Raw events and delivery keys by time; the monthly rows by month. `billed` and `erased`
+/// (counts, no subject) are kept.
+pub(crate) const PRUNE_TARGETS: [PruneTarget; 5] = [
+    PruneTarget {
+        table: "events",
+        key: "event_id",
+        column: "event_at",
+        by_month: false,
+    },
+    PruneTarget {
+        table: "delivery_keys",
+        key: "key",
+        column: "seen_at",
+        by_month: false,
+    },
+    PruneTarget {
+        table: "identities",
+        key: "month, identity",
+        column: "month",
+        by_month: true,
+    },
+    PruneTarget {
+        table: "sightings",
+        key: "month, subject_kind, subject, source",
+        column: "month",
+        by_month: true,
+    },
+    PruneTarget {
+        table: "tokens",
+        key: "token_key",
+        column: "month",
+        by_month: true,
+    },
+];
+
+impl PruneTarget {
+    /// The count and the batch delete, with `?n` (SQLite) or `$n` (PostgreSQL) parameters:
+    /// 1 the cutoff, 2 the batch size.
+    pub(crate) fn sql(&self, sigil: char) -> (String, String) {
+        let (table, key, column) = (self.table, self.key, self.column);
+        (
+            format!("SELECT count(*) FROM {table} WHERE {column} < {sigil}1"),
+            format!(
+                "DELETE FROM {table} WHERE ({key}) IN \
+                 (SELECT {key} FROM {table} WHERE {column} < {sigil}1 LIMIT {sigil}2)"
+            ),
+        )
+    }
+}
+
+/// The rows one erasure removed, per table, and the months the subject had rows in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    pub events: u64,
+    pub identities: u64,
+    pub tokens: u64,
+    pub sightings: u64,
+    /// Each of these months now counts the subject once among its erased subjects.
+    pub months: Vec<String>,
+}
+
+impl Erased {
+    /// Rows removed in all tables.
+    pub fn rows(&self) -> u64 {
+        self.events + self.identities + self.tokens + self.sightings
+    }
+
+    /// Adds another erasure's rows (for `forget --reapply`'s totals).
+    pub fn add(&mut self, other: &Erased) {
+        self.events += other.events;
+        self.identities += other.identities;
+        self.tokens += other.tokens;
+        self.sightings += other.sightings;
+    }
+}
+
 /// One month of `GET /v1/months`: the beacon summary, the subjects of every source and
 /// the stored billed count, so the gap of each month shows without its report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -307,17 +401,26 @@ pub struct MonthLine {
     pub summary: Summary,
     /// Unique MAU subjects from every source: the report's `seen`.
     pub subjects: i64,
+    /// Subjects of the month erased on request (no longer in `subjects`).
+    pub erased: i64,
     pub billed: Option<Billed>,
-    /// billed − subjects, as the report's `unexplained`; null without a billed count.
+    /// billed − (subjects + erased), as the report's `unexplained`; null without a billed
+    /// count.
     pub unexplained: Option<i64>,
 }
 
 impl MonthLine {
-    pub(crate) fn new(summary: Summary, subjects: i64, billed: Option<Billed>) -> MonthLine {
+    pub(crate) fn new(
+        summary: Summary,
+        subjects: i64,
+        erased: i64,
+        billed: Option<Billed>,
+    ) -> MonthLine {
         MonthLine {
             summary,
             subjects,
-            unexplained: billed.as_ref().map(|b| b.count as i64 - subjects),
+            erased,
+            unexplained: billed.as_ref().map(|b| b.count as i64 - subjects - erased),
             billed,
         }
     }
@@ -426,6 +529,15 @@ fn settle(jobs: Vec<WriteJob>, result: Result<Vec<Conflicts>, StoreError>) {
 }
 
 impl StoreError {
+    /// `backup` on PostgreSQL: its own tools do it.
+    pub fn pg_dump() -> StoreError {
+        StoreError::Config(
+            "a PostgreSQL store is backed up with pg_dump, e.g. `pg_dump --format=custom \
+             --file=mau-collector.dump \"$MAU_COLLECTOR_DB\"` (README: Operating the data)"
+                .into(),
+        )
+    }
+
     /// One error answers many requests of a group.
     fn clone_for_job(&self) -> StoreError {
         match self {
@@ -623,6 +735,96 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.clear_billed(month).await,
             Store::Postgres(s) => s.clear_billed(month).await,
+        }
+    }
+
+    /// Removes a subject from every table and every month in one transaction, and counts
+    /// it once as erased in each month it had rows in. A subject with no rows: all zero.
+    pub async fn forget(&self, kind: SubjectKind, subject: &str) -> Result<Erased, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.forget(kind, subject.to_owned()).await,
+            Store::Postgres(s) => s.forget(kind, subject).await,
+        }
+    }
+
+    /// Every subject the store holds, in any table and month (for `forget --reapply`);
+    /// the backends answer (subject, kind).
+    pub async fn subjects(&self) -> Result<Vec<(SubjectKind, String)>, StoreError> {
+        let rows = match self {
+            Store::Sqlite(s) => s.subjects().await?,
+            Store::Postgres(s) => s.subjects().await?,
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|(subject, kind)| SubjectKind::parse(&kind).map(|k| (k, subject)))
+            .collect())
+    }
+
+    /// A consistent copy of a SQLite store, taken while it serves (`VACUUM INTO` a new
+    /// file, synced, checked, then renamed into place); the copy's size. PostgreSQL: an
+    /// error naming pg_dump.
+    pub async fn backup(&self, to: &Path) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.backup(to.to_owned()).await,
+            Store::Postgres(_) => Err(StoreError::pg_dump()),
+        }
+    }
+
+    /// Deletes (or, dry, counts) the rows before the cutoffs, table by table, in batches of
+    /// `PRUNE_BATCH` rows, each its own transaction, pausing between them.
+    pub async fn prune(
+        &self,
+        cut: &crate::retention::Cutoffs,
+        dry_run: bool,
+    ) -> Result<std::collections::BTreeMap<&'static str, u64>, StoreError> {
+        use crate::retention::{PRUNE_BATCH, PRUNE_PAUSE};
+        let mut out = std::collections::BTreeMap::new();
+        for t in PRUNE_TARGETS {
+            let cutoff = if t.by_month {
+                &cut.months_before
+            } else {
+                &cut.events_before
+            };
+            let Some(cutoff) = cutoff.clone() else {
+                continue;
+            };
+            let (count, delete) = match self {
+                Store::Sqlite(_) => t.sql('?'),
+                Store::Postgres(_) => t.sql('$'),
+            };
+            let n = if dry_run {
+                match self {
+                    Store::Sqlite(s) => s.count_before(count, cutoff).await?,
+                    Store::Postgres(s) => s.count_before(&count, &cutoff).await?,
+                }
+            } else {
+                let mut n = 0;
+                loop {
+                    let batch = PRUNE_BATCH as i64;
+                    let d = match self {
+                        Store::Sqlite(s) => {
+                            s.delete_before(delete.clone(), cutoff.clone(), batch)
+                                .await?
+                        }
+                        Store::Postgres(s) => s.delete_before(&delete, &cutoff, batch).await?,
+                    };
+                    n += d;
+                    if d < PRUNE_BATCH {
+                        break n;
+                    }
+                    tokio::time::sleep(PRUNE_PAUSE).await;
+                }
+            };
+            out.insert(t.table, n);
+        }
+        Ok(out)
+    }
+
+    /// How many subjects of the month were erased on request.
+    pub async fn erased(&self, month: Month) -> Result<i64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.erased(month).await,
+            Store::Postgres(s) => s.erased(month).await,
         }
     }
 

@@ -9,8 +9,8 @@
 
 use super::{schema, tls};
 use super::{
-    settle, sighting_row, ActivityRow, Billed, Conflicts, IdentityRow, MonthLine, Options,
-    StoreError, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+    settle, sighting_row, ActivityRow, Billed, Conflicts, Erased, IdentityRow, MonthLine, Options,
+    StoreError, SubjectKind, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
 };
 use crate::month::Month;
 use crate::wire::format_time;
@@ -78,13 +78,33 @@ const MONTHS: &str = r#"WITH ids AS (
             UNION
             SELECT month, subject_kind, subject FROM sightings) AS s
         GROUP BY month),
-    months AS (SELECT month FROM subjects UNION SELECT month FROM billed)
+    months AS (SELECT month FROM subjects UNION SELECT month FROM billed
+        UNION SELECT month FROM erased)
     SELECT m.month, coalesce(ids.n, 0)::int8, coalesce(ids.connects, 0)::int8, ids.f, ids.l,
-        coalesce(subjects.n, 0)::int8, b.count, b.source, b.recorded_at
+        coalesce(subjects.n, 0)::int8, b.count, b.source, b.recorded_at,
+        coalesce(e.subjects, 0)::int8
     FROM months AS m LEFT JOIN ids ON ids.month = m.month
         LEFT JOIN subjects ON subjects.month = m.month
         LEFT JOIN billed AS b ON b.month = m.month
+        LEFT JOIN erased AS e ON e.month = m.month
     ORDER BY m.month DESC"#;
+/// As on SQLite: the months a subject ($1, of kind $2) has rows in, and its rows.
+const SUBJECT_MONTHS: &str = "SELECT month FROM events WHERE identity = $1 AND $2 = 'identity'
+    UNION SELECT month FROM identities WHERE identity = $1 AND $2 = 'identity'
+    UNION SELECT month FROM tokens WHERE identity = $1 AND $2 = 'identity'
+    UNION SELECT month FROM sightings WHERE subject = $1 AND subject_kind = $2
+    ORDER BY 1";
+const DELETE_EVENTS: &str = "DELETE FROM events WHERE identity = $1 AND $2 = 'identity'";
+const DELETE_IDENTITIES: &str = "DELETE FROM identities WHERE identity = $1 AND $2 = 'identity'";
+const DELETE_TOKENS: &str = "DELETE FROM tokens WHERE identity = $1 AND $2 = 'identity'";
+const DELETE_SIGHTINGS: &str = "DELETE FROM sightings WHERE subject = $1 AND subject_kind = $2";
+const COUNT_ERASED: &str = "INSERT INTO erased (month, subjects) VALUES ($1, 1)
+    ON CONFLICT (month) DO UPDATE SET subjects = erased.subjects + 1";
+const ERASED: &str = "SELECT subjects FROM erased WHERE month = $1";
+const SUBJECTS: &str = r#"SELECT identity, 'identity' COLLATE "C" FROM events
+    UNION SELECT identity, 'identity' FROM identities
+    UNION SELECT identity, 'identity' FROM tokens
+    UNION SELECT subject, subject_kind FROM sightings"#;
 const BILLED: &str = "SELECT count, source, recorded_at FROM billed WHERE month = $1";
 const UPSERT_BILLED: &str = "INSERT INTO billed (month, count, source, recorded_at)
     VALUES ($1, $2, $3, $4) ON CONFLICT (month) DO UPDATE SET
@@ -279,7 +299,12 @@ impl PgStore {
                     (Some(n), Some(from), Some(at)) => Some(Billed::stored(n, from, at)),
                     _ => None,
                 };
-                Ok(MonthLine::new(summary, r.try_get(5)?, billed))
+                Ok(MonthLine::new(
+                    summary,
+                    r.try_get(5)?,
+                    r.try_get(9)?,
+                    billed,
+                ))
             })
             .collect()
     }
@@ -312,6 +337,64 @@ impl PgStore {
         let stmt = conn.prepare_cached(DELETE_BILLED).await?;
         conn.execute(&stmt, &[&month.to_string()]).await?;
         Ok(())
+    }
+
+    /// In one transaction; a lock conflict with a concurrent commit fails it whole (503).
+    pub async fn forget(&self, kind: SubjectKind, subject: &str) -> Result<Erased, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let t = conn.transaction().await?;
+        let kind = kind.as_str();
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&subject, &kind];
+        let months: Vec<String> = t
+            .query(SUBJECT_MONTHS, &args)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let erased = Erased {
+            events: t.execute(DELETE_EVENTS, &args).await?,
+            identities: t.execute(DELETE_IDENTITIES, &args).await?,
+            tokens: t.execute(DELETE_TOKENS, &args).await?,
+            sightings: t.execute(DELETE_SIGHTINGS, &args).await?,
+            months,
+        };
+        for m in &erased.months {
+            t.execute(COUNT_ERASED, &[m]).await?;
+        }
+        t.commit().await?;
+        Ok(erased)
+    }
+
+    pub async fn count_before(&self, sql: &str, cutoff: &str) -> Result<u64, StoreError> {
+        let conn = self.pool.get().await?;
+        let n: i64 = conn.query_one(sql, &[&cutoff]).await?.try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// One statement, its own transaction.
+    pub async fn delete_before(
+        &self,
+        sql: &str,
+        cutoff: &str,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let conn = self.pool.get().await?;
+        Ok(conn.execute(sql, &[&cutoff, &limit]).await?)
+    }
+
+    pub async fn subjects(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.pool.get().await?;
+        conn.query(SUBJECTS, &[])
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    pub async fn erased(&self, month: Month) -> Result<i64, StoreError> {
+        let conn = self.pool.get().await?;
+        let row = conn.query_opt(ERASED, &[&month.to_string()]).await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
     }
 
     pub async fn activity(&self, month: Month) -> Result<Vec<ActivityRow>, StoreError> {
@@ -460,6 +543,14 @@ async fn check_shape(conn: &Object, url: &str) -> Result<(), StoreError> {
         BILLED,
         UPSERT_BILLED,
         DELETE_BILLED,
+        SUBJECT_MONTHS,
+        DELETE_EVENTS,
+        DELETE_IDENTITIES,
+        DELETE_TOKENS,
+        DELETE_SIGHTINGS,
+        COUNT_ERASED,
+        ERASED,
+        SUBJECTS,
     ] {
         if let Err(e) = conn.prepare(sql).await {
             let detail = match e.as_db_error() {

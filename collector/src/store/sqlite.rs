@@ -6,8 +6,9 @@
 
 use super::schema::{self, MIGRATIONS};
 use super::{
-    settle, sighting_row, ActivityRow, Billed, Conflicts, IdentityRow, MonthLine, Options,
-    StoreError, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP, STILL_SOURCE,
+    settle, sighting_row, ActivityRow, Billed, Conflicts, Erased, IdentityRow, MonthLine, Options,
+    StoreError, SubjectKind, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+    STILL_SOURCE,
 };
 use crate::month::Month;
 use crate::wire::{format_time, Kind};
@@ -126,6 +127,14 @@ fn check_shape(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         BILLED,
         UPSERT_BILLED,
         DELETE_BILLED,
+        SUBJECT_MONTHS,
+        DELETE_EVENTS,
+        DELETE_IDENTITIES,
+        DELETE_TOKENS,
+        DELETE_SIGHTINGS,
+        COUNT_ERASED,
+        ERASED,
+        SUBJECTS,
     ] {
         conn.prepare(sql).map_err(|e| StoreError::WrongShape {
             what: path.display().to_string(),
@@ -233,28 +242,125 @@ impl SqliteStore {
         let (from, at) = (from.to_owned(), at.to_owned());
         self.write_direct(move |c| {
             c.execute(UPSERT_BILLED, params![month.to_string(), count, from, at])
+                .map(drop)
         })
         .await
     }
 
     pub async fn clear_billed(&self, month: Month) -> Result<(), StoreError> {
-        self.write_direct(move |c| c.execute(DELETE_BILLED, [month.to_string()]))
+        self.write_direct(move |c| c.execute(DELETE_BILLED, [month.to_string()]).map(drop))
             .await
     }
 
-    /// One statement on a connection of its own, durable on return (`synchronous=FULL`);
-    /// the busy timeout queues it behind a group commit in progress.
-    async fn write_direct(
+    /// One transaction that takes the write lock first (`BEGIN IMMEDIATE`), so it waits
+    /// behind a group commit rather than failing half-way.
+    pub async fn forget(&self, kind: SubjectKind, subject: String) -> Result<Erased, StoreError> {
+        self.write_direct(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let args = params![subject, kind.as_str()];
+            let months: Vec<String> = tx
+                .prepare(SUBJECT_MONTHS)?
+                .query_map(args, |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let erased = Erased {
+                events: tx.execute(DELETE_EVENTS, args)? as u64,
+                identities: tx.execute(DELETE_IDENTITIES, args)? as u64,
+                tokens: tx.execute(DELETE_TOKENS, args)? as u64,
+                sightings: tx.execute(DELETE_SIGHTINGS, args)? as u64,
+                months,
+            };
+            for m in &erased.months {
+                tx.execute(COUNT_ERASED, [m])?;
+            }
+            tx.commit()?;
+            Ok(erased)
+        })
+        .await
+    }
+
+    pub async fn backup(&self, to: PathBuf) -> Result<u64, StoreError> {
+        let path = self.path.clone();
+        blocking(move || {
+            if to.exists() {
+                return Err(StoreError::Config(format!(
+                    "{} exists; the backup goes to a new file",
+                    to.display()
+                )));
+            }
+            let mut partial = to.clone().into_os_string();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            let io = |e: std::io::Error| StoreError::Backend(format!("backup: {e}"));
+            if partial.exists() {
+                std::fs::remove_file(&partial).map_err(io)?;
+            }
+            let target = partial
+                .to_str()
+                .ok_or_else(|| StoreError::Config("the backup path is not UTF-8".into()))?;
+            // One read transaction: a snapshot, while the writer goes on committing.
+            open_conn(&path, false)?.execute("VACUUM INTO ?1", [target])?;
+            std::fs::File::open(&partial)
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
+            quick_check(&open_reader(&partial)?, &partial)?;
+            std::fs::rename(&partial, &to).map_err(io)?;
+            if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io)?;
+            }
+            Ok(std::fs::metadata(&to).map_err(io)?.len())
+        })
+        .await
+    }
+
+    pub async fn count_before(&self, sql: String, cutoff: String) -> Result<u64, StoreError> {
+        self.read(move |c| c.query_row(&sql, [cutoff], |r| r.get::<_, i64>(0)))
+            .await
+            .map(|n| n.max(0) as u64)
+    }
+
+    pub async fn delete_before(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<usize> + Send + 'static,
-    ) -> Result<(), StoreError> {
+        sql: String,
+        cutoff: String,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.write_direct(move |c| c.execute(&sql, params![cutoff, limit]))
+            .await
+            .map(|n| n as u64)
+    }
+
+    pub async fn subjects(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|c| {
+            c.prepare(SUBJECTS)?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn erased(&self, month: Month) -> Result<i64, StoreError> {
+        self.read(move |c| {
+            c.query_row(ERASED, [month.to_string()], |r| r.get(0))
+                .optional()
+                .map(|n| n.unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Work on a connection of its own, durable on return (`synchronous=FULL`); the busy
+    /// timeout queues it behind a group commit in progress.
+    async fn write_direct<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
         self.health()?;
         let path = self.path.clone();
         blocking(move || {
-            let conn = open_conn(&path, false)?;
+            let mut conn = open_conn(&path, false)?;
             conn.pragma_update(None, "synchronous", "FULL")?;
-            f(&conn)?;
-            Ok(())
+            Ok(f(&mut conn)?)
         })
         .await
     }
@@ -560,13 +666,34 @@ const MONTHS: &str = "WITH ids AS (
             UNION
             SELECT month, subject_kind, subject FROM sightings)
         GROUP BY month),
-    months AS (SELECT month FROM subjects UNION SELECT month FROM billed)
+    months AS (SELECT month FROM subjects UNION SELECT month FROM billed
+        UNION SELECT month FROM erased)
     SELECT m.month, coalesce(ids.n, 0), coalesce(ids.connects, 0), ids.f, ids.l,
-        coalesce(subjects.n, 0), b.count, b.source, b.recorded_at
+        coalesce(subjects.n, 0), b.count, b.source, b.recorded_at, coalesce(e.subjects, 0)
     FROM months AS m LEFT JOIN ids ON ids.month = m.month
         LEFT JOIN subjects ON subjects.month = m.month
         LEFT JOIN billed AS b ON b.month = m.month
+        LEFT JOIN erased AS e ON e.month = m.month
     ORDER BY m.month DESC";
+/// The months a subject (?1, of kind ?2) has rows in. Events, identities and tokens hold
+/// chat identities only; sightings hold both kinds.
+const SUBJECT_MONTHS: &str = "SELECT month FROM events WHERE identity = ?1 AND ?2 = 'identity'
+    UNION SELECT month FROM identities WHERE identity = ?1 AND ?2 = 'identity'
+    UNION SELECT month FROM tokens WHERE identity = ?1 AND ?2 = 'identity'
+    UNION SELECT month FROM sightings WHERE subject = ?1 AND subject_kind = ?2
+    ORDER BY 1";
+const DELETE_EVENTS: &str = "DELETE FROM events WHERE identity = ?1 AND ?2 = 'identity'";
+const DELETE_IDENTITIES: &str = "DELETE FROM identities WHERE identity = ?1 AND ?2 = 'identity'";
+const DELETE_TOKENS: &str = "DELETE FROM tokens WHERE identity = ?1 AND ?2 = 'identity'";
+const DELETE_SIGHTINGS: &str = "DELETE FROM sightings WHERE subject = ?1 AND subject_kind = ?2";
+const COUNT_ERASED: &str = "INSERT INTO erased (month, subjects) VALUES (?1, 1)
+    ON CONFLICT (month) DO UPDATE SET subjects = erased.subjects + 1";
+const ERASED: &str = "SELECT subjects FROM erased WHERE month = ?1";
+/// Every subject in any table: chat identities and channel addresses.
+const SUBJECTS: &str = "SELECT identity, 'identity' FROM events
+    UNION SELECT identity, 'identity' FROM identities
+    UNION SELECT identity, 'identity' FROM tokens
+    UNION SELECT subject, subject_kind FROM sightings";
 const BILLED: &str = "SELECT count, source, recorded_at FROM billed WHERE month = ?1";
 const UPSERT_BILLED: &str = "INSERT INTO billed (month, count, source, recorded_at)
     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (month) DO UPDATE SET
@@ -617,7 +744,7 @@ fn months(conn: &Connection) -> rusqlite::Result<Vec<MonthLine>> {
             (Some(n), Some(from), Some(at)) => Some(Billed::stored(n, from, at)),
             _ => None,
         };
-        Ok(MonthLine::new(summary, r.get(5)?, billed))
+        Ok(MonthLine::new(summary, r.get(5)?, r.get(9)?, billed))
     })?;
     rows.collect()
 }

@@ -53,7 +53,7 @@ pub fn validate_with_body(auth_token: &str, signature: &str, url: &str, body: &[
     validate(auth_token, signature, url, &[]) & body_ok
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -191,6 +191,16 @@ impl Server {
         r.json().as_array().unwrap().clone()
     }
 
+    /// The line of `month` in `GET /v1/months`; panics when it is not there.
+    pub fn month_line(&self, month: &str) -> Value {
+        let months = self.months();
+        months
+            .iter()
+            .find(|m| m["month"] == month)
+            .cloned()
+            .unwrap_or_else(|| panic!("{month} not in {months:?}"))
+    }
+
     /// The only month with data; panics when there is not exactly one.
     pub fn month(&self) -> String {
         let m = self.months();
