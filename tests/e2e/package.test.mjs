@@ -134,7 +134,7 @@ test("startTracker without WebAssembly: one console warning, every method a no-o
   const { result, errors, warnings } = await runWithoutWasm("fail-soft.html", "nowasm&", "nowasm");
   assert.deepEqual(errors, []);
   assert.equal(warnings.length, 1, warnings.join("\n"));
-  assert.match(warnings[0], /^mau-beacon: its WebAssembly did not load \(Error: this browser has no WebAssembly\)/);
+  assert.match(warnings[0], /^mau-beacon: its WebAssembly did not load \(this browser has no WebAssembly\)/);
   assert.deepEqual(result, {
     ready: false, againReady: false, flushed: null, stats: null, counted: false, load: result.load,
   });
