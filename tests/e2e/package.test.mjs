@@ -40,7 +40,7 @@ after(async () => {
 });
 
 test("npm pack ships the ES module, the wasm, the types and the script-tag build", () => {
-  for (const f of ["js/index.js", "js/index.d.ts", "js/inert.cjs", "pkg/web/mau_beacon.js", "pkg/web/mau_beacon_bg.wasm", "pkg/web/mau_beacon.d.ts", "dist/mau-beacon.global.js", "dist/mau-beacon.global.d.ts", "package.json"]) {
+  for (const f of ["js/index.js", "js/index.d.ts", "js/load.js", "js/inline.js", "js/inert.cjs", "pkg/web/mau_beacon.js", "pkg/web/mau_beacon_bg.wasm", "pkg/web/mau_beacon_inline.js", "pkg/web/mau_beacon.d.ts", "dist/mau-beacon.global.js", "dist/mau-beacon.global.d.ts", "package.json"]) {
     assert.ok(tarball.files.includes(f), `${f} in ${tarball.files.join(", ")}`);
   }
   assert.ok(!tarball.files.some((f) => f.startsWith("crate/") || f.startsWith("tests/")), "no sources in the package");
