@@ -9,7 +9,7 @@
 import { loadWith } from "./load.js";
 
 export { MauTracker, LazyClient, Watch, Trigger, version, startTracker, load } from "./index.js";
-// Imported last, so the base64 ends the file: gzip -9 packs it ~1.5 KB smaller there.
+// Imported last, so the base64 ends the file: gzip -9 packs it ~1 KB smaller there.
 import { unpack } from "./inline.js";
 
 export const ready = loadWith(Promise.resolve().then(unpack), "inline").then((status) => {
