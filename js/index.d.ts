@@ -1,14 +1,30 @@
 // Types for the package's entry (js/index.js): the generated API plus the fail-soft one.
-import type { ConversationsClientLike, InitInput, MauBeaconError, MauStats, MauTracker, MauTrackerConfig, WatchOptions } from "../pkg/web/mau_beacon.js";
+import type { ConversationsClientLike, InitInput, InitOutput, MauBeaconError, MauStats, MauTracker, MauTrackerConfig, WatchOptions } from "../pkg/web/mau_beacon.js";
 
 export * from "../pkg/web/mau_beacon.js";
-export { default } from "../pkg/web/mau_beacon.js";
+
+/** Which wasm a page runs: `"url"`, the package's .wasm where the bundler put it;
+ * `"inline"`, the copy inlined in a chunk of its own, fetched only when the .wasm's URL did
+ * not answer with a WebAssembly module (a 404, a single-page-app server's index.html, a
+ * blocked request); `"input"`, what the app gave `load()` (a `Response`, bytes, a
+ * `WebAssembly.Module`). */
+export type WasmSource = "url" | "inline" | "input";
 
 /** `load()`'s outcome: it never rejects. */
-export type LoadStatus = { ok: true } | { ok: false; error: MauBeaconError };
+export type LoadStatus = { ok: true; wasmSource: WasmSource } | { ok: false; error: MauBeaconError };
 
-/** Loads the wasm once per page (the first call's `input` wins). Never rejects. */
+/** Loads the wasm once per page (the first call's `input` wins). Never rejects. Without
+ * `input`, or with a URL, a URL that does not answer with wasm falls back to the inlined copy. */
 export function load(input?: InitInput | Promise<InitInput>): Promise<LoadStatus>;
+
+/** wasm-bindgen's initialisation, through `load()` (with its fallback); rejects with the
+ * `MauBeaconError` when the wasm cannot load. */
+export default function init(
+  input?: { module_or_path: InitInput | Promise<InitInput> } | InitInput | Promise<InitInput>,
+): Promise<InitOutput>;
+
+/** `SoftTracker`'s stats: the tracker's, and which wasm the page runs. */
+export type SoftStats = MauStats & { wasmSource: WasmSource };
 
 /** `startTracker(…).watch()`: `stop()` works before the wasm is ready too. */
 export interface SoftWatch {
@@ -26,9 +42,9 @@ export interface SoftTracker {
   readonly tracker: MauTracker | undefined;
   watch(client: ConversationsClientLike, options?: WatchOptions): SoftWatch;
   /** Resolves with the stats after a delivery pass; `undefined` when beacons are off. */
-  flush(): Promise<MauStats | undefined>;
+  flush(): Promise<SoftStats | undefined>;
   /** `undefined` until ready, and when beacons are off. */
-  stats(): MauStats | undefined;
+  stats(): SoftStats | undefined;
   isCountedThisMonth(identity: string): boolean;
 }
 

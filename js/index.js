@@ -1,44 +1,30 @@
 // The package's entry: everything wasm-bindgen generates (`init`, `MauTracker`,
 // `LazyClient`, …) plus a way in that cannot take the app down. `startTracker` returns at
-// once and queues until the wasm is ready; if the wasm cannot load (blocked request, 404,
-// a Content-Security-Policy without 'wasm-unsafe-eval', no WebAssembly) it says why once
-// and every method is a no-op. Nothing here throws into the app.
-import init, { MauTracker } from "../pkg/web/mau_beacon.js";
+// once and queues until the wasm is ready; if the wasm cannot load (a Content-Security-Policy
+// without 'wasm-unsafe-eval', no WebAssembly, neither the .wasm nor the inlined copy
+// reachable) it says why once and every method is a no-op. Nothing here throws into the app.
+import glueInit, { MauTracker } from "../pkg/web/mau_beacon.js";
+import { failure, loadWith } from "./load.js";
 
 export * from "../pkg/web/mau_beacon.js";
-export { default } from "../pkg/web/mau_beacon.js";
 
-let loading;
 let warned = false;
 
-function failure(code, message, cause) {
-  const error = new Error(message);
-  error.name = "MauBeaconError";
-  error.code = code;
-  error.cause = cause;
-  return error;
+/** Loads the wasm once per page (the first call's `input` wins); never rejects. Without
+ * `input`, or given a URL, a wasm URL that does not answer with a WebAssembly module falls
+ * back to the copy inlined in a chunk of its own (`wasmSource: "inline"`). */
+export function load(input) {
+  return loadWith(input);
 }
 
-/** Loads the wasm once per page (the first call's `input` wins); never rejects. */
-export function load(input) {
-  loading = loading || Promise.resolve()
-    .then(() => {
-      if (typeof WebAssembly !== "object") throw new Error("this browser has no WebAssembly");
-      return init(input === undefined ? undefined : { module_or_path: input });
-    })
-    .then(
-      () => ({ ok: true }),
-      (cause) => ({
-        ok: false,
-        error: failure(
-          "wasm_unavailable",
-          `mau-beacon: its WebAssembly did not load (${cause}); no beacons from this page, the app runs on. ` +
-            `A Content-Security-Policy needs script-src 'wasm-unsafe-eval' (see README).`,
-          cause,
-        ),
-      }),
-    );
-  return loading;
+/** wasm-bindgen's `init`, through `load` (so with the same fallback); rejects with the
+ * `MauBeaconError` when the wasm cannot load. */
+export default function init(input) {
+  if (input && Object.getPrototypeOf(input) === Object.prototype) input = input.module_or_path;
+  return load(input).then((status) => {
+    if (!status.ok) throw status.error;
+    return glueInit();
+  });
 }
 
 /** `onError` if the app gave one, else one console warning per page. */
@@ -62,9 +48,13 @@ function report(config, error) {
 export function startTracker(config) {
   let tracker;
   let settled = false;
+  let wasmSource;
   const queue = [];
   const whenReady = (job) => (settled ? job() : queue.push(job));
+  // Which wasm ran, on the stats: `"url"`, `"inline"` (the fallback) or `"input"` (load's).
+  const withSource = (stats) => stats && Object.assign(stats, { wasmSource });
   const ready = load().then((status) => {
+    wasmSource = status.wasmSource;
     let error = status.ok ? undefined : status.error;
     if (!error) {
       try {
@@ -104,8 +94,8 @@ export function startTracker(config) {
         },
       };
     },
-    flush: () => ready.then(() => (tracker ? tracker.flush() : undefined)),
-    stats: () => (tracker ? tracker.stats() : undefined),
+    flush: () => ready.then(() => (tracker ? tracker.flush().then(withSource) : undefined)),
+    stats: () => (tracker ? withSource(tracker.stats()) : undefined),
     // A non-string (e.g. `user?.identity` before sign-in) would throw in the glue.
     isCountedThisMonth: (identity) => (tracker && typeof identity === "string" ? tracker.isCountedThisMonth(identity) : false),
   };

@@ -25,13 +25,18 @@ rm -f "$names"
 # `[Symbol.dispose]` in the declarations needs TypeScript 5.2 and lib esnext.disposable; the
 # JS keeps it, the types drop it so older TypeScript and ordinary `lib`s check (README).
 sed -i '/\[Symbol\.dispose\]()/d' pkg/web/mau_beacon.d.ts
-# The script tag inlines the wasm deflated (raw DEFLATE, level 9) and then base64: gzip
-# cannot squeeze base64 of the raw wasm well, base64 of deflated bytes it takes back to
-# about their own size (docs/size.md); js/global.js inflates it.
-mkdir -p pkg/packed
-node -e 'const z=require("zlib"),fs=require("fs");fs.writeFileSync(process.argv[2],z.deflateRawSync(fs.readFileSync(process.argv[1]),{level:9}))' \
-  pkg/web/mau_beacon_bg.wasm pkg/packed/mau_beacon_bg.wasm.deflate
-esbuild js/global.js --bundle --format=iife --global-name=MauBeacon --minify \
-  --loader:.deflate=base64 --log-level=error --outfile=dist/mau-beacon.global.js
+# The inlined copy (js/inline.js: the script tag's wasm, and the ES module's fallback chunk):
+# the wasm deflated (raw DEFLATE, level 9), then base64. gzip cannot squeeze base64 of the
+# raw wasm well, base64 of deflated bytes it takes back to about their own size
+# (docs/size.md).
+node -e 'const z=require("zlib"),fs=require("fs");const b64=z.deflateRawSync(fs.readFileSync(process.argv[1]),{level:9}).toString("base64");fs.writeFileSync(process.argv[2],"// The wasm, deflated and base64 (scripts/build.sh); js/inline.js inflates it.\nexport default \""+b64+"\";\n")' \
+  pkg/web/mau_beacon_bg.wasm pkg/web/mau_beacon_inline.js
+# The script tag carries js/inline.js (js/global.js imports it): the fallback's `import()`
+# of it is left out (external, never run there) rather than bundled a second way.
+node --input-type=module -e '
+import { build } from "esbuild";
+const fallback = { name: "fallback", setup: (b) => b.onResolve({ filter: /inline\.js$/ }, (a) => (a.kind === "dynamic-import" ? { path: a.path, external: true } : undefined)) };
+await build({ entryPoints: ["js/global.js"], bundle: true, format: "iife", globalName: "MauBeacon", minify: true, logLevel: "error", outfile: "dist/mau-beacon.global.js", plugins: [fallback] });
+'
 cp js/global.d.ts dist/mau-beacon.global.d.ts
 echo "built pkg/web and dist/"

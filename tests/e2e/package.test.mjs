@@ -40,7 +40,7 @@ after(async () => {
 });
 
 test("npm pack ships the ES module, the wasm, the types and the script-tag build", () => {
-  for (const f of ["js/index.js", "js/index.d.ts", "js/inert.cjs", "pkg/web/mau_beacon.js", "pkg/web/mau_beacon_bg.wasm", "pkg/web/mau_beacon.d.ts", "dist/mau-beacon.global.js", "dist/mau-beacon.global.d.ts", "package.json"]) {
+  for (const f of ["js/index.js", "js/index.d.ts", "js/load.js", "js/inline.js", "js/inert.cjs", "pkg/web/mau_beacon.js", "pkg/web/mau_beacon_bg.wasm", "pkg/web/mau_beacon_inline.js", "pkg/web/mau_beacon.d.ts", "dist/mau-beacon.global.js", "dist/mau-beacon.global.d.ts", "package.json"]) {
     assert.ok(tarball.files.includes(f), `${f} in ${tarball.files.join(", ")}`);
   }
   assert.ok(!tarball.files.some((f) => f.startsWith("crate/") || f.startsWith("tests/")), "no sources in the package");
@@ -134,7 +134,7 @@ test("startTracker without WebAssembly: one console warning, every method a no-o
   const { result, errors, warnings } = await runWithoutWasm("fail-soft.html", "nowasm&", "nowasm");
   assert.deepEqual(errors, []);
   assert.equal(warnings.length, 1, warnings.join("\n"));
-  assert.match(warnings[0], /^mau-beacon: its WebAssembly did not load \(Error: this browser has no WebAssembly\)/);
+  assert.match(warnings[0], /^mau-beacon: its WebAssembly did not load \(this browser has no WebAssembly\)/);
   assert.deepEqual(result, {
     ready: false, againReady: false, flushed: null, stats: null, counted: false, load: result.load,
   });

@@ -1,8 +1,9 @@
 // README's React recipe in two real apps built from the installed tarball, one with
 // webpack 5 and one with Vite (tests/e2e/react-app). Each must render and run its chat
-// whatever happens to mau-beacon's wasm: blocked, or refused by a Content-Security-Policy
-// without 'wasm-unsafe-eval' (one console warning, no error thrown), and deliver a beacon
-// of the real client's connect to the real collector when the wasm loads.
+// whatever happens to mau-beacon's wasm: blocked (the inlined copy's chunk takes over; both
+// blocked, one console warning), or refused by a Content-Security-Policy without
+// 'wasm-unsafe-eval' (one console warning, no error thrown), and deliver a beacon of the
+// real client's connect to the real collector when the wasm loads.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -48,9 +49,12 @@ before(async () => {
   await viteBuild({ root: workDir, logLevel: "error", build: { outDir: viteDir } });
   console.log(`vite build: ${Date.now() - t} ms`);
 
+  // The inlined wasm's chunk: the one file that inflates.
+  const inlineChunk = (dir) => fs.readdirSync(dir, { recursive: true }).map(String).find((f) => f.endsWith(".js") && fs.readFileSync(path.join(dir, f), "utf8").includes("deflate-raw"));
   builds.webpack = { dir: webpackDir, wasmAssets };
   builds.vite = { dir: viteDir, wasmAssets: fs.readdirSync(path.join(viteDir, "assets")).filter((f) => f.endsWith(".wasm")) };
   for (const b of Object.values(builds)) {
+    b.inlineChunk = inlineChunk(b.dir);
     b.plain = await serveStatic({ "/": b.dir });
     b.csp = await serveStatic({ "/": b.dir }, { headers: { "content-security-policy": CSP } });
   }
@@ -75,7 +79,7 @@ const rows = async (identity) =>
   (await collector.read(`/v1/months/${utcMonth()}/identities?format=json`)).filter((r) => r.identity === identity);
 
 /** Opens the app; resolves once it rendered and the real client connected. */
-async function open(server, { blockWasm = false } = {}) {
+async function open(server, { blockWasm = false, blockChunk } = {}) {
   const identity = `react-${randomBytes(4).toString("hex")}`;
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -84,6 +88,7 @@ async function open(server, { blockWasm = false } = {}) {
   page.on("console", (m) => console_.push({ type: m.type(), text: m.text() }));
   page.on("pageerror", (e) => errors.push(e.message));
   if (blockWasm) await page.route("**/*.wasm", (route) => route.abort("blockedbyclient"));
+  if (blockChunk) await page.route(`**/${blockChunk}`, (route) => route.abort("blockedbyclient"));
   const q = new URLSearchParams({ twilsock: srv.wsUrl, collector: `${collector.url}/v1/beacons`, token: makeToken({ identity }) });
   await page.goto(`${server.url}/?${q}`);
   try {
@@ -111,12 +116,30 @@ for (const name of ["webpack", "vite"]) {
       assert.equal(app.ready, true);
       assert.deepEqual(app.console_.filter((m) => m.type === "warning" || m.type === "error"), []);
       assert.equal(stats.delivered, 1);
+      assert.equal(stats.wasmSource, "url");
       const got = await rows(app.identity);
       assert.equal(got.length, 1, JSON.stringify(got));
     });
 
-    test("with the wasm request blocked: renders, chat connects, one warning", async () => {
+    test("emits the inlined wasm as a chunk of its own, apart from the entry", () => {
+      assert.ok(builds[name].inlineChunk, "a chunk that inflates the inlined wasm");
+      assert.doesNotMatch(builds[name].inlineChunk, /^(main|index)\b/);
+    });
+
+    test("with the wasm request blocked: the inlined copy runs, the beacon arrives", async () => {
       const app = await open(builds[name].plain, { blockWasm: true });
+      const stats = await app.page.evaluate(() => window.app.tracker.flush());
+      await app.context.close();
+      assert.deepEqual(app.errors, [], "nothing thrown into the page");
+      assert.equal(app.ready, true);
+      assert.equal(stats.wasmSource, "inline");
+      assert.equal(stats.delivered, 1);
+      assert.deepEqual(app.console_.filter((m) => m.type === "warning"), []);
+      assert.equal((await rows(app.identity)).length, 1);
+    });
+
+    test("with the wasm request and the inlined copy's chunk blocked: renders, chat connects, one warning", async () => {
+      const app = await open(builds[name].plain, { blockWasm: true, blockChunk: path.basename(builds[name].inlineChunk) });
       const stats = await app.page.evaluate(() => window.app.tracker.flush());
       await app.context.close();
       assert.deepEqual(app.errors, [], "nothing thrown into the page");
@@ -125,7 +148,7 @@ for (const name of ["webpack", "vite"]) {
       assert.equal(stats, undefined, "flush() is a no-op");
       const warnings = app.console_.filter((m) => m.type === "warning");
       assert.equal(warnings.length, 1, JSON.stringify(app.console_));
-      assert.match(warnings[0].text, /^mau-beacon: its WebAssembly did not load/);
+      assert.match(warnings[0].text, /^mau-beacon: its WebAssembly did not load \(\S+\.wasm answered nothing \(TypeError: Failed to fetch\); the inlined copy: /);
       assert.equal((await rows(app.identity)).length, 0);
     });
 

@@ -15,19 +15,32 @@ export type ConnectionState =
   | "unknown" | "connecting" | "connected" | "disconnecting"
   | "disconnected" | "denied" | "retrying" | "error";
 
+/** What mau-beacon registers with a client: it takes whatever the client passes. */
+export type ClientListener = (...args: unknown[]) => void;
+
+/** An emitter with `on`/`off`: the Conversations `Client`, a Node `EventEmitter` (subclass). */
+export interface EmitterOnOff {
+  on(event: string, listener: ClientListener): unknown;
+  off(event: string, listener: ClientListener): unknown;
+}
+
+/** An emitter with `addListener`/`removeListener` only. */
+export interface EmitterAddListener {
+  addListener(event: string, listener: ClientListener): unknown;
+  removeListener(event: string, listener: ClientListener): unknown;
+}
+
 /** The part of a Conversations `Client` mau-beacon uses: an event emitter with
- * `on`/`off` (or `addListener`/`removeListener`). The real `Client` fits. */
-export interface ConversationsClientLike {
-  on?(event: string, listener: (...args: never[]) => void): unknown;
-  off?(event: string, listener: (...args: never[]) => void): unknown;
-  addListener?(event: string, listener: (...args: never[]) => void): unknown;
-  removeListener?(event: string, listener: (...args: never[]) => void): unknown;
+ * `on`/`off` (or `addListener`/`removeListener`), whatever its listeners' parameter types
+ * (the real `Client`'s typed events, a Node `EventEmitter` subclass's untyped ones); an object
+ * without emitter methods is not one. */
+export type ConversationsClientLike = (EmitterOnOff | EmitterAddListener) & {
   readonly connectionState?: string;
   readonly user?: { readonly identity?: string };
   readonly version?: string;
   updateToken?(token: string): unknown;
   shutdown?(): unknown;
-}
+};
 "#;
 
 /// `client.connectionState` and the `connectionStateChanged` argument.
