@@ -165,6 +165,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         to: PathBuf,
     },
+    /// Copy every table from one store to another (SQLite or PostgreSQL, either way), in
+    /// batches each committed on its own, then compare each month's counts on both sides
+    /// (exit status 1 if they differ). The target is created or migrated as `serve` would;
+    /// the source must be current. Safe to rerun: rows already copied are not copied again,
+    /// and a run stopped half-way is finished by running it again. --db-ca-file applies to
+    /// the PostgreSQL ends.
+    Copy(CopyArgs),
     /// Read what Twilio knows (REST API).
     Twilio {
         #[command(subcommand)]
@@ -186,6 +193,39 @@ pub enum TwilioCommand {
         #[arg(long, value_name = "IS_SID")]
         service: Option<String>,
     },
+}
+
+/// `copy`: the two stores.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The store to read: a SQLite file or a `postgres://` URL (as --db takes it).
+    #[arg(
+        long,
+        value_name = "PATH|URL",
+        env = "MAU_COLLECTOR_COPY_FROM",
+        hide_env_values = true
+    )]
+    pub from: String,
+    /// The store to write: a SQLite file (created if missing) or a `postgres://` URL.
+    #[arg(
+        long,
+        value_name = "PATH|URL",
+        env = "MAU_COLLECTOR_COPY_TO",
+        hide_env_values = true
+    )]
+    pub to: String,
+    /// Rows per batch (each batch is one transaction).
+    #[arg(long, hide = true, env = "MAU_COLLECTOR_COPY_BATCH", default_value_t = crate::copy::BATCH,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch: u32,
+    /// A pause after each batch (for tests that stop a copy half-way).
+    #[arg(
+        long,
+        hide = true,
+        env = "MAU_COLLECTOR_COPY_PAUSE_MS",
+        default_value_t = 0
+    )]
+    pub pause_ms: u64,
 }
 
 /// How long rows are kept (default: for ever).

@@ -2,6 +2,7 @@
 //! so tests can drive the service in process and the binary stays a thin command line.
 
 pub mod config;
+pub mod copy;
 pub mod erasure;
 pub mod error;
 pub mod export;

@@ -10,6 +10,7 @@
 //! same group writer (a variant of `Write`). Beacons, the token log and server-side
 //! sightings (webhooks, Event Streams, REST sync) all do.
 
+pub mod copy;
 mod postgres;
 pub mod schema;
 mod sqlite;
@@ -818,6 +819,33 @@ impl Store {
             out.insert(t.table, n);
         }
         Ok(out)
+    }
+
+    /// `copy`: the next batch of a table in key order after the key `after` (the first
+    /// batch without one): at most `limit` rows, key columns first.
+    pub async fn copy_read(
+        &self,
+        table: &'static copy::Table,
+        after: Option<Vec<copy::Cell>>,
+        limit: usize,
+    ) -> Result<Vec<Vec<copy::Cell>>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.copy_read(table, after, limit).await,
+            Store::Postgres(s) => s.copy_read(table, after, limit).await,
+        }
+    }
+
+    /// `copy`: writes rows read by `copy_read` in one transaction (a key already there is
+    /// merged as the table says); how many rows were new or changed.
+    pub async fn copy_write(
+        &self,
+        table: &'static copy::Table,
+        rows: Vec<Vec<copy::Cell>>,
+    ) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.copy_write(table, rows).await,
+            Store::Postgres(s) => s.copy_write(table, rows).await,
+        }
     }
 
     /// How many subjects of the month were erased on request.

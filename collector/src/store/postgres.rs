@@ -7,6 +7,7 @@
 //! overlap and each grows with load. A commit answers only after PostgreSQL reports it
 //! durable (`synchronous_commit` as the server has it, `on` by default).
 
+use super::copy::{Cell, Dialect, Table, Ty};
 use super::{schema, tls};
 use super::{
     settle, sighting_row, ActivityRow, Billed, Conflicts, Erased, IdentityRow, MonthLine, Options,
@@ -18,6 +19,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
+use tokio_postgres::types::ToSql;
 
 /// Most group commits in flight per instance. More only splits the queue into smaller
 /// transactions, which cost PostgreSQL more CPU per beacon (docs/collector-bench.md).
@@ -140,6 +142,31 @@ const UPSERT_SIGHTING: &str =
         first_seen = least(sightings.first_seen, excluded.first_seen),
         last_seen = greatest(sightings.last_seen, excluded.last_seen),
         hits = sightings.hits + 1";
+
+const DIALECT: Dialect = Dialect {
+    param: |n| format!("${n}"),
+    least: "least",
+    greatest: "greatest",
+};
+
+impl ToSql for Cell {
+    fn to_sql(
+        &self,
+        ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Cell::Text(t) => t.to_sql(ty, out),
+            Cell::Int(n) => n.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <Option<String> as ToSql>::accepts(ty) || <i64 as ToSql>::accepts(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
 
 /// Transient failures (server gone, restarting, out of connections, a lock conflict) are
 /// `Unavailable`: the client is told to retry. Anything else is a real error.
@@ -380,6 +407,69 @@ impl PgStore {
     ) -> Result<u64, StoreError> {
         let conn = self.pool.get().await?;
         Ok(conn.execute(sql, &[&cutoff, &limit]).await?)
+    }
+
+    /// `copy`: the next batch of `table` after the key `after` (the start without one).
+    pub async fn copy_read(
+        &self,
+        table: &'static Table,
+        after: Option<Vec<Cell>>,
+        limit: usize,
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let conn = self.pool.get().await?;
+        let (sql, params) = table.query(&DIALECT, after, limit);
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        conn.query(&sql, &refs)
+            .await?
+            .iter()
+            .map(|r| table.decode(|i| r.try_get(i), |i| r.try_get(i)))
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+
+    /// `copy`: writes a batch with one statement (one transaction, column arrays
+    /// unnested); the rows that were new or changed.
+    pub async fn copy_write(
+        &self,
+        table: &'static Table,
+        rows: Vec<Vec<Cell>>,
+    ) -> Result<u64, StoreError> {
+        let mut arrays: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut casts = Vec::new();
+        for (i, (_, ty)) in table.columns.iter().enumerate() {
+            let column = rows.iter().map(|r| r[i].clone());
+            casts.push(match ty {
+                Ty::Text => format!("${}::text[]", i + 1),
+                Ty::Int => format!("${}::int8[]", i + 1),
+            });
+            arrays.push(match ty {
+                Ty::Text => Box::new(
+                    column
+                        .map(|c| match c {
+                            Cell::Text(t) => t,
+                            Cell::Int(n) => Some(n.to_string()),
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                Ty::Int => Box::new(
+                    column
+                        .map(|c| match c {
+                            Cell::Int(n) => n,
+                            Cell::Text(_) => 0,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            });
+        }
+        let sql = format!(
+            "{}SELECT * FROM unnest({}) {}",
+            table.insert_into(),
+            casts.join(", "),
+            table.on_conflict(&DIALECT)
+        );
+        let refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(|a| &**a as _).collect();
+        let conn = self.pool.get().await?;
+        Ok(conn.execute(&sql, &refs).await?)
     }
 
     pub async fn subjects(&self) -> Result<Vec<(String, String)>, StoreError> {

@@ -4,6 +4,7 @@
 //! answers. Requests that arrive while a commit is in flight are gathered into the next
 //! transaction (group commit), which keeps the fsync count low under load.
 
+use super::copy::{Cell, Dialect, Table};
 use super::schema::{self, MIGRATIONS};
 use super::{
     settle, sighting_row, ActivityRow, Billed, Conflicts, Erased, IdentityRow, MonthLine, Options,
@@ -47,6 +48,21 @@ const UPSERT_SIGHTING: &str =
         first_seen = min(first_seen, excluded.first_seen),
         last_seen = max(last_seen, excluded.last_seen),
         hits = hits + 1";
+
+const DIALECT: Dialect = Dialect {
+    param: |n| format!("?{n}"),
+    least: "min",
+    greatest: "max",
+};
+
+impl rusqlite::ToSql for Cell {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Cell::Text(t) => t.to_sql(),
+            Cell::Int(n) => n.to_sql(),
+        }
+    }
+}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
@@ -345,6 +361,52 @@ impl SqliteStore {
             c.query_row(ERASED, [month.to_string()], |r| r.get(0))
                 .optional()
                 .map(|n| n.unwrap_or(0))
+        })
+        .await
+    }
+
+    /// `copy`: the next batch of `table` after the key `after` (the start without one).
+    pub async fn copy_read(
+        &self,
+        table: &'static Table,
+        after: Option<Vec<Cell>>,
+        limit: usize,
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        self.read(move |c| {
+            let (sql, params) = table.query(&DIALECT, after, limit);
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                table.decode(|i| r.get(i), |i| r.get(i))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// `copy`: writes a batch in one transaction; the rows that were new or changed.
+    pub async fn copy_write(
+        &self,
+        table: &'static Table,
+        rows: Vec<Vec<Cell>>,
+    ) -> Result<u64, StoreError> {
+        self.write_direct(move |c| {
+            let params: Vec<String> = (1..=table.columns.len()).map(DIALECT.param).collect();
+            let sql = format!(
+                "{}VALUES ({}) {}",
+                table.insert_into(),
+                params.join(", "),
+                table.on_conflict(&DIALECT)
+            );
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut n = 0;
+            {
+                let mut stmt = tx.prepare(&sql)?;
+                for row in &rows {
+                    n += stmt.execute(rusqlite::params_from_iter(row.iter()))? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
         })
         .await
     }
