@@ -102,7 +102,7 @@ fn latency_buckets() -> Histogram {
 
 impl Metrics {
     fn new() -> Metrics {
-        let m = Metrics {
+        let mut m = Metrics {
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(latency_buckets),
             beacons: Family::default(),
@@ -127,92 +127,92 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION"),
             })
             .set(1);
-        let mut r = Registry::with_prefix("mau_collector");
-        r.register("build_info", "The collector's version (always 1)", build);
-        r.register(
+        m.registry
+            .register("build_info", "The collector's version (always 1)", build);
+        m.registry.register(
             "http_requests",
             "HTTP requests answered, by method, route template and status",
             m.requests.clone(),
         );
-        r.register_with_unit(
+        m.registry.register_with_unit(
             "http_request_duration",
             "Time from a request's arrival to its answer's headers, by route template",
             Unit::Seconds,
             m.request_seconds.clone(),
         );
-        r.register(
+        m.registry.register(
             "beacons",
             "Beacons committed: accepted (new), duplicate (a retry of one stored), conflict",
             m.beacons.clone(),
         );
-        r.register(
+        m.registry.register(
             "beacon_requests_refused",
             "POST /v1/beacons requests refused, by error code (nothing stored)",
             m.beacon_refusals.clone(),
         );
-        r.register(
+        m.registry.register(
             "group_commit_writes",
             "Write requests folded into one storage transaction",
             m.group_commits.clone(),
         );
-        r.register_with_unit(
+        m.registry.register_with_unit(
             "group_commit_duration",
             "Time one group commit took, durable on return",
             Unit::Seconds,
             m.group_commit_seconds.clone(),
         );
-        r.register(
+        m.registry.register(
             "twilio_requests",
             "Twilio webhook and Event Streams requests, by endpoint and signature result",
             m.twilio_requests.clone(),
         );
-        r.register(
+        m.registry.register(
             "twilio_events",
             "Signed Twilio webhooks and Event Streams events, by endpoint and type",
             m.twilio_types.clone(),
         );
-        r.register(
+        m.registry.register(
             "tokens_logged",
             "Token-log entries committed (POST /v1/tokens)",
             m.tokens_logged.clone(),
         );
-        r.register(
+        m.registry.register(
             "erasures",
             "Subjects erased on request by this process (HTTP and CLI)",
             m.erasures.clone(),
         );
-        r.register(
+        m.registry.register(
             "erased_refused",
             "Items for subjects in the erasure log taken (2xx) but not stored \
              (--refuse-erased), by kind: beacon, token, sighting",
             m.erased_refused.clone(),
         );
-        r.register(
+        m.registry.register(
             "connections_refused",
             "Connections answered 503 and closed: per_address (the per-address cap)",
             m.connections_refused.clone(),
         );
-        r.register(
+        m.registry.register(
             "open_connections",
             "HTTP connections open now",
             m.open_connections.clone(),
         );
-        r.register(
+        m.registry.register(
             "storage_errors",
             "Requests answered with a storage error, by code",
             m.storage_errors.clone(),
         );
-        r.register(
+        m.registry.register(
             "admin_auth_failures",
             "Admin requests refused: bad_token, or locked (too many failures from the address)",
             m.admin_failures.clone(),
         );
-        r.register(
+        m.registry.register(
             "db_pool_connections",
             "PostgreSQL pool: size, available, waiting, max (0 on SQLite)",
             m.pool.clone(),
         );
-        Metrics { registry: r, ..m }
+        m
     }
 
     /// The whole scrape, Prometheus text format 0.0.4.
