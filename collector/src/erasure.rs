@@ -170,13 +170,22 @@ impl ErasureLog {
         Ok(hash)
     }
 
-    /// Whether the subject is in the log (rereading the file if it grew: another process
-    /// may have erased since).
-    pub fn contains(&self, kind: SubjectKind, subject: &str) -> bool {
+    /// Which of `subjects` are in the log, rereading the file first if it grew (another
+    /// process may have erased since): one `stat` per call, however many subjects.
+    pub fn logged<'a>(&self, subjects: impl Iterator<Item = (SubjectKind, &'a str)>) -> Vec<bool> {
         if let Err(e) = self.refresh() {
             tracing::warn!(path = %self.path.display(), error = %e, "erasure log not reread");
         }
-        self.lock().hashes.contains(&self.key.hash(kind, subject))
+        let known = self.lock();
+        subjects
+            .map(|(kind, subject)| known.hashes.contains(&self.key.hash(kind, subject)))
+            .collect()
+    }
+
+    /// Whether one subject is in the log.
+    #[cfg(test)]
+    fn contains(&self, kind: SubjectKind, subject: &str) -> bool {
+        self.logged(std::iter::once((kind, subject)))[0]
     }
 
     /// Every hash logged (after rereading the file).

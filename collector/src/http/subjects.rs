@@ -56,13 +56,11 @@ pub(super) fn keep_unerased<T>(
         }
     };
     let total = items.len();
+    let erased = log.logged(items.iter().map(&subject));
     let (kept, positions): (Vec<T>, Vec<usize>) = items
         .into_iter()
         .enumerate()
-        .filter(|(_, item)| {
-            let (kind, s) = subject(item);
-            !log.contains(kind, s)
-        })
+        .filter(|(i, _)| !erased[*i])
         .map(|(i, item)| (item, i))
         .unzip();
     let dropped = total - kept.len();
