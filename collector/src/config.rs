@@ -139,6 +139,8 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
+        #[command(flatten)]
+        pricing: PricingArgs,
     },
     /// Erase a subject on request: log its keyed hash (synced), then remove it from every
     /// table and month in one transaction. Prints the rows removed per table (JSON).
@@ -226,6 +228,29 @@ pub struct CopyArgs {
         default_value_t = 0
     )]
     pub pause_ms: u64,
+}
+
+/// The team's price per MAU, for the costs in the report, the forecast and the budget.
+#[derive(Debug, Clone, Args)]
+pub struct PricingArgs {
+    /// What one MAU costs (Twilio's list price: 0.05 USD). Without it, costs are unknown
+    /// and shown as such.
+    #[arg(
+        long,
+        value_name = "PRICE",
+        env = "MAU_COLLECTOR_PRICE_PER_MAU",
+        hide_env_values = true
+    )]
+    pub price_per_mau: Option<f64>,
+    /// MAUs each month that cost nothing (Twilio's list: 200).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAU_COLLECTOR_FREE_MAU",
+        default_value_t = 0,
+        hide_env_values = true
+    )]
+    pub free_mau: u64,
 }
 
 /// How long rows are kept (default: for ever).
@@ -492,6 +517,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub retention: RetentionArgs,
+
+    #[command(flatten)]
+    pub pricing: PricingArgs,
 
     /// Serve `GET /metrics` (Prometheus text format) on this listener to requests with
     /// `Authorization: Bearer TOKEN` (at least 16 bytes). Without it or --metrics-listen,

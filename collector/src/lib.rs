@@ -10,6 +10,7 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod month;
+pub mod pricing;
 pub mod reconcile;
 pub mod retention;
 pub mod serve;

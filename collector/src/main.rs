@@ -2,13 +2,14 @@
 
 use clap::Parser;
 use mau_collector::config::{
-    Cli, Command, CopyArgs, ForgetArgs, LogFormat, ReportFormat, RetentionArgs, ServeArgs,
-    TwilioCommand,
+    Cli, Command, CopyArgs, ForgetArgs, LogFormat, PricingArgs, ReportFormat, RetentionArgs,
+    ServeArgs, TwilioCommand,
 };
 use mau_collector::erasure::{self, ErasureKey, ErasureLog};
 use mau_collector::http::auth::check_secret;
 use mau_collector::http::limits::{LimitConfig, Limits};
 use mau_collector::http::Tickets;
+use mau_collector::pricing::Pricing;
 use mau_collector::reconcile::{self, Billed};
 use mau_collector::retention::Retention;
 use mau_collector::serve;
@@ -76,13 +77,15 @@ fn main() -> ExitCode {
             twilio,
             usage_category,
             format,
+            pricing,
         } => {
             let billed = match (twilio, billed) {
                 (true, _) => BilledFrom::Twilio(usage_category),
                 (false, Some(n)) => BilledFrom::Typed(n),
                 (false, None) => BilledFrom::Unknown,
             };
-            runtime(false).and_then(|rt| rt.block_on(report_cmd(&db, month, billed, format)))
+            runtime(false)
+                .and_then(|rt| rt.block_on(report_cmd(&db, month, billed, format, &pricing)))
         }
         Command::Forget(args) => {
             runtime(false).and_then(|rt| rt.block_on(forget_cmd(&db, erasure, args)))
@@ -222,6 +225,7 @@ async fn serve(db: &Db, args: ServeArgs, erasure: ErasureConfig) -> Result<(), B
         }),
         erasure,
         refuse_erased: args.refuse_erased,
+        pricing: Pricing::from_args(&args.pricing)?,
         ..AppState::new(store)
     };
     let backend = state.store.backend();
@@ -403,7 +407,9 @@ async fn report_cmd(
     month: Month,
     billed: BilledFrom,
     format: ReportFormat,
+    pricing: &PricingArgs,
 ) -> Result<(), BoxError> {
+    let _pricing = Pricing::from_args(pricing)?;
     let store = Store::open_existing(db).await?;
     let from_store = matches!(billed, BilledFrom::Unknown);
     let (billed, usage) = match billed {

@@ -95,6 +95,8 @@ pub struct AppState {
     pub erasure: Option<Arc<crate::erasure::ErasureLog>>,
     /// Take (2xx) but do not store beacons, tokens and sightings of logged subjects.
     pub refuse_erased: bool,
+    /// The team's MAU price, for costs in reports.
+    pub pricing: crate::pricing::Pricing,
 }
 
 /// The ticket secret, and whether a beacon without a valid ticket is refused.
@@ -127,6 +129,7 @@ impl AppState {
             proxy_warnings: observe::ProxyWarnings::default(),
             erasure: None,
             refuse_erased: false,
+            pricing: Default::default(),
         }
     }
 }
