@@ -228,10 +228,20 @@ mod tests {
     fn each_subject_counts_once_in_its_first_context() {
         let contexts = [
             // alice connected from the inbox first, then the widget.
-            ctx("alice", "support-widget", "click", "2026-11-05T00:00:00.000Z"),
+            ctx(
+                "alice",
+                "support-widget",
+                "click",
+                "2026-11-05T00:00:00.000Z",
+            ),
             ctx("alice", "inbox", "app", "2026-11-01T00:00:00.000Z"),
             ctx("bob", "support-widget", "click", "2026-11-03T00:00:00.000Z"),
-            ctx("carol", "support-widget", "click", "2026-11-04T00:00:00.000Z"),
+            ctx(
+                "carol",
+                "support-widget",
+                "click",
+                "2026-11-04T00:00:00.000Z",
+            ),
             ctx("dave", "", "", "2026-11-04T00:00:00.000Z"),
         ];
         let activity = [
@@ -239,7 +249,10 @@ mod tests {
             seen("bob", "sdk_still_connected"),
             seen("bob", "sdk_connect"),
             seen("carol", "rest_sync"),
-            seen("erin", "event_stream:com.twilio.conversations.message.added"),
+            seen(
+                "erin",
+                "event_stream:com.twilio.conversations.message.added",
+            ),
         ];
         let s = build(&contexts, &activity, 6, &priced(0.05, 0));
         assert_eq!(line(&s, Some("inbox")), (1, 1, 0, Some(0.0)));
@@ -278,7 +291,10 @@ mod tests {
         assert!(t.contains("inbox") && t.contains("visible"), "{t}");
         assert!(t.contains("--price-per-mau"), "{t}");
         let t = text(&build(&contexts, &[], 1, &priced(0.05, 200)));
-        assert!(t.contains("0.05") && t.contains("first 200 MAU free"), "{t}");
+        assert!(
+            t.contains("0.05") && t.contains("first 200 MAU free"),
+            "{t}"
+        );
         assert!(text(&Savings::default()).contains("no SDK connects"));
     }
 }

@@ -320,7 +320,10 @@ mod tests {
              source = excluded.source, recorded_at = excluded.recorded_at \
              WHERE excluded.recorded_at > billed.recorded_at"
         );
-        let contexts = TABLES.iter().find(|t| t.name == "subject_contexts").unwrap();
+        let contexts = TABLES
+            .iter()
+            .find(|t| t.name == "subject_contexts")
+            .unwrap();
         assert_eq!(
             contexts.on_conflict(&d),
             "ON CONFLICT (month, identity, context) DO UPDATE SET \

@@ -10,8 +10,9 @@
 use super::copy::{Cell, Dialect, Table, Ty};
 use super::{schema, tls};
 use super::{
-    settle, sighting_row, ActivityRow, Billed, Conflicts, ContextRow, Erased, IdentityRow, MonthLine, Options,
-    StoreError, SubjectKind, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+    settle, sighting_row, ActivityRow, Billed, Conflicts, ContextRow, Erased, IdentityRow,
+    MonthLine, Options, StoreError, SubjectKind, Summary, TokenIdentity, Write, WriteJob,
+    EXPORT_BATCH, MAX_GROUP,
 };
 use crate::month::Month;
 use crate::wire::format_time;

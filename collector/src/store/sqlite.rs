@@ -7,9 +7,9 @@
 use super::copy::{Cell, Dialect, Table};
 use super::schema::{self, MIGRATIONS};
 use super::{
-    settle, sighting_row, ActivityRow, Billed, Conflicts, ContextRow, Erased, IdentityRow, MonthLine, Options,
-    StoreError, SubjectKind, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
-    STILL_SOURCE,
+    settle, sighting_row, ActivityRow, Billed, Conflicts, ContextRow, Erased, IdentityRow,
+    MonthLine, Options, StoreError, SubjectKind, Summary, TokenIdentity, Write, WriteJob,
+    EXPORT_BATCH, MAX_GROUP, STILL_SOURCE,
 };
 use crate::month::Month;
 use crate::wire::{format_time, Kind};
