@@ -7,7 +7,7 @@
 //! the row of the context and reason of its first connect of the month. It is *engaged*
 //! when a webhook, an Event Stream or a REST sync saw it that month (REST sync stores only
 //! participants added and messages written inside the month, so each of its rows is
-//! activity in the month); *idle* otherwise: only SDK connects, `still_connected` and
+//! activity in the month), User events apart (`engages`); *idle* otherwise: only SDK connects, `still_connected` and
 //! tokens. Idle means "not seen doing anything", not "did nothing": see the README.
 
 use crate::pricing::Pricing;
@@ -20,6 +20,18 @@ use std::fmt::Write;
 
 /// Source groups that show a subject doing something Twilio bills.
 const ACTIVITY_GROUPS: [&str; 3] = ["webhook", "event_stream", "rest_sync"];
+/// User events are not engagement: Twilio creates the User at its first connect and, with
+/// reachability on, updates it at every connect, so they fire for a client that did nothing.
+const CONNECT_ECHOES: [&str; 4] = ["onUserAdded", "onUserUpdated", "user.added", "user.updated"];
+
+/// Whether a sighting from `source` shows the subject active in the month.
+pub fn engages(source: &str) -> bool {
+    let event = source.split_once(':').map_or("", |(_, e)| e);
+    ACTIVITY_GROUPS.contains(&group(source)) && !CONNECT_ECHOES.contains(&event)
+}
+
+/// A row's key: the context and reason of a first connect.
+type Place<'a> = (Option<&'a str>, Option<&'a str>);
 
 /// The month's table and the price it was costed at.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
@@ -61,7 +73,7 @@ pub fn build(
 ) -> Savings {
     let engaged: BTreeSet<&str> = activity
         .iter()
-        .filter(|a| a.subject_kind == "identity" && ACTIVITY_GROUPS.contains(&group(&a.source)))
+        .filter(|a| a.subject_kind == "identity" && engages(&a.source))
         .map(|a| a.subject.as_str())
         .collect();
     // The first connect of each identity: earliest time, then context, for a stable tie.
@@ -72,7 +84,8 @@ pub fn build(
             *f = c;
         }
     }
-    let mut rows: BTreeMap<(Option<&str>, Option<&str>), (u64, u64)> = BTreeMap::new();
+    // (context, reason) → (subjects, engaged)
+    let mut rows: BTreeMap<Place, (u64, u64)> = BTreeMap::new();
     for (identity, c) in &first {
         let row = rows
             .entry((c.context.as_deref(), c.reason.as_deref()))
@@ -268,6 +281,36 @@ mod tests {
             "{s:?}"
         );
         assert_eq!(s.by_context[2].context.as_deref(), Some("inbox"));
+    }
+
+    #[test]
+    fn user_events_echo_a_connect_and_do_not_engage() {
+        for s in [
+            "webhook:onMessageAdded",
+            "webhook:onParticipantAdded",
+            "event_stream:message.added",
+            "rest_sync",
+        ] {
+            assert!(engages(s), "{s}");
+        }
+        for s in [
+            "webhook:onUserAdded",
+            "webhook:onUserUpdated",
+            "event_stream:user.updated",
+            "event_stream:user.added",
+            "sdk_connect",
+            "sdk_still_connected",
+        ] {
+            assert!(!engages(s), "{s}");
+        }
+        let contexts = [ctx("a", "inbox", "app", "2026-11-01T00:00:00.000Z")];
+        let s = build(
+            &contexts,
+            &[seen("a", "webhook:onUserUpdated")],
+            1,
+            &priced(1.0, 0),
+        );
+        assert_eq!(line(&s, Some("inbox")), (1, 0, 1, Some(1.0)));
     }
 
     #[test]

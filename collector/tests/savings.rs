@@ -80,14 +80,17 @@ fn connect(
 
 /// A signed onMessageAdded webhook authored by `author`.
 fn webhook(server: &Server, author: &str) {
-    let params: Vec<(String, String)> = [
-        ("EventType", "onMessageAdded"),
-        ("Author", author),
-        ("ConversationSid", "CH1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    signed_webhook(
+        server,
+        &[("EventType", "onMessageAdded"), ("Author", author)],
+    );
+}
+
+fn signed_webhook(server: &Server, params: &[(&str, &str)]) {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let sig = signature::expected(AUTH, &format!("{PUBLIC}/v1/twilio/conversations"), &params);
     let mut form = form_urlencoded::Serializer::new(String::new());
     for (k, v) in &params {
@@ -287,8 +290,12 @@ fn the_table_equals_the_simulated_month(db: &TestDb) {
     let streamed: Vec<String> = (0..36).step_by(5).map(|i| format!("user-{i:02}")).collect();
     event_stream(&server, &streamed);
     engaged.extend(streamed);
-    // Seen server-side only (not in the table), and a token for an idle subject (tokens
-    // do not make a subject engaged).
+    // Seen server-side only (not in the table), and a token and a User update for an idle
+    // subject (neither makes it engaged: both come with a mere connect).
+    signed_webhook(
+        &server,
+        &[("EventType", "onUserUpdated"), ("Identity", "user-01")],
+    );
     webhook(&server, "server-only");
     webhook(&server, "+14155550100");
     let now = format_time(OffsetDateTime::now_utc());
