@@ -7,7 +7,6 @@
 #[macro_use]
 mod common;
 use common::*;
-use mau_collector::twilio::signature;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -70,28 +69,13 @@ fn post_tokens(server: &Server, identities: &[&str]) -> Resp {
 
 /// A signed onMessageAdded webhook authored by `author`.
 fn webhook(server: &Server, author: &str) -> Resp {
-    let params: Vec<(String, String)> = [
+    let params = [
         ("EventType", "onMessageAdded"),
         ("Source", "SDK"),
         ("Author", author),
         ("ConversationSid", "CH1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let url = format!("{PUBLIC}/v1/twilio/conversations");
-    let sig = signature::expected(AUTH, &url, &params);
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &params {
-        form.append_pair(k, v);
-    }
-    send(
-        server
-            .request("POST", "/v1/twilio/conversations")
-            .set("Content-Type", "application/x-www-form-urlencoded")
-            .set("X-Twilio-Signature", &sig),
-        Some(&form.finish()),
-    )
+    ];
+    signed_webhook(server, AUTH, PUBLIC, &params)
 }
 
 fn still_connected(identity: &str, event_id: &str) -> Value {

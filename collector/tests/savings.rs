@@ -8,10 +8,8 @@
 #[macro_use]
 mod common;
 use common::*;
-use mau_collector::twilio::signature;
 use mau_collector::wire::format_time;
 use serde_json::{json, Value};
-use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
 use time::{Duration, OffsetDateTime};
 
@@ -80,33 +78,18 @@ fn connect(
 
 /// A signed onMessageAdded webhook authored by `author`.
 fn webhook(server: &Server, author: &str) {
-    signed_webhook(
+    signed(
         server,
         &[("EventType", "onMessageAdded"), ("Author", author)],
     );
 }
 
-fn signed_webhook(server: &Server, params: &[(&str, &str)]) {
-    let params: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let sig = signature::expected(AUTH, &format!("{PUBLIC}/v1/twilio/conversations"), &params);
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &params {
-        form.append_pair(k, v);
-    }
-    let r = send(
-        server
-            .request("POST", "/v1/twilio/conversations")
-            .set("Content-Type", "application/x-www-form-urlencoded")
-            .set("X-Twilio-Signature", &sig),
-        Some(&form.finish()),
-    );
+fn signed(server: &Server, params: &[(&str, &str)]) {
+    let r = signed_webhook(server, AUTH, PUBLIC, params);
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
-/// One Event Streams delivery (bodySHA256 signature) of a message by each author.
+/// One Event Streams delivery of a message by each author.
 fn event_stream(server: &Server, authors: &[String]) {
     let now = format_time(OffsetDateTime::now_utc());
     let events: Vec<Value> = authors
@@ -117,20 +100,7 @@ fn event_stream(server: &Server, authors: &[String]) {
                    "time": now, "data": {"author": a}})
         })
         .collect();
-    let body = json!(events).to_string();
-    let hash: String = sha2::Sha256::digest(body.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let path = format!("/v1/twilio/events?bodySHA256={hash}");
-    let sig = signature::expected(AUTH, &format!("{PUBLIC}{path}"), &[]);
-    let r = send(
-        server
-            .request("POST", &path)
-            .set("Content-Type", "application/json")
-            .set("X-Twilio-Signature", &sig),
-        Some(&body),
-    );
+    let r = signed_events(server, AUTH, PUBLIC, &json!(events).to_string());
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
@@ -292,7 +262,7 @@ fn the_table_equals_the_simulated_month(db: &TestDb) {
     engaged.extend(streamed);
     // Seen server-side only (not in the table), and a token and a User update for an idle
     // subject (neither makes it engaged: both come with a mere connect).
-    signed_webhook(
+    signed(
         &server,
         &[("EventType", "onUserUpdated"), ("Identity", "user-01")],
     );
