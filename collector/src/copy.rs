@@ -76,6 +76,9 @@ pub struct Counts {
     /// SDK connect beacons.
     pub connects: i64,
     pub billed: Option<u64>,
+    /// (identity, context) rows where SDK clients connected from, and their beacons: the
+    /// savings table's input.
+    pub contexts: (i64, i64),
 }
 
 impl From<&MonthLine> for Counts {
@@ -85,6 +88,7 @@ impl From<&MonthLine> for Counts {
             erased: m.erased,
             connects: m.summary.connects,
             billed: m.billed.as_ref().map(|b| b.count),
+            contexts: (0, 0),
         }
     }
 }
@@ -112,6 +116,12 @@ pub async fn compare(from: &Store, to: &Store) -> Result<Vec<MonthPair>, StoreEr
     for m in to.months().await? {
         months.entry(m.summary.month.clone()).or_default().1 = Counts::from(&m);
     }
+    for (month, n) in from.context_totals().await? {
+        months.entry(month).or_default().0.contexts = n;
+    }
+    for (month, n) in to.context_totals().await? {
+        months.entry(month).or_default().1.contexts = n;
+    }
     Ok(months
         .into_iter()
         .map(|(month, (from, to))| MonthPair { month, from, to })
@@ -122,18 +132,19 @@ pub async fn compare(from: &Store, to: &Store) -> Result<Vec<MonthPair>, StoreEr
 pub fn text(pairs: &[MonthPair]) -> String {
     let billed = |b: Option<u64>| b.map_or("-".to_owned(), |n| n.to_string());
     let mut s = format!(
-        "{:<8} {:>21} {:>13} {:>21} {:>13}\n",
-        "month", "subjects", "erased", "connects", "billed"
+        "{:<8} {:>21} {:>13} {:>21} {:>13} {:>21}\n",
+        "month", "subjects", "erased", "connects", "billed", "contexts"
     );
     for p in pairs {
         let pair = |a: String, b: String| format!("{a} / {b}");
         s.push_str(&format!(
-            "{:<8} {:>21} {:>13} {:>21} {:>13}  {}\n",
+            "{:<8} {:>21} {:>13} {:>21} {:>13} {:>21}  {}\n",
             p.month,
             pair(p.from.subjects.to_string(), p.to.subjects.to_string()),
             pair(p.from.erased.to_string(), p.to.erased.to_string()),
             pair(p.from.connects.to_string(), p.to.connects.to_string()),
             pair(billed(p.from.billed), billed(p.to.billed)),
+            pair(p.from.contexts.0.to_string(), p.to.contexts.0.to_string()),
             if p.equal() { "equal" } else { "DIFFERENT" }
         ));
     }

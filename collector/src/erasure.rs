@@ -250,6 +250,7 @@ pub fn answer(kind: SubjectKind, erased: &Erased) -> serde_json::Value {
             "identities": erased.identities,
             "tokens": erased.tokens,
             "sightings": erased.sightings,
+            "contexts": erased.contexts,
         },
         "months": erased.months,
     })

@@ -5,6 +5,7 @@
 //! whole month.
 
 use crate::month::Month;
+use crate::pricing::Pricing;
 use crate::reconcile::{self, Billed, Report, UsageRow};
 use crate::store::{IdentityRow, Store, StoreError};
 use std::io::{self, Write};
@@ -155,8 +156,10 @@ pub async fn report(
     month: Month,
     billed: Option<Billed>,
     usage_records: Vec<UsageRow>,
+    pricing: &Pricing,
 ) -> Result<Report, StoreError> {
     let activity = store.activity(month).await?;
+    let contexts = store.contexts(month).await?;
     let tokens = store.tokens(month).await?;
     let erased = store.erased(month).await?;
     Ok(reconcile::build(
@@ -166,7 +169,8 @@ pub async fn report(
         billed,
         usage_records,
     )
-    .with_erased(erased.max(0) as u64))
+    .with_erased(erased.max(0) as u64)
+    .with_savings(&contexts, &activity, pricing))
 }
 
 #[cfg(test)]

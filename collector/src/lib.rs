@@ -13,6 +13,7 @@ pub mod month;
 pub mod pricing;
 pub mod reconcile;
 pub mod retention;
+pub mod savings;
 pub mod serve;
 pub mod store;
 pub mod ticket;

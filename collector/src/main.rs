@@ -409,7 +409,7 @@ async fn report_cmd(
     format: ReportFormat,
     pricing: &PricingArgs,
 ) -> Result<(), BoxError> {
-    let _pricing = Pricing::from_args(pricing)?;
+    let pricing = Pricing::from_args(pricing)?;
     let store = Store::open_existing(db).await?;
     let from_store = matches!(billed, BilledFrom::Unknown);
     let (billed, usage) = match billed {
@@ -462,7 +462,7 @@ async fn report_cmd(
         }
         other => other,
     };
-    let report = export::report(&store, month, billed, usage).await?;
+    let report = export::report(&store, month, billed, usage, &pricing).await?;
     match format {
         ReportFormat::Text => print!("{}", reconcile::text(&report)),
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -80,6 +80,9 @@ pub struct Report {
     /// Chat identities that read alike (same after trimming, NFKC, case folding and the UTS #39 skeleton), for a
     /// person to check: each may be a separate billed user, or one user counted twice.
     pub lookalikes: Vec<Vec<String>>,
+    /// Where SDK subjects' clients were made, and which of them did nothing seen
+    /// (`savings`).
+    pub savings: crate::savings::Savings,
 }
 
 /// The group of a source: the part before `:`.
@@ -186,6 +189,7 @@ pub fn build(
                 .filter(|(k, _)| *k == "identity")
                 .map(|(_, s)| *s),
         ),
+        savings: Default::default(),
     }
 }
 
@@ -353,6 +357,7 @@ pub fn text(r: &Report) -> String {
             );
         }
     }
+    t.push_str(&crate::savings::text(&r.savings));
     t
 }
 

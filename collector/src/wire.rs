@@ -16,6 +16,10 @@ pub const MAX_BATCH: usize = 100;
 /// Twilio identities are capped at 256 bytes; a longer one cannot be a real identity.
 pub const MAX_IDENTITY_BYTES: usize = 256;
 pub const MAX_EVENT_ID_CHARS: usize = 128;
+/// Longest `context` label: the app's name for where a client was made.
+pub const MAX_CONTEXT_BYTES: usize = 64;
+/// Longest `reason`: the trigger that made the client.
+pub const MAX_REASON_BYTES: usize = 32;
 /// Cap for the short free-text fields (sdk name/version, client_version, raw timestamps).
 const MAX_SHORT_CHARS: usize = 64;
 
@@ -128,6 +132,10 @@ pub struct Beacon {
     pub client_version: Option<String>,
     /// A signed ticket from the team's backend (see `ticket`); checked, not stored.
     pub ticket: Option<String>,
+    /// Where in the app the client was made (`support-widget`); `None` from older SDKs.
+    pub context: Option<String>,
+    /// What made the client (`click`, `visible`, `app`, ...); stored as sent.
+    pub reason: Option<String>,
 }
 
 /// A beacon with the collector's own times: what gets stored.
@@ -314,7 +322,16 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
         Some(_) => return Err(wrong_type("ticket", "a string")),
     };
 
+    let context = label(obj, "context", "bad_context", MAX_CONTEXT_BYTES, |b| {
+        b.is_ascii_alphanumeric() || b".-_:/".contains(&b)
+    })?;
+    let reason = label(obj, "reason", "bad_reason", MAX_REASON_BYTES, |b| {
+        b.is_ascii_lowercase() || b == b'_'
+    })?;
+
     Ok(Beacon {
+        context,
+        reason,
         ticket,
         kind,
         identity: identity.to_owned(),
@@ -400,6 +417,32 @@ pub(crate) fn no_nul<'a>(s: &'a str, field: &'static str) -> Result<&'a str, Wir
         ));
     }
     Ok(s)
+}
+
+/// An optional label of 1 to `max` bytes, each allowed by `ok`. The message describes
+/// the rule and never repeats the value (it sits beside an identity in the beacon).
+fn label(
+    obj: &Map<String, Value>,
+    field: &'static str,
+    code: &'static str,
+    max: usize,
+    ok: impl Fn(u8) -> bool,
+) -> Result<Option<String>, WireError> {
+    let allowed = match field {
+        "context" => "letters, digits and . _ : / -",
+        _ => "lowercase letters and _",
+    };
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= max && s.bytes().all(ok) => {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(invalid(
+            code,
+            field,
+            format!("{field} must be a string of 1 to {max} bytes: {allowed}"),
+        )),
+    }
 }
 
 fn short(s: &str, field: &'static str) -> Result<String, WireError> {
@@ -641,6 +684,68 @@ mod tests {
             code_and_field(parse(&with("event_id", json!("")))).0,
             "bad_event_id"
         );
+    }
+
+    #[test]
+    fn context_and_reason_are_optional_labels() {
+        let old = parse(&example()).unwrap();
+        assert_eq!(old[0].beacon.context, None);
+        assert_eq!(old[0].beacon.reason, None);
+        let mut v = with("context", json!("support-widget/v2:inbox_1.x"));
+        v["reason"] = json!("connect_when_visible");
+        let r = parse(&v).unwrap();
+        assert_eq!(
+            r[0].beacon.context.as_deref(),
+            Some("support-widget/v2:inbox_1.x")
+        );
+        assert_eq!(r[0].beacon.reason.as_deref(), Some("connect_when_visible"));
+        // Unknown reasons are stored as sent; null is absent.
+        assert!(parse(&with("reason", json!("some_future_trigger"))).is_ok());
+        assert_eq!(
+            parse(&with("context", Value::Null)).unwrap()[0]
+                .beacon
+                .context,
+            None
+        );
+        assert!(parse(&with("context", json!("x".repeat(64)))).is_ok());
+        assert!(parse(&with("reason", json!("x".repeat(32)))).is_ok());
+    }
+
+    #[test]
+    fn malformed_context_and_reason_are_refused_by_name_without_echo() {
+        for bad in [
+            json!(""),
+            json!("x".repeat(65)),
+            json!("support widget"),
+            json!("café"),
+            json!("a\u{0}b"),
+            json!("alice@example.com"),
+            json!(7),
+            json!(["inbox"]),
+        ] {
+            let r = parse(&with("context", bad.clone()));
+            assert_eq!(
+                code_and_field(r.clone()),
+                ("bad_context".into(), "context".into()),
+                "{bad}"
+            );
+            let msg = r.unwrap_err().to_string();
+            assert!(!msg.contains("alice") && !msg.contains("widget"), "{msg}");
+        }
+        for bad in [
+            json!(""),
+            json!("x".repeat(33)),
+            json!("Click"),
+            json!("click-2"),
+            json!("connect on"),
+            json!(true),
+        ] {
+            assert_eq!(
+                code_and_field(parse(&with("reason", bad.clone()))),
+                ("bad_reason".into(), "reason".into()),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

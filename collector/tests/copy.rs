@@ -19,9 +19,27 @@ fn fill(src: &TestDb) -> String {
     let server = Server::start(src, &["--admin-token", TOKEN]);
     let mut still = beacon("dora", "e6");
     still["kind"] = json!("still_connected");
+    // Contexts: alice connects from two, the earlier (by the delay her device measured)
+    // arriving second; bob's beacon is an older SDK's, without one.
+    let from = |mut b: serde_json::Value, context: &str, reason: &str, occurred: &str| {
+        b["context"] = json!(context);
+        b["reason"] = json!(reason);
+        b["occurred_at"] = json!(occurred);
+        b
+    };
     let beacons = json!([
-        beacon("alice", "e1"),
-        beacon("alice", "e2"),
+        from(
+            beacon("alice", "e1"),
+            "inbox",
+            "app",
+            "2026-11-24T20:08:50.000Z"
+        ),
+        from(
+            beacon("alice", "e2"),
+            "support-widget",
+            "click",
+            "2026-11-24T20:08:40.000Z"
+        ),
         beacon("bob", "e3"),
         beacon("erin", "e4"),
         beacon("carol/x y+z", "e5"),
@@ -156,6 +174,11 @@ fn copies_both_ways_and_resumes(mid: &TestDb) {
     let month = fill(&src);
     let want = views(&src.arg, &month);
     assert!(want.1.contains("\"erased\": 1"), "{}", want.1);
+    assert!(
+        want.1.contains("\"context\": \"support-widget\""),
+        "{}",
+        want.1
+    );
     assert!(!want.0.contains("erin"), "{}", want.0);
 
     // SQLite to the backend under test, small batches.
@@ -168,6 +191,14 @@ fn copies_both_ways_and_resumes(mid: &TestDb) {
     assert_eq!(mid.scalar("SELECT count(*) FROM events"), 5);
     assert_eq!(mid.scalar("SELECT count(*) FROM delivery_keys"), 2);
     assert_eq!(mid.scalar("SELECT count(*) FROM erased"), 2);
+    assert_eq!(mid.scalar("SELECT count(*) FROM subject_contexts"), 5);
+    assert_eq!(
+        mid.scalar(
+            "SELECT count(*) FROM subject_contexts WHERE identity = 'alice'
+             AND context = 'support-widget' AND reason = 'click'"
+        ),
+        1
+    );
     // A rerun copies nothing new and still compares equal.
     let again = copy(&src.arg, &mid.arg, "3");
     assert_eq!(written(&again), 0, "{}", text(&again.stdout));
@@ -212,18 +243,25 @@ fn copies_both_ways_and_resumes(mid: &TestDb) {
     assert_eq!(views(&dst.arg, &month), want);
     assert_eq!(written(&copy(&mid.arg, &dst.arg, "5000")), 0);
 
-    // The comparison fails when the target holds more than the source.
+    // The comparison fails when the target holds more than the source: more beacons from
+    // a context, then one more subject.
+    let differs = || {
+        let out = copy_cmd(&mid.arg, &dst.arg, "50").output().unwrap();
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stdout).contains("DIFFERENT"),
+            "{}",
+            text(&out.stdout)
+        );
+        out
+    };
+    dst.execute("UPDATE subject_contexts SET beacons = beacons + 1 WHERE identity = 'alice'");
+    differs();
     dst.execute(&format!(
         "INSERT INTO identities VALUES ('{month}', 'zed', '{month}-01T00:00:00.000Z',
             '{month}-01T00:00:00.000Z', 1)"
     ));
-    let out = copy_cmd(&mid.arg, &dst.arg, "50").output().unwrap();
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stdout).contains("DIFFERENT"),
-        "{}",
-        text(&out.stdout)
-    );
+    let out = differs();
     assert!(
         text(&out.stderr).contains("1 month(s) differ"),
         "{}",

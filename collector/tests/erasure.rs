@@ -7,7 +7,6 @@
 #[macro_use]
 mod common;
 use common::*;
-use mau_collector::twilio::signature;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -70,28 +69,13 @@ fn post_tokens(server: &Server, identities: &[&str]) -> Resp {
 
 /// A signed onMessageAdded webhook authored by `author`.
 fn webhook(server: &Server, author: &str) -> Resp {
-    let params: Vec<(String, String)> = [
+    let params = [
         ("EventType", "onMessageAdded"),
         ("Source", "SDK"),
         ("Author", author),
         ("ConversationSid", "CH1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let url = format!("{PUBLIC}/v1/twilio/conversations");
-    let sig = signature::expected(AUTH, &url, &params);
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &params {
-        form.append_pair(k, v);
-    }
-    send(
-        server
-            .request("POST", "/v1/twilio/conversations")
-            .set("Content-Type", "application/x-www-form-urlencoded")
-            .set("X-Twilio-Signature", &sig),
-        Some(&form.finish()),
-    )
+    ];
+    signed_webhook(server, AUTH, PUBLIC, &params)
 }
 
 fn still_connected(identity: &str, event_id: &str) -> Value {
@@ -101,18 +85,20 @@ fn still_connected(identity: &str, event_id: &str) -> Value {
 }
 
 /// Rows of `subject` per table, read from the database directly.
-fn rows_of(db: &TestDb, subject: &str) -> [i64; 4] {
+fn rows_of(db: &TestDb, subject: &str) -> [i64; 5] {
     let q = |sql: &str| db.scalar(&sql.replace("?", &format!("'{subject}'")));
     [
         q("SELECT count(*) FROM events WHERE identity = ?"),
         q("SELECT count(*) FROM identities WHERE identity = ?"),
         q("SELECT count(*) FROM tokens WHERE identity = ?"),
         q("SELECT count(*) FROM sightings WHERE subject = ?"),
+        q("SELECT count(*) FROM subject_contexts WHERE identity = ?"),
     ]
 }
 
-fn answered_rows(r: &Value) -> [i64; 4] {
-    ["events", "identities", "tokens", "sightings"].map(|t| r["erased"][t].as_i64().unwrap())
+fn answered_rows(r: &Value) -> [i64; 5] {
+    ["events", "identities", "tokens", "sightings", "contexts"]
+        .map(|t| r["erased"][t].as_i64().unwrap())
 }
 
 fn erasure_removes_a_subject_everywhere(db: &TestDb) {
@@ -135,6 +121,8 @@ fn erasure_removes_a_subject_everywhere(db: &TestDb) {
     db.execute(
         "INSERT INTO identities VALUES ('2026-10', 'alice', '2026-10-01T00:00:00.000Z',
             '2026-10-02T00:00:00.000Z', 1);
+         INSERT INTO subject_contexts VALUES ('2026-10', 'alice', 'inbox',
+            '2026-10-01T00:00:00.000Z', 'click', 1);
          INSERT INTO sightings VALUES ('2026-10', 'identity', 'alice', 'rest_sync',
             '2026-10-03T00:00:00.000Z', '2026-10-03T00:00:00.000Z', 1);",
     );
@@ -167,7 +155,7 @@ fn erasure_removes_a_subject_everywhere(db: &TestDb) {
     let answer = r.json();
     assert_eq!(answered_rows(&answer), before, "{answer}");
     assert_eq!(answer["months"], json!(["2026-10", month]), "{answer}");
-    assert_eq!(rows_of(db, "alice"), [0; 4]);
+    assert_eq!(rows_of(db, "alice"), [0; 5]);
     assert_eq!(rows_of(db, "bob")[..3], [1, 1, 1], "bob stays");
 
     // Gone from the export, the report, the summary and the months; counted as erased.
@@ -205,15 +193,15 @@ fn erasure_removes_a_subject_everywhere(db: &TestDb) {
     // Idempotent: nothing left, success, and not counted twice.
     let again = delete(&server, "identity", "alice", Some(TOKEN));
     assert_eq!(again.status, 200, "{}", again.body);
-    assert_eq!(answered_rows(&again.json()), [0; 4]);
+    assert_eq!(answered_rows(&again.json()), [0; 5]);
     assert_eq!(again.json()["months"], json!([]));
     assert_eq!(server.month_line(&month)["erased"], 1);
 
     // A channel address and an identity with URL-special characters, URL-encoded.
     let r = delete(&server, "address", &encode(SMS), Some(TOKEN));
-    assert_eq!(answered_rows(&r.json()), [0, 0, 0, 1], "{}", r.body);
+    assert_eq!(answered_rows(&r.json()), [0, 0, 0, 1, 0], "{}", r.body);
     let r = delete(&server, "identity", &encode("carol/x y+z"), Some(TOKEN));
-    assert_eq!(answered_rows(&r.json()), [1, 1, 0, 0], "{}", r.body);
+    assert_eq!(answered_rows(&r.json()), [1, 1, 0, 0, 1], "{}", r.body);
     assert_eq!(server.month_line(&month)["erased"], 3);
 
     let served = send(server.request("GET", "/erasures.log"), None);
@@ -311,9 +299,9 @@ fn cli_forget_and_reapply(db: &TestDb) {
     ]);
     assert_eq!(plain.post(&beacons.to_string()).status, 200);
     let r = forget(db, KEY, &["--identity", "alice"]);
-    assert_eq!(answered_rows(&r), [1, 1, 0, 0], "{r}");
+    assert_eq!(answered_rows(&r), [1, 1, 0, 0, 1], "{r}");
     let r = forget(db, KEY, &["--identity", "alice"]);
-    assert_eq!(answered_rows(&r), [0; 4], "idempotent: {r}");
+    assert_eq!(answered_rows(&r), [0; 5], "idempotent: {r}");
 
     // Without --refuse-erased, later activity is new and stored (erasure is of the past);
     // here it stands for rows a restored backup brings back.
@@ -334,8 +322,11 @@ fn cli_forget_and_reapply(db: &TestDb) {
         (&json!(1), &json!(3)),
         "{r}"
     );
-    assert_eq!(answered_rows(&json!({ "erased": r["rows"] })), [1, 1, 0, 0]);
-    assert_eq!(rows_of(db, "alice"), [0; 4]);
+    assert_eq!(
+        answered_rows(&json!({ "erased": r["rows"] })),
+        [1, 1, 0, 0, 1]
+    );
+    assert_eq!(rows_of(db, "alice"), [0; 5]);
     assert_eq!(rows_of(db, "bob")[..2], [1, 1]);
     let r = forget(db, KEY, &["--reapply"]);
     assert_eq!(r["subjects"], 0, "{r}");
@@ -362,7 +353,7 @@ fn refuse_erased_takes_and_drops(db: &TestDb) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(post_tokens(&server, &["alice"]).status, 200);
     assert_eq!(webhook(&server, "alice").status, 200);
-    assert_eq!(rows_of(db, "alice"), [0; 4], "taken, not stored");
+    assert_eq!(rows_of(db, "alice"), [0; 5], "taken, not stored");
     assert_eq!(
         rows_of(db, "bob")[..2],
         [1, 1],

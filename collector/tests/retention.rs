@@ -1,7 +1,7 @@
 //! Retention on both backends: `prune --dry-run` counts and deletes nothing, `prune`
 //! deletes raw events and delivery keys older than --retain-events-days and the monthly
-//! rows of months older than --retain-months, a retried beacon inside the window is still
-//! deduplicated afterwards, a value below the minimum is refused naming it, and `serve`
+//! rows (contexts per subject-month too) of months older than --retain-months, a retried
+//! beacon inside the window is still deduplicated afterwards, a value below the minimum is refused naming it, and `serve`
 //! prunes in the background.
 
 #[macro_use]
@@ -26,6 +26,8 @@ fn old_rows(db: &TestDb, days: i64) {
          INSERT INTO delivery_keys VALUES ('EX-old', '{at}');
          INSERT INTO identities VALUES ('2020-01', 'old-user', '2020-01-05T00:00:00.000Z',
             '2020-01-05T00:00:00.000Z', 1);
+         INSERT INTO subject_contexts VALUES ('2020-01', 'old-user', 'inbox',
+            '2020-01-05T00:00:00.000Z', 'click', 1);
          INSERT INTO sightings VALUES ('2020-01', 'address', '+14155550100', 'rest_sync',
             '2020-01-05T00:00:00.000Z', '2020-01-05T00:00:00.000Z', 1);
          INSERT INTO tokens VALUES ('id:old', 'old-user', '2020-01', '2020-01-05T00:00:00.000Z',
@@ -34,7 +36,7 @@ fn old_rows(db: &TestDb, days: i64) {
     ));
 }
 
-fn counts(db: &TestDb) -> [i64; 6] {
+fn counts(db: &TestDb) -> [i64; 7] {
     [
         "events",
         "delivery_keys",
@@ -42,6 +44,7 @@ fn counts(db: &TestDb) -> [i64; 6] {
         "sightings",
         "tokens",
         "billed",
+        "subject_contexts",
     ]
     .map(|t| db.scalar(&format!("SELECT count(*) FROM {t}")))
 }
@@ -61,7 +64,7 @@ fn prune_keeps_what_dedupe_needs(db: &TestDb) {
     assert_eq!(server.post(&fresh).status, 200);
     old_rows(db, 10);
     let before = counts(db);
-    assert_eq!(before, [2, 1, 2, 1, 1, 1]);
+    assert_eq!(before, [2, 1, 2, 1, 1, 1, 2]);
 
     // Below the minimum: refused, naming it.
     let (ok, _, err) = prune(db, &["--retain-events-days", "1"]);
@@ -75,7 +78,8 @@ fn prune_keeps_what_dedupe_needs(db: &TestDb) {
     let (ok, dry, err) = prune(db, &[&args[..], &["--dry-run"]].concat());
     assert!(ok, "{err}");
     let expected = json!({
-        "events": 1, "delivery_keys": 1, "identities": 1, "sightings": 1, "tokens": 1
+        "events": 1, "delivery_keys": 1, "identities": 1, "sightings": 1, "tokens": 1,
+        "subject_contexts": 1
     });
     assert_eq!(
         (&dry["dry_run"], &dry["rows"]),
@@ -91,7 +95,7 @@ fn prune_keeps_what_dedupe_needs(db: &TestDb) {
         (&json!(false), &expected),
         "{done}"
     );
-    assert_eq!(counts(db), [1, 0, 1, 0, 0, 1], "billed counts stay");
+    assert_eq!(counts(db), [1, 0, 1, 0, 0, 1, 1], "billed counts stay");
     assert_eq!(
         db.scalar("SELECT count(*) FROM events WHERE event_id = 'fresh-event'"),
         1
@@ -107,7 +111,8 @@ fn prune_keeps_what_dedupe_needs(db: &TestDb) {
     let (_, again, _) = prune(db, &args);
     assert_eq!(
         again["rows"],
-        json!({"events": 0, "delivery_keys": 0, "identities": 0, "sightings": 0, "tokens": 0})
+        json!({"events": 0, "delivery_keys": 0, "identities": 0, "sightings": 0, "tokens": 0,
+            "subject_contexts": 0})
     );
 }
 
@@ -126,7 +131,11 @@ fn serve_prunes_in_the_background(db: &TestDb) {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(counts(db), [0, 0, 1, 1, 1, 1], "events pruned, months kept");
+    assert_eq!(
+        counts(db),
+        [0, 0, 1, 1, 1, 1, 1],
+        "events pruned, months kept"
+    );
     // A retention below the minimum stops serve at start.
     let out = std::process::Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--db", &db.arg])

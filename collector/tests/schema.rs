@@ -182,7 +182,10 @@ fn version_4_migrates_to_5_and_erases_old_rows(db: &TestDb) {
             log.to_str().unwrap(),
         ],
     );
-    assert_eq!(db.scalar("SELECT max(version) FROM schema_version"), 5);
+    assert_eq!(
+        db.scalar("SELECT max(version) FROM schema_version"),
+        latest()
+    );
     assert_eq!(server.months()[0]["erased"], 0);
     let r = send(
         server
@@ -206,7 +209,68 @@ fn version_4_migrates_to_5_and_erases_old_rows(db: &TestDb) {
     );
 }
 
+/// Version 5 to 6 (beacon context and reason, contexts per subject-month): old events get
+/// no context, and the subjects that connected before (SDK connects and still_connected)
+/// stay in the savings table, under no context; new beacons carry theirs.
+fn version_5_migrates_to_6_keeping_old_connects_in_the_table(db: &TestDb) {
+    at_version(db, 5);
+    db.execute(
+        "INSERT INTO events (event_id, identity, month, client_month, occurred_at, sent_at,
+            received_at, event_at, attempt, dedupe, sdk_name, sdk_version, kind)
+         VALUES ('old-e1', 'old-friend', '2026-10', '2026-10', '2026-10-01T00:00:00.000Z',
+            '2026-10-01T00:00:00.000Z', '2026-10-01T00:00:00.000Z', '2026-10-01T00:00:00.000Z',
+            1, 'month', 'mau-beacon', '0.1.0', 'connected');
+         INSERT INTO identities VALUES ('2026-10', 'old-friend', '2026-10-01T00:00:00.000Z',
+            '2026-10-02T00:00:00.000Z', 2);
+         INSERT INTO identities VALUES ('2026-10', 'both', '2026-10-05T00:00:00.000Z',
+            '2026-10-05T00:00:00.000Z', 1);
+         INSERT INTO sightings VALUES ('2026-10', 'identity', 'both', 'sdk_still_connected',
+            '2026-10-01T00:00:00.000Z', '2026-10-01T00:00:00.000Z', 1);
+         INSERT INTO sightings VALUES ('2026-10', 'identity', 'stayed', 'sdk_still_connected',
+            '2026-10-01T00:00:00.000Z', '2026-10-01T00:00:00.000Z', 1);
+         INSERT INTO sightings VALUES ('2026-10', 'identity', 'old-friend',
+            'webhook:onMessageAdded', '2026-10-03T00:00:00.000Z', '2026-10-03T00:00:00.000Z', 1);",
+    );
+    let server = Server::start(db, &["--admin-token", TOKEN]);
+    assert_eq!(
+        db.scalar("SELECT max(version) FROM schema_version"),
+        latest()
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM events WHERE context IS NULL AND reason IS NULL"),
+        1
+    );
+    // 'both' connected and stayed connected: one row, its two beacons, the earlier time.
+    assert_eq!(
+        db.scalar(
+            "SELECT count(*) FROM subject_contexts WHERE identity = 'both' AND beacons = 2
+             AND first_seen = '2026-10-01T00:00:00.000Z' AND context = ''"
+        ),
+        1
+    );
+    let report = server.get_admin("/v1/months/2026-10/report").json();
+    assert_eq!(
+        report["savings"]["by_context"],
+        json!([{"context": null, "reason": null, "subjects": 3, "engaged": 1, "idle": 2,
+                "idle_cost": null}]),
+        "{report}"
+    );
+    let mut b = beacon("new-friend", "new-e1");
+    b["context"] = json!("inbox");
+    b["reason"] = json!("visible");
+    assert_eq!(server.post(&b.to_string()).status, 200);
+    let month = server.months()[0]["month"].as_str().unwrap().to_owned();
+    let report = server
+        .get_admin(&format!("/v1/months/{month}/report"))
+        .json();
+    assert_eq!(
+        report["savings"]["by_context"][0]["context"], "inbox",
+        "{report}"
+    );
+}
+
 both_backends!(
+    version_5_migrates_to_6_keeping_old_connects_in_the_table,
     version_4_migrates_to_5_and_erases_old_rows,
     instances_starting_together_migrate_once,
     a_newer_schema_is_refused,

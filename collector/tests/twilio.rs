@@ -321,19 +321,7 @@ fn bad_signatures_are_refused_counted_and_not_stored(db: &TestDb) {
 
 /// Posts an Event Streams delivery signed with the bodySHA256 variant.
 fn deliver(server: &Server, body: &str) -> Resp {
-    let hash: String = sha2::Sha256::digest(body.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let path = format!("/v1/twilio/events?bodySHA256={hash}");
-    let sig = signature::expected(AUTH, &format!("{PUBLIC}{path}"), &[]);
-    send(
-        server
-            .request("POST", &path)
-            .set("Content-Type", "application/json")
-            .set("X-Twilio-Signature", &sig),
-        Some(body),
-    )
+    signed_events(server, AUTH, PUBLIC, body)
 }
 
 fn event_streams_redeliveries_count_once(db: &TestDb) {

@@ -1,7 +1,8 @@
 // The dashboard (GET /dashboard, embedded in mau-collector) in headless Chromium against the
 // real collector: sign in with the admin token (sessionStorage, no cookies), the months
 // view (subjects, billed, gap), the month's figures and chart, the billed count saved in
-// the collector (kept across a reload), search, CSV download, sign-out. Writes
+// the collector (kept across a reload), search, CSV download, sign-out; the savings table
+// (idle cost first, sortable by its headings). Writes
 // target/dashboard.png and target/dashboard-months.png.
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
@@ -39,7 +40,10 @@ async function seed() {
     attempt: 1, dedupe: "month", sdk: { name: "mau-beacon", version: "0.1.0" },
   });
   const ids = ["alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com", "erin@example.com"];
-  let r = await fetch(`${collector.url}/v1/beacons`, { method: "POST", body: JSON.stringify(ids.map(beacon)) });
+  // Where each client was made (erin's SDK sends no context): the savings table's rows.
+  const made = [["inbox", "app"], ["support-widget", "click"], ["support-widget", "click"], ["support-widget", "visible"], [null, null]];
+  const beacons = ids.map((id, i) => ({ ...beacon(id, i), ...(made[i][0] ? { context: made[i][0], reason: made[i][1] } : {}) }));
+  let r = await fetch(`${collector.url}/v1/beacons`, { method: "POST", body: JSON.stringify(beacons) });
   assert.equal(r.status, 200, await r.text());
   const tokens = ["alice@example.com", "bob@example.com", "frank@example.com", "grace@example.com"].map((identity) => ({ identity, issued_at: now }));
   r = await fetch(`${collector.url}/v1/tokens`, { method: "POST", headers: { authorization: `Bearer ${INGEST}` }, body: JSON.stringify(tokens) });
@@ -59,7 +63,7 @@ before(async () => {
   collector = await startCollector({
     db: path.join(tmp, "c.db"),
     adminToken: ADMIN,
-    env: { MAU_COLLECTOR_INGEST_TOKEN: INGEST, TWILIO_AUTH_TOKEN: AUTH },
+    env: { MAU_COLLECTOR_INGEST_TOKEN: INGEST, TWILIO_AUTH_TOKEN: AUTH, MAU_COLLECTOR_PRICE_PER_MAU: "0.05", MAU_COLLECTOR_FREE_MAU: "2" },
   });
   await seed();
   browser = await launchBrowser();
@@ -179,6 +183,52 @@ test("the dashboard: sign in, months, figures, chart, billed kept, search, CSV, 
     await page.click("#signout");
     assert.equal(await page.isVisible("#signin"), true);
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
+
+/** The savings table's rows as shown: [context, reason, subjects, engaged, idle, idle cost]. */
+const savingsRows = (page) => page.$$eval("#savings-rows tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+
+test("the savings table: idle cost first, sortable by clicking a heading, the month's saving", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 1300 } });
+  try {
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`${collector.url}/dashboard#${utcMonth()}`);
+    await page.fill("#token", ADMIN);
+    await page.click("#signin button");
+    await page.waitForSelector("#savings-rows tr");
+    // alice (inbox) is engaged through a webhook; the others only connected.
+    const widgetClick = ["support-widget", "click", "2", "0", "2", "0.10"];
+    const widgetVisible = ["support-widget", "visible", "1", "0", "1", "0.05"];
+    const none = ["(no context)", "–", "1", "0", "1", "0.05"];
+    const inbox = ["inbox", "app", "1", "1", "0", "0.00"];
+    const shown = await savingsRows(page);
+    assert.deepEqual(shown[0], widgetClick, "largest idle cost first");
+    assert.deepEqual(shown.at(-1), inbox);
+    assert.deepEqual(new Set(shown.map(String)), new Set([widgetClick, widgetVisible, none, inbox].map(String)));
+    assert.equal(await page.getAttribute("#savings-table th[data-key=idle_cost]", "aria-sort"), "descending");
+    // 7 MAU, 2 free, 4 idle at 0.05: 0.25 billed, 0.05 without the idle ones.
+    assert.match(await page.textContent("#savings-note"), /4 idle: the bill would be 0\.20 lower .*0\.05 per MAU, first 2 MAU free/);
+    // Idle, largest first; again, smallest first.
+    await page.click("#savings-table th[data-key=idle]");
+    assert.deepEqual((await savingsRows(page))[0], widgetClick);
+    await page.click("#savings-table th[data-key=idle]");
+    assert.equal(await page.getAttribute("#savings-table th[data-key=idle]", "aria-sort"), "ascending");
+    assert.deepEqual((await savingsRows(page))[0], inbox);
+    // Context A to Z, no context last; then Z to A.
+    await page.click("#savings-table th[data-key=context]");
+    assert.deepEqual((await savingsRows(page)).map((r) => r[0]), ["inbox", "support-widget", "support-widget", "(no context)"]);
+    await page.click("#savings-table th[data-key=context]");
+    assert.deepEqual((await savingsRows(page)).map((r) => r[0]).slice(0, 3), ["support-widget", "support-widget", "inbox"]);
+    // Engaged, most first.
+    await page.click("#savings-table th[data-key=engaged]");
+    assert.deepEqual((await savingsRows(page))[0], inbox);
+    await page.locator("#savings").screenshot({ path: path.join(ROOT, "target/dashboard-savings.png") });
     assert.deepEqual(errors, []);
   } finally {
     await ctx.close();

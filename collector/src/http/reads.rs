@@ -56,7 +56,7 @@ pub async fn report(
             recorded_at: None,
         }),
     };
-    let report = crate::export::report(&app.store, month, billed, Vec::new()).await?;
+    let report = crate::export::report(&app.store, month, billed, Vec::new(), &app.pricing).await?;
     let mut resp = Json(report).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

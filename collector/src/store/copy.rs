@@ -6,7 +6,8 @@
 //! grow on either side, so a row already in the target is merged with the source's by
 //! earliest first time, latest last time and the larger count: copying the same row
 //! twice changes nothing, and a target row that also counts activity after a switch keeps
-//! it. `billed` keeps the more recently recorded count.
+//! it. `billed` keeps the more recently recorded count. `subject_contexts` merges the same
+//! way, its `reason` going with the earlier first connect.
 
 /// A column's type; text columns may be NULL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +28,12 @@ pub enum Cell {
 pub enum Merge {
     /// Keep the target's row.
     Ignore,
-    /// The earliest of these columns, the largest of those.
+    /// The earliest of these columns, the largest of those; the `follow` columns take
+    /// the value of the row whose first `min` column is the earlier.
     Aggregate {
         min: &'static [&'static str],
         max: &'static [&'static str],
+        follow: &'static [&'static str],
     },
     /// The row recorded later (by this column) wins whole.
     Newer(&'static str),
@@ -48,7 +51,7 @@ pub struct Table {
 
 use Ty::{Int, Text};
 
-/// Every table that holds data at schema version 5 (`schema_version` is the target's own).
+/// Every table that holds data at schema version 6 (`schema_version` is the target's own).
 pub const TABLES: &[Table] = &[
     Table {
         name: "events",
@@ -67,6 +70,8 @@ pub const TABLES: &[Table] = &[
             ("sdk_version", Text),
             ("client_version", Text),
             ("kind", Text),
+            ("context", Text),
+            ("reason", Text),
         ],
         key: 1,
         merge: Merge::Ignore,
@@ -84,6 +89,7 @@ pub const TABLES: &[Table] = &[
         merge: Merge::Aggregate {
             min: &["first_seen"],
             max: &["last_seen", "connects"],
+            follow: &[],
         },
     },
     Table {
@@ -114,6 +120,7 @@ pub const TABLES: &[Table] = &[
         merge: Merge::Aggregate {
             min: &["first_seen"],
             max: &["last_seen", "hits"],
+            follow: &[],
         },
     },
     Table {
@@ -140,6 +147,24 @@ pub const TABLES: &[Table] = &[
         merge: Merge::Aggregate {
             min: &[],
             max: &["subjects"],
+            follow: &[],
+        },
+    },
+    Table {
+        name: "subject_contexts",
+        columns: &[
+            ("month", Text),
+            ("identity", Text),
+            ("context", Text),
+            ("first_seen", Text),
+            ("reason", Text),
+            ("beacons", Int),
+        ],
+        key: 3,
+        merge: Merge::Aggregate {
+            min: &["first_seen"],
+            max: &["beacons"],
+            follow: &["reason"],
         },
     },
 ];
@@ -220,17 +245,27 @@ impl Table {
         let (t, key) = (self.name, self.key_names());
         let (set, when): (Vec<String>, Vec<String>) = match &self.merge {
             Merge::Ignore => return format!("ON CONFLICT ({key}) DO NOTHING"),
-            Merge::Aggregate { min, max } => min
-                .iter()
-                .map(|c| (d.least, c, '<'))
-                .chain(max.iter().map(|c| (d.greatest, c, '>')))
-                .map(|(f, c, op)| {
-                    (
-                        format!("{c} = {f}({t}.{c}, excluded.{c})"),
-                        format!("excluded.{c} {op} {t}.{c}"),
+            Merge::Aggregate { min, max, follow } => {
+                let (mut set, when): (Vec<String>, Vec<String>) = min
+                    .iter()
+                    .map(|c| (d.least, c, '<'))
+                    .chain(max.iter().map(|c| (d.greatest, c, '>')))
+                    .map(|(f, c, op)| {
+                        (
+                            format!("{c} = {f}({t}.{c}, excluded.{c})"),
+                            format!("excluded.{c} {op} {t}.{c}"),
+                        )
+                    })
+                    .unzip();
+                // SET reads the row as it was, so the order of assignments does not matter.
+                let by = min.first().copied().unwrap_or_default();
+                set.extend(follow.iter().map(|c| {
+                    format!(
+                        "{c} = CASE WHEN excluded.{by} < {t}.{by} THEN excluded.{c} ELSE {t}.{c} END"
                     )
-                })
-                .unzip(),
+                }));
+                (set, when)
+            }
             Merge::Newer(by) => (
                 self.columns[self.key..]
                     .iter()
@@ -284,6 +319,20 @@ mod tests {
             "ON CONFLICT (month) DO UPDATE SET count = excluded.count, \
              source = excluded.source, recorded_at = excluded.recorded_at \
              WHERE excluded.recorded_at > billed.recorded_at"
+        );
+        let contexts = TABLES
+            .iter()
+            .find(|t| t.name == "subject_contexts")
+            .unwrap();
+        assert_eq!(
+            contexts.on_conflict(&d),
+            "ON CONFLICT (month, identity, context) DO UPDATE SET \
+             first_seen = least(subject_contexts.first_seen, excluded.first_seen), \
+             beacons = greatest(subject_contexts.beacons, excluded.beacons), \
+             reason = CASE WHEN excluded.first_seen < subject_contexts.first_seen \
+             THEN excluded.reason ELSE subject_contexts.reason END \
+             WHERE excluded.first_seen < subject_contexts.first_seen \
+             OR excluded.beacons > subject_contexts.beacons"
         );
     }
 }

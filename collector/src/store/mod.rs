@@ -189,6 +189,39 @@ pub struct ActivityRow {
     pub connects: i64,
 }
 
+/// One context an identity's SDK clients connected from in a month (`subject_contexts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContextRow {
+    pub identity: String,
+    /// `None` for beacons without a context (older SDKs, or none given).
+    pub context: Option<String>,
+    /// The reason of the first connect from this context.
+    pub reason: Option<String>,
+    /// The first connect's corrected event time.
+    pub first_seen: String,
+    /// Connect and still_connected beacons from this context.
+    pub beacons: i64,
+}
+
+impl ContextRow {
+    /// A stored row; `''` is the stored form of "no context".
+    pub(crate) fn stored(
+        identity: String,
+        context: String,
+        reason: Option<String>,
+        first_seen: String,
+        beacons: i64,
+    ) -> ContextRow {
+        ContextRow {
+            identity,
+            context: (!context.is_empty()).then_some(context),
+            reason,
+            first_seen,
+            beacons,
+        }
+    }
+}
+
 /// The tokens logged for one identity in a month.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenIdentity {
@@ -320,7 +353,7 @@ pub(crate) struct PruneTarget {
 
 /// Raw events and delivery keys by time; the monthly rows by month. `billed` and `erased`
 /// (counts, no subject) are kept.
-pub(crate) const PRUNE_TARGETS: [PruneTarget; 5] = [
+pub(crate) const PRUNE_TARGETS: [PruneTarget; 6] = [
     PruneTarget {
         table: "events",
         key: "event_id",
@@ -351,6 +384,12 @@ pub(crate) const PRUNE_TARGETS: [PruneTarget; 5] = [
         column: "month",
         by_month: true,
     },
+    PruneTarget {
+        table: "subject_contexts",
+        key: "month, identity, context",
+        column: "month",
+        by_month: true,
+    },
 ];
 
 impl PruneTarget {
@@ -375,6 +414,8 @@ pub struct Erased {
     pub identities: u64,
     pub tokens: u64,
     pub sightings: u64,
+    /// Rows of `subject_contexts` (where its clients connected from).
+    pub contexts: u64,
     /// Each of these months now counts the subject once among its erased subjects.
     pub months: Vec<String>,
 }
@@ -382,7 +423,7 @@ pub struct Erased {
 impl Erased {
     /// Rows removed in all tables.
     pub fn rows(&self) -> u64 {
-        self.events + self.identities + self.tokens + self.sightings
+        self.events + self.identities + self.tokens + self.sightings + self.contexts
     }
 
     /// Adds another erasure's rows (for `forget --reapply`'s totals).
@@ -391,6 +432,7 @@ impl Erased {
         self.identities += other.identities;
         self.tokens += other.tokens;
         self.sightings += other.sightings;
+        self.contexts += other.contexts;
     }
 }
 
@@ -681,6 +723,25 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.activity(month).await,
             Store::Postgres(s) => s.activity(month).await,
+        }
+    }
+
+    /// Every (identity, context) a month's SDK clients connected from, ordered by identity,
+    /// then first connect, then context: an identity's first row is its first connect.
+    pub async fn contexts(&self, month: Month) -> Result<Vec<ContextRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.contexts(month).await,
+            Store::Postgres(s) => s.contexts(month).await,
+        }
+    }
+
+    /// Per month: the `subject_contexts` rows and their beacons (for `copy`'s comparison).
+    pub async fn context_totals(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, (i64, i64)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.context_totals().await,
+            Store::Postgres(s) => s.context_totals().await,
         }
     }
 

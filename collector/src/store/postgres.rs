@@ -10,8 +10,9 @@
 use super::copy::{Cell, Dialect, Table, Ty};
 use super::{schema, tls};
 use super::{
-    settle, sighting_row, ActivityRow, Billed, Conflicts, Erased, IdentityRow, MonthLine, Options,
-    StoreError, SubjectKind, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
+    settle, sighting_row, ActivityRow, Billed, Conflicts, ContextRow, Erased, IdentityRow,
+    MonthLine, Options, StoreError, SubjectKind, Summary, TokenIdentity, Write, WriteJob,
+    EXPORT_BATCH, MAX_GROUP,
 };
 use crate::month::Month;
 use crate::wire::format_time;
@@ -41,12 +42,23 @@ const INSERT_GROUP: &str = "
 WITH new AS (
     INSERT INTO events (event_id, identity, month, client_month, occurred_at, sent_at,
                         received_at, event_at, attempt, dedupe, sdk_name, sdk_version,
-                        client_version, kind)
+                        client_version, kind, context, reason)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[],
-                         $11::text[], $12::text[], $13::text[], $14::text[])
+                         $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+                         $16::text[])
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING month, identity, event_at, kind
+    RETURNING month, identity, event_at, kind, context, reason
+), contexts AS (
+    INSERT INTO subject_contexts (month, identity, context, first_seen, reason, beacons)
+    SELECT month, identity, coalesce(context, ''), min(event_at),
+        (array_agg(reason ORDER BY event_at, reason))[1], count(*) FROM new
+    GROUP BY month, identity, coalesce(context, '') ORDER BY 1, 2, 3
+    ON CONFLICT (month, identity, context) DO UPDATE SET
+        reason = CASE WHEN excluded.first_seen < subject_contexts.first_seen
+            THEN excluded.reason ELSE subject_contexts.reason END,
+        first_seen = least(subject_contexts.first_seen, excluded.first_seen),
+        beacons = subject_contexts.beacons + excluded.beacons
 ), still AS (
     INSERT INTO sightings (month, subject_kind, subject, source, first_seen, last_seen, hits)
     SELECT month, 'identity', identity, 'sdk_still_connected', min(event_at), max(event_at),
@@ -95,18 +107,26 @@ const SUBJECT_MONTHS: &str = "SELECT month FROM events WHERE identity = $1 AND $
     UNION SELECT month FROM identities WHERE identity = $1 AND $2 = 'identity'
     UNION SELECT month FROM tokens WHERE identity = $1 AND $2 = 'identity'
     UNION SELECT month FROM sightings WHERE subject = $1 AND subject_kind = $2
+    UNION SELECT month FROM subject_contexts WHERE identity = $1 AND $2 = 'identity'
     ORDER BY 1";
 const DELETE_EVENTS: &str = "DELETE FROM events WHERE identity = $1 AND $2 = 'identity'";
 const DELETE_IDENTITIES: &str = "DELETE FROM identities WHERE identity = $1 AND $2 = 'identity'";
 const DELETE_TOKENS: &str = "DELETE FROM tokens WHERE identity = $1 AND $2 = 'identity'";
 const DELETE_SIGHTINGS: &str = "DELETE FROM sightings WHERE subject = $1 AND subject_kind = $2";
+const DELETE_CONTEXTS: &str =
+    "DELETE FROM subject_contexts WHERE identity = $1 AND $2 = 'identity'";
 const COUNT_ERASED: &str = "INSERT INTO erased (month, subjects) VALUES ($1, 1)
     ON CONFLICT (month) DO UPDATE SET subjects = erased.subjects + 1";
 const ERASED: &str = "SELECT subjects FROM erased WHERE month = $1";
 const SUBJECTS: &str = r#"SELECT identity, 'identity' COLLATE "C" FROM events
     UNION SELECT identity, 'identity' FROM identities
     UNION SELECT identity, 'identity' FROM tokens
-    UNION SELECT subject, subject_kind FROM sightings"#;
+    UNION SELECT subject, subject_kind FROM sightings
+    UNION SELECT identity, 'identity' FROM subject_contexts"#;
+const CONTEXTS: &str = "SELECT identity, context, reason, first_seen, beacons
+    FROM subject_contexts WHERE month = $1 ORDER BY identity, first_seen, context";
+const CONTEXT_TOTALS: &str = "SELECT month, count(*), sum(beacons)::int8 FROM subject_contexts
+    GROUP BY month ORDER BY month";
 const BILLED: &str = "SELECT count, source, recorded_at FROM billed WHERE month = $1";
 const UPSERT_BILLED: &str = "INSERT INTO billed (month, count, source, recorded_at)
     VALUES ($1, $2, $3, $4) ON CONFLICT (month) DO UPDATE SET
@@ -383,6 +403,7 @@ impl PgStore {
             identities: t.execute(DELETE_IDENTITIES, &args).await?,
             tokens: t.execute(DELETE_TOKENS, &args).await?,
             sightings: t.execute(DELETE_SIGHTINGS, &args).await?,
+            contexts: t.execute(DELETE_CONTEXTS, &args).await?,
             months,
         };
         for m in &erased.months {
@@ -478,6 +499,35 @@ impl PgStore {
             .await?
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    pub async fn contexts(&self, month: Month) -> Result<Vec<ContextRow>, StoreError> {
+        let conn = self.pool.get().await?;
+        let stmt = conn.prepare_cached(CONTEXTS).await?;
+        conn.query(&stmt, &[&month.to_string()])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ContextRow::stored(
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn context_totals(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, (i64, i64)>, StoreError> {
+        let conn = self.pool.get().await?;
+        conn.query(CONTEXT_TOTALS, &[])
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
             .collect()
     }
 
@@ -638,6 +688,9 @@ async fn check_shape(conn: &Object, url: &str) -> Result<(), StoreError> {
         DELETE_IDENTITIES,
         DELETE_TOKENS,
         DELETE_SIGHTINGS,
+        DELETE_CONTEXTS,
+        CONTEXTS,
+        CONTEXT_TOTALS,
         COUNT_ERASED,
         ERASED,
         SUBJECTS,
@@ -880,6 +933,8 @@ async fn commit_beacons(
         .map(|r| r.beacon.client_version.clone())
         .collect();
     let kind = col(&|r| r.beacon.kind.as_str().to_owned());
+    let context: Vec<Option<String>> = records.iter().map(|r| r.beacon.context.clone()).collect();
+    let reason: Vec<Option<String>> = records.iter().map(|r| r.beacon.reason.clone()).collect();
     // One statement is one transaction: a single round trip, atomic, durable on return.
     // It answers how many events were new.
     let stmt = conn.prepare_cached(INSERT_GROUP).await?;
@@ -901,6 +956,8 @@ async fn commit_beacons(
                 &sdk_version,
                 &client_version,
                 &kind,
+                &context,
+                &reason,
             ],
         )
         .await?

@@ -189,6 +189,60 @@ CREATE INDEX tokens_identity ON tokens (identity);
 CREATE INDEX sightings_subject ON sightings (subject, subject_kind);
 "#,
     },
+    Migration {
+        version: 6,
+        name: "where clients were made: beacon context and reason, contexts per subject-month",
+        // The raw event keeps the beacon's `context` and `reason` (NULL from older SDKs).
+        // `subject_contexts` has one row per month, identity and context the identity's
+        // SDK clients connected from (`connected` or `still_connected`), with the first
+        // connect's time and reason from that context: the earliest row of a subject-month
+        // is its first connect. `context` '' stands for a beacon without one (a key column
+        // cannot be NULL). Rows of version 5 are backfilled from `identities` and the
+        // `sdk_still_connected` sightings with context '' and no reason, so a month
+        // recorded before stays in the savings table (under no context).
+        sqlite: "
+ALTER TABLE events ADD COLUMN context TEXT;
+ALTER TABLE events ADD COLUMN reason TEXT;
+CREATE TABLE subject_contexts (
+    month      TEXT NOT NULL,
+    identity   TEXT NOT NULL,
+    context    TEXT NOT NULL,   -- '' = the beacon had none
+    first_seen TEXT NOT NULL,   -- earliest event_at of a connect from this context
+    reason     TEXT,            -- the reason of that earliest connect
+    beacons    INTEGER NOT NULL,
+    PRIMARY KEY (month, identity, context)
+) WITHOUT ROWID;
+CREATE INDEX subject_contexts_identity ON subject_contexts (identity);
+INSERT INTO subject_contexts (month, identity, context, first_seen, reason, beacons)
+    SELECT month, identity, '', min(f), NULL, sum(n) FROM (
+        SELECT month, identity, first_seen AS f, connects AS n FROM identities
+        UNION ALL
+        SELECT month, subject, first_seen, hits FROM sightings
+            WHERE source = 'sdk_still_connected' AND subject_kind = 'identity')
+    GROUP BY month, identity;
+",
+        postgres: r#"
+ALTER TABLE events ADD COLUMN context TEXT;
+ALTER TABLE events ADD COLUMN reason TEXT;
+CREATE TABLE subject_contexts (
+    month      TEXT COLLATE "C" NOT NULL,
+    identity   TEXT COLLATE "C" NOT NULL,
+    context    TEXT COLLATE "C" NOT NULL,
+    first_seen TEXT COLLATE "C" NOT NULL,
+    reason     TEXT,
+    beacons    BIGINT NOT NULL,
+    PRIMARY KEY (month, identity, context)
+);
+CREATE INDEX subject_contexts_identity ON subject_contexts (identity);
+INSERT INTO subject_contexts (month, identity, context, first_seen, reason, beacons)
+    SELECT month, identity, '', min(f), NULL, sum(n)::int8 FROM (
+        SELECT month, identity, first_seen AS f, connects AS n FROM identities
+        UNION ALL
+        SELECT month, subject, first_seen, hits FROM sightings
+            WHERE source = 'sdk_still_connected' AND subject_kind = 'identity') AS s
+    GROUP BY month, identity;
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -7,21 +7,22 @@
 use super::copy::{Cell, Dialect, Table};
 use super::schema::{self, MIGRATIONS};
 use super::{
-    settle, sighting_row, ActivityRow, Billed, Conflicts, Erased, IdentityRow, MonthLine, Options,
-    StoreError, SubjectKind, Summary, TokenIdentity, Write, WriteJob, EXPORT_BATCH, MAX_GROUP,
-    STILL_SOURCE,
+    settle, sighting_row, ActivityRow, Billed, Conflicts, ContextRow, Erased, IdentityRow,
+    MonthLine, Options, StoreError, SubjectKind, Summary, TokenIdentity, Write, WriteJob,
+    EXPORT_BATCH, MAX_GROUP, STILL_SOURCE,
 };
 use crate::month::Month;
 use crate::wire::{format_time, Kind};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 const INSERT_EVENT: &str = "INSERT INTO events
     (event_id, identity, month, client_month, occurred_at, sent_at, received_at, event_at,
-     attempt, dedupe, sdk_name, sdk_version, client_version, kind)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+     attempt, dedupe, sdk_name, sdk_version, client_version, kind, context, reason)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
     ON CONFLICT (event_id) DO NOTHING";
 
 const UPSERT_IDENTITY: &str =
@@ -31,6 +32,15 @@ const UPSERT_IDENTITY: &str =
         first_seen = min(first_seen, excluded.first_seen),
         last_seen = max(last_seen, excluded.last_seen),
         connects = connects + 1";
+
+/// The reason follows the earliest connect: an earlier event arriving late replaces it.
+const UPSERT_CONTEXT: &str =
+    "INSERT INTO subject_contexts (month, identity, context, first_seen, reason, beacons)
+    VALUES (?1, ?2, ?3, ?4, ?5, 1)
+    ON CONFLICT (month, identity, context) DO UPDATE SET
+        reason = CASE WHEN excluded.first_seen < first_seen THEN excluded.reason ELSE reason END,
+        first_seen = min(first_seen, excluded.first_seen),
+        beacons = beacons + 1";
 
 const STORED_EVENT: &str = "SELECT identity, month FROM events WHERE event_id = ?1";
 
@@ -135,6 +145,10 @@ fn check_shape(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         INSERT_TOKEN,
         INSERT_KEY,
         UPSERT_SIGHTING,
+        UPSERT_CONTEXT,
+        CONTEXTS,
+        CONTEXT_TOTALS,
+        DELETE_CONTEXTS,
         SUMMARY,
         MONTHS,
         ACTIVITY,
@@ -283,6 +297,7 @@ impl SqliteStore {
                 identities: tx.execute(DELETE_IDENTITIES, args)? as u64,
                 tokens: tx.execute(DELETE_TOKENS, args)? as u64,
                 sightings: tx.execute(DELETE_SIGHTINGS, args)? as u64,
+                contexts: tx.execute(DELETE_CONTEXTS, args)? as u64,
                 months,
             };
             for m in &erased.months {
@@ -351,6 +366,32 @@ impl SqliteStore {
         self.read(|c| {
             c.prepare(SUBJECTS)?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn contexts(&self, month: Month) -> Result<Vec<ContextRow>, StoreError> {
+        self.read(move |c| {
+            c.prepare(CONTEXTS)?
+                .query_map([month.to_string()], |r| {
+                    Ok(ContextRow::stored(
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                    ))
+                })?
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn context_totals(&self) -> Result<BTreeMap<String, (i64, i64)>, StoreError> {
+        self.read(|c| {
+            c.prepare(CONTEXT_TOTALS)?
+                .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
                 .collect()
         })
         .await
@@ -650,6 +691,7 @@ fn write_beacons(
     let mut upsert = tx.prepare_cached(UPSERT_IDENTITY)?;
     let mut stored = tx.prepare_cached(STORED_EVENT)?;
     let mut still = tx.prepare_cached(UPSERT_SIGHTING)?;
+    let mut context = tx.prepare_cached(UPSERT_CONTEXT)?;
     let mut conflicts = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let b = &r.beacon;
@@ -670,7 +712,18 @@ fn write_beacons(
             b.sdk_version,
             b.client_version,
             b.kind.as_str(),
+            b.context,
+            b.reason,
         ])?;
+        if inserted != 0 {
+            context.execute(params![
+                month,
+                b.identity,
+                b.context.as_deref().unwrap_or(""),
+                event_at,
+                b.reason,
+            ])?;
+        }
         if inserted == 0 {
             let (identity, was): (String, String) =
                 stored.query_row([&b.event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -743,11 +796,14 @@ const SUBJECT_MONTHS: &str = "SELECT month FROM events WHERE identity = ?1 AND ?
     UNION SELECT month FROM identities WHERE identity = ?1 AND ?2 = 'identity'
     UNION SELECT month FROM tokens WHERE identity = ?1 AND ?2 = 'identity'
     UNION SELECT month FROM sightings WHERE subject = ?1 AND subject_kind = ?2
+    UNION SELECT month FROM subject_contexts WHERE identity = ?1 AND ?2 = 'identity'
     ORDER BY 1";
 const DELETE_EVENTS: &str = "DELETE FROM events WHERE identity = ?1 AND ?2 = 'identity'";
 const DELETE_IDENTITIES: &str = "DELETE FROM identities WHERE identity = ?1 AND ?2 = 'identity'";
 const DELETE_TOKENS: &str = "DELETE FROM tokens WHERE identity = ?1 AND ?2 = 'identity'";
 const DELETE_SIGHTINGS: &str = "DELETE FROM sightings WHERE subject = ?1 AND subject_kind = ?2";
+const DELETE_CONTEXTS: &str =
+    "DELETE FROM subject_contexts WHERE identity = ?1 AND ?2 = 'identity'";
 const COUNT_ERASED: &str = "INSERT INTO erased (month, subjects) VALUES (?1, 1)
     ON CONFLICT (month) DO UPDATE SET subjects = erased.subjects + 1";
 const ERASED: &str = "SELECT subjects FROM erased WHERE month = ?1";
@@ -755,7 +811,12 @@ const ERASED: &str = "SELECT subjects FROM erased WHERE month = ?1";
 const SUBJECTS: &str = "SELECT identity, 'identity' FROM events
     UNION SELECT identity, 'identity' FROM identities
     UNION SELECT identity, 'identity' FROM tokens
-    UNION SELECT subject, subject_kind FROM sightings";
+    UNION SELECT subject, subject_kind FROM sightings
+    UNION SELECT identity, 'identity' FROM subject_contexts";
+const CONTEXTS: &str = "SELECT identity, context, reason, first_seen, beacons
+    FROM subject_contexts WHERE month = ?1 ORDER BY identity, first_seen, context";
+const CONTEXT_TOTALS: &str =
+    "SELECT month, count(*), sum(beacons) FROM subject_contexts GROUP BY month ORDER BY month";
 const BILLED: &str = "SELECT count, source, recorded_at FROM billed WHERE month = ?1";
 const UPSERT_BILLED: &str = "INSERT INTO billed (month, count, source, recorded_at)
     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (month) DO UPDATE SET

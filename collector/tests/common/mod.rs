@@ -446,3 +446,43 @@ pub fn assert_none_lost(acked: &[String], stored: &std::collections::HashSet<Str
         &lost[..lost.len().min(5)]
     );
 }
+
+/// Posts a Conversations webhook (form) signed with `auth` as Twilio signs a call to
+/// `public` + `/v1/twilio/conversations`.
+pub fn signed_webhook(server: &Server, auth: &str, public: &str, params: &[(&str, &str)]) -> Resp {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let url = format!("{public}/v1/twilio/conversations");
+    let sig = mau_collector::twilio::signature::expected(auth, &url, &params);
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &params {
+        form.append_pair(k, v);
+    }
+    send(
+        server
+            .request("POST", "/v1/twilio/conversations")
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .set("X-Twilio-Signature", &sig),
+        Some(&form.finish()),
+    )
+}
+
+/// Posts an Event Streams delivery signed with the bodySHA256 variant.
+pub fn signed_events(server: &Server, auth: &str, public: &str, body: &str) -> Resp {
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let path = format!("/v1/twilio/events?bodySHA256={hash}");
+    let sig = mau_collector::twilio::signature::expected(auth, &format!("{public}{path}"), &[]);
+    send(
+        server
+            .request("POST", &path)
+            .set("Content-Type", "application/json")
+            .set("X-Twilio-Signature", &sig),
+        Some(body),
+    )
+}
