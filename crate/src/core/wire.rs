@@ -5,6 +5,7 @@ use alloc::string::String;
 use serde::Serialize;
 
 use crate::core::json::JsonView;
+use crate::core::origin::{Origin, Reason};
 
 use crate::core::clock::{iso8601, utc_month, Millis};
 
@@ -112,6 +113,12 @@ pub struct Beacon {
     /// A signed ticket from the app's backend, checked by a collector that asks for one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
+    /// The app's label for the place that made the client, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// What made the client; always set by this SDK, absent from what 0.2 stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
 }
 
 impl Beacon {
@@ -140,6 +147,17 @@ impl Beacon {
             },
             client_version,
             ticket: None,
+            context: None,
+            reason: None,
+        }
+    }
+
+    /// Where the client was made, for the wire and the stored record.
+    pub fn with_origin(self, origin: Origin) -> Beacon {
+        Beacon {
+            context: origin.context,
+            reason: Some(origin.reason),
+            ..self
         }
     }
 
@@ -190,6 +208,8 @@ impl Beacon {
             sdk,
             client_version: s("client_version"),
             ticket: s("ticket"),
+            context: s("context"),
+            reason: s("reason").and_then(|r| Reason::parse(&r)),
         };
         (!beacon.identity.is_empty() && !beacon.event_id.is_empty()).then_some(beacon)
     }
@@ -288,7 +308,11 @@ mod tests {
             NOV_24,
             Dedupe::Month,
             Some("3.0.1".into()),
-        );
+        )
+        .with_origin(Origin {
+            context: Some("support-widget".into()),
+            reason: Reason::Click,
+        });
         assert_eq!(produced(b, 1, NOV_24 + 17.0), fixture("connected.json"));
         // 2026-11-30T23:59:59.999Z, sent a minute later in December.
         let end_of_nov = 1_796_083_199_999.0;
@@ -298,7 +322,8 @@ mod tests {
             end_of_nov,
             Dedupe::None,
             None,
-        );
+        )
+        .with_origin(Origin::app());
         assert_eq!(
             produced(b, 3, end_of_nov + 60_000.0),
             fixture("retried-no-client-version.json")

@@ -21,6 +21,7 @@ use crate::core::clock::{
 };
 use crate::core::delivery::{with_status, Backoff, DropReason, Verdict};
 use crate::core::json::JsonView;
+use crate::core::origin::Origin;
 use crate::core::wire::{Beacon, BeaconKind, Dedupe, MAX_IDENTITY_BYTES};
 
 /// Key prefix of everything the SDK stores, whatever its version.
@@ -94,6 +95,8 @@ pub struct Connect {
     pub client_version: Option<String>,
     /// The app's signed ticket, kept so that a retry after a reload still carries it.
     pub ticket: Option<String>,
+    /// Where the client was made, kept like the ticket.
+    pub origin: Origin,
 }
 
 /// How long a tombstone tells the other tabs that a beacon is done.
@@ -406,6 +409,7 @@ impl Outbox {
                 kind: c.kind,
                 ticket: c.ticket,
                 ..Beacon::connected(&c.identity, &c.event_id, at, c.dedupe, c.client_version)
+                    .with_origin(c.origin)
             },
             next_at: at,
             hold_until: 0.0,
@@ -669,6 +673,7 @@ mod tests {
             dedupe,
             client_version: None,
             ticket: None,
+            origin: Origin::app(),
         }
     }
 
