@@ -5,7 +5,7 @@
 
 use alloc::string::String;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::core::error::Error;
 
@@ -13,8 +13,7 @@ use crate::core::error::Error;
 pub const MAX_CONTEXT_BYTES: usize = 64;
 
 /// What made the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     /// `LazyClient.connectOn`: a `click` inside the target.
     Click,
@@ -57,6 +56,13 @@ impl Reason {
     }
 }
 
+/// As its wire name (a derived `Serialize` costs more wasm for the same JSON).
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// The context and reason of one watched client, given to each of its beacons.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Origin {
@@ -89,9 +95,15 @@ pub fn check_context(context: Option<String>) -> Result<Option<String>, Error> {
 }
 
 fn is_context(c: &str) -> bool {
-    (1..=MAX_CONTEXT_BYTES).contains(&c.len())
-        && c.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-'))
+    if c.is_empty() || c.len() > MAX_CONTEXT_BYTES {
+        return false;
+    }
+    for b in c.bytes() {
+        if !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-')) {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -152,13 +152,11 @@ impl Beacon {
         }
     }
 
-    /// Where the client was made, for the wire and the stored record.
-    pub fn with_origin(self, origin: Origin) -> Beacon {
-        Beacon {
-            context: origin.context,
-            reason: Some(origin.reason),
-            ..self
-        }
+    /// Where the client was made, for the wire and the stored record. Set in place: a
+    /// `Beacon` moved whole costs a copy of it in the wasm (docs/size.md).
+    pub fn set_origin(&mut self, origin: Origin) {
+        self.context = origin.context;
+        self.reason = Some(origin.reason);
     }
 
     /// Stamps the next attempt and returns the body to send.
@@ -302,28 +300,28 @@ mod tests {
     /// test feeds its parser (`collector/tests/wire_fixtures.rs`).
     #[test]
     fn writes_the_golden_fixtures() {
-        let b = Beacon::connected(
+        let mut b = Beacon::connected(
             "alice@example.com",
             "5f0c3c9e2b7a4d1e8f6a0b1c2d3e4f50",
             NOV_24,
             Dedupe::Month,
             Some("3.0.1".into()),
-        )
-        .with_origin(Origin {
+        );
+        b.set_origin(Origin {
             context: Some("support-widget".into()),
             reason: Reason::Click,
         });
         assert_eq!(produced(b, 1, NOV_24 + 17.0), fixture("connected.json"));
         // 2026-11-30T23:59:59.999Z, sent a minute later in December.
         let end_of_nov = 1_796_083_199_999.0;
-        let b = Beacon::connected(
+        let mut b = Beacon::connected(
             "jürgen \"q\" ü?>",
             "00000000000000000000000000000001",
             end_of_nov,
             Dedupe::None,
             None,
-        )
-        .with_origin(Origin::app());
+        );
+        b.set_origin(Origin::app());
         assert_eq!(
             produced(b, 3, end_of_nov + 60_000.0),
             fixture("retried-no-client-version.json")

@@ -14,7 +14,7 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::Error;
-use crate::core::origin::{check_context, Reason};
+use crate::core::origin::Reason;
 use crate::platform::cell::Access;
 use crate::platform::conversations::{self, ConnectionState};
 use crate::platform::emitter::{EmitterListener, GuardedListeners};
@@ -151,7 +151,7 @@ impl LazyClient {
         let eager = js::opt_bool(&config, "eagerIfCounted")?.unwrap_or(false);
         // Checked here, so a wrong type throws at construction, naming the field.
         crate::tracker::watch::ticket_option(&config)?;
-        let context = check_context(js::opt_string(&config, "context")?)?;
+        let context = crate::tracker::watch::context_option(&config)?;
         let inner = Rc::new(LazyInner {
             create_client: js::function(&config, "createClient")?,
             get_token: js::function(&config, "getToken")?,

@@ -344,7 +344,13 @@ fn origin_option(options: &JsValue) -> Result<Origin, Error> {
         ))?,
     };
     Ok(Origin {
-        context: check_context(js::opt_string(options, "context")?)?,
+        context: context_option(options)?,
         reason,
     })
+}
+
+/// The `context` option of `watch()` and `LazyClient`: absent, or a checked label.
+#[inline(never)]
+pub(crate) fn context_option(options: &JsValue) -> Result<Option<String>, Error> {
+    check_context(js::opt_string(options, "context")?)
 }

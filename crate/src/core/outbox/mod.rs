@@ -404,13 +404,14 @@ impl Outbox {
             return Recorded::AlreadyCounted;
         }
         let (identity, at) = (c.identity.clone(), c.at);
+        let mut beacon = Beacon {
+            kind: c.kind,
+            ticket: c.ticket,
+            ..Beacon::connected(&c.identity, &c.event_id, at, c.dedupe, c.client_version)
+        };
+        beacon.set_origin(c.origin);
         let pending = Pending {
-            beacon: Beacon {
-                kind: c.kind,
-                ticket: c.ticket,
-                ..Beacon::connected(&c.identity, &c.event_id, at, c.dedupe, c.client_version)
-                    .with_origin(c.origin)
-            },
+            beacon,
             next_at: at,
             hold_until: 0.0,
         };

@@ -264,8 +264,10 @@ mod tests {
             context: Some("support-widget".into()),
             reason: Reason::Click,
         };
+        let mut beacon = Beacon::connected("alice", "e1", NOV, Dedupe::Month, None);
+        beacon.set_origin(origin);
         let p = Pending {
-            beacon: Beacon::connected("alice", "e1", NOV, Dedupe::Month, None).with_origin(origin),
+            beacon,
             next_at: NOV,
             hold_until: 0.0,
         };
