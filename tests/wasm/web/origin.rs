@@ -16,8 +16,16 @@ fn fire(target: &web_sys::Element, events: &[&str]) {
     }
 }
 
-/// Waits for the lazy client's first client, connects it, and returns the beacon it sent.
-async fn beacon_of(h: &Harness, tracker: &JsValue, url: &str) -> JsValue {
+/// `tracker.flush()` through the tracker's JS wrapper.
+async fn flush_js(tracker: &JsValue) {
+    let flush_fn: Function = get(tracker, "flush").unchecked_into();
+    JsFuture::from(Promise::from(flush_fn.call0(tracker).unwrap()))
+        .await
+        .unwrap();
+}
+
+/// Waits for the lazy client's first client, connects it and flushes the tracker.
+async fn connect_created(h: &Harness, tracker: &JsValue) {
     let mut waited = 0;
     while h.clients().length() == 0 && waited < 3_000 {
         sleep(25).await;
@@ -25,10 +33,12 @@ async fn beacon_of(h: &Harness, tracker: &JsValue, url: &str) -> JsValue {
     }
     let client: FakeClient = h.clients().get(0).unchecked_into();
     client.connect();
-    let flush_fn: Function = get(tracker, "flush").unchecked_into();
-    JsFuture::from(Promise::from(flush_fn.call0(tracker).unwrap()))
-        .await
-        .unwrap();
+    flush_js(tracker).await;
+}
+
+/// Connects the lazy client's first client and returns the beacon it sent.
+async fn beacon_of(h: &Harness, tracker: &JsValue, url: &str) -> JsValue {
+    connect_created(h, tracker).await;
     let got = wait_attempts(url, 1, 3_000).await;
     assert_eq!(got.len(), 1, "{url}");
     got[0].1.clone()
@@ -100,10 +110,7 @@ async fn visible_and_replaced_clients() {
     l.replace_client(own.clone().into(), Some(make_token("ori-replaced".into())))
         .unwrap();
     own.connect();
-    let flush_fn: Function = get(&t, "flush").unchecked_into();
-    JsFuture::from(Promise::from(flush_fn.call0(&t).unwrap()))
-        .await
-        .unwrap();
+    flush_js(&t).await;
     let got = wait_attempts(&url, 1, 3_000).await;
     assert_eq!(text(&got[0].1, "reason"), "app");
     assert!(get(&got[0].1, "context").is_undefined(), "no context given");
@@ -188,17 +195,7 @@ async fn a_retry_after_a_reload_carries_context_and_reason() {
     let b = button();
     let _trigger = l.connect_on(b.clone().into()).unwrap();
     fire(&b, &["keydown"]);
-    let mut waited = 0;
-    while h.clients().length() == 0 && waited < 3_000 {
-        sleep(25).await;
-        waited += 25;
-    }
-    let client: FakeClient = h.clients().get(0).unchecked_into();
-    client.connect();
-    let flush_fn: Function = get(&first_js, "flush").unchecked_into();
-    JsFuture::from(Promise::from(flush_fn.call0(&first_js).unwrap()))
-        .await
-        .unwrap();
+    connect_created(&h, &first_js).await;
     JsFuture::from(l.shutdown()).await.unwrap();
     b.remove();
     // The page goes: its tracker with it.
