@@ -11,7 +11,9 @@ const h = (tag, attrs = {}, ...kids) => {
 const time = () => new Date().toISOString().slice(11, 23);
 const month = () => new Date().toISOString().slice(0, 7);
 
-export async function runDemo(api, { flavour, other }) {
+/** `context` names the entry point (the page) in every beacon, so the collector's report
+ * splits the MAUs by where their client was made. */
+export async function runDemo(api, { flavour, other, context }) {
   const config = await (await fetch("config.json", { cache: "no-store" })).json();
   const params = new URLSearchParams(location.search);
   let identity = params.get("identity") ?? localStorage.getItem("demo:identity") ?? "alice@example.com";
@@ -19,7 +21,7 @@ export async function runDemo(api, { flavour, other }) {
   $("#app").replaceChildren(
     h("header", {},
       h("h1", {}, "mau-beacon ", h("span", { class: "muted" }, "live demo")),
-      h("p", { class: "muted" }, `SDK ${api.version()} · ${flavour} build · `, h("a", { href: other[0] }, `try the ${other[1]}`))),
+      h("p", { class: "muted" }, `SDK ${api.version()} · ${flavour} build · context ${context} · `, h("a", { href: other[0] }, `try the ${other[1]}`))),
     h("main", {},
       h("section", { class: "card chat" },
         h("h2", {}, "Your app"),
@@ -102,7 +104,7 @@ export async function runDemo(api, { flavour, other }) {
     $("#open").textContent = state === "idle" ? "Open chat" : "Chat is open";
   };
   const arm = () => {
-    lazy = new api.LazyClient({ createClient, getToken, tracker, identity, eagerIfCounted: false,
+    lazy = new api.LazyClient({ createClient, getToken, tracker, identity, context, eagerIfCounted: false,
       onError: (err) => log("#client-log", `LazyClient: ${err.message}`, "denied") });
     trigger = lazy.connectOn($("#open"));
     window.demoLazy = lazy;

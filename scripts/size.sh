@@ -8,8 +8,8 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 
 # The budget, in bytes of gzip -9 (docs/size.md says where the figures come from). Raise it
 # only with a line in docs/size.md saying what the bytes bought.
-BUDGET_ES_MODULE=${BUDGET_ES_MODULE:-52430} # wasm + minified package entry and glue
-BUDGET_SCRIPT_TAG=${BUDGET_SCRIPT_TAG:-53630} # dist/mau-beacon.global.js
+BUDGET_ES_MODULE=${BUDGET_ES_MODULE:-53604} # wasm + minified package entry and glue
+BUDGET_SCRIPT_TAG=${BUDGET_SCRIPT_TAG:-54752} # dist/mau-beacon.global.js
 
 gz() { gzip -9c "$1" | wc -c; }
 br() { node -e 'const z=require("zlib");process.stdout.write(String(z.brotliCompressSync(require("fs").readFileSync(process.argv[1]),{params:{[z.constants.BROTLI_PARAM_QUALITY]:11}}).length))' "$1"; }

@@ -32,6 +32,17 @@ async function identities(collector) {
   return collector.read(`/v1/months/${utcMonth()}/identities?format=json`);
 }
 
+/** The beacons `tab` posts, as the collector receives them. */
+function beaconsOf(tab) {
+  const sent = [];
+  tab.on("request", (r) => {
+    if (r.method() === "POST" && new URL(r.url()).pathname === "/v1/beacons") sent.push(JSON.parse(r.postData()));
+  });
+  return sent;
+}
+
+const CONTEXTS = { "index.html": "demo/es-module", "script-tag.html": "demo/script-tag" };
+
 async function waitFor(fn, what, ms = 15_000) {
   const end = Date.now() + ms;
   for (;;) {
@@ -54,13 +65,14 @@ after(async () => {
 });
 
 for (const page of ["index.html", "script-tag.html"]) {
-  test(`${page}: click to connect, the month's export lists the identity exactly once`, async () => {
+  test(`${page}: click to connect, the month's export lists the identity exactly once; the beacon names the page and the click`, async () => {
     const admin = "demo-admin-token-0123";
     const dir = site(`site-${page}`, { collectorUrl: "/v1/beacons", adminToken: admin });
     const collector = await startCollector({ db: path.join(tmp, `${page}.db`), staticDir: dir, adminToken: admin });
     const ctx = await browser.newContext();
     try {
       const tab = await ctx.newPage();
+      const sent = beaconsOf(tab);
       const errors = [];
       tab.on("pageerror", (e) => errors.push(e.message));
       const identity = `ada-${page}@example.com`;
@@ -78,6 +90,10 @@ for (const page of ["index.html", "script-tag.html"]) {
       const mine = rows.filter((r) => r.identity === identity);
       assert.equal(mine.length, 1);
       assert.equal(mine[0].connects, 1, "one MAU beacon for two connects");
+      const mineSent = sent.filter((b) => b.identity === identity);
+      assert.equal(mineSent.length, 1, "one beacon sent");
+      assert.equal(mineSent[0].context, CONTEXTS[page]);
+      assert.equal(mineSent[0].reason, "click", "the button's click made the client");
       // The page shows the collector's list too.
       await tab.waitForFunction((id) => document.querySelector("#identities").textContent.includes(id), identity);
       assert.deepEqual(errors, []);
@@ -98,6 +114,7 @@ test("reload while the collector is down, start it again: the beacon arrives exa
   const ctx = await browser.newContext();
   try {
     const tab = await ctx.newPage();
+    const sent = beaconsOf(tab);
     await tab.goto(`${pages.url}/index.html?identity=${encodeURIComponent(identity)}`);
     await tab.waitForSelector("#open");
     await tab.click("#open");
@@ -118,6 +135,10 @@ test("reload while the collector is down, start it again: the beacon arrives exa
       const rows = (await identities(collector)).filter((r) => r.identity === identity);
       assert.equal(rows.length, 1);
       assert.equal(rows[0].connects, 1, "exactly once");
+      // What the first page stored went out from the reloaded one with its context and reason.
+      const last = sent.filter((b) => b.identity === identity).at(-1);
+      assert.ok(last.attempt >= 2, `attempt ${last.attempt}`);
+      assert.deepEqual([last.context, last.reason], ["demo/es-module", "click"]);
       const summary = await collector.read(`/v1/months/${utcMonth()}/summary`);
       assert.equal(summary.unique_identities, 1);
       assert.equal(await tab.evaluate(() => Object.keys(localStorage).filter((k) => /^mau-beacon:v\d+:q:/.test(k)).length), 0);

@@ -30,7 +30,7 @@ async function openPage(t, offsetMs) {
     await MauBeacon.ready;
     window.tracker = new MauBeacon.MauTracker({ collectorUrl: url });
     window.client = new FakeClient(identity);
-    window.tracker.watch(window.client, { identity });
+    window.tracker.watch(window.client, { identity, context: "inbox" });
     window.client.connect();
     await window.tracker.flush();
   }, [url, identity]);
@@ -55,6 +55,8 @@ test("still connected when the month turns: one still_connected beacon for the n
     ["still_connected", monthOf(boundary)],
   ]);
   assert.notEqual(got[0].event_id, got[1].event_id);
+  // The month's turn keeps where the client was made.
+  assert.deepEqual(got.map((b) => [b.context, b.reason]), [["inbox", "app"], ["inbox", "app"]]);
   // One per month: nothing more comes.
   await new Promise((r) => setTimeout(r, 500));
   assert.equal((await beacons()).length, 2);

@@ -200,6 +200,8 @@ mod bad_input;
 mod delivery;
 #[path = "web/lazy_connect.rs"]
 mod lazy_connect;
+#[path = "web/origin.rs"]
+mod origin;
 #[path = "web/own_client.rs"]
 mod own_client;
 #[path = "web/races.rs"]

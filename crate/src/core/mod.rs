@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod error;
 pub mod identity;
 pub mod json;
+pub mod origin;
 pub mod outbox;
 pub mod tabs;
 pub mod wire;

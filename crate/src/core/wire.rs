@@ -5,6 +5,7 @@ use alloc::string::String;
 use serde::Serialize;
 
 use crate::core::json::JsonView;
+use crate::core::origin::{Origin, Reason};
 
 use crate::core::clock::{iso8601, utc_month, Millis};
 
@@ -112,6 +113,12 @@ pub struct Beacon {
     /// A signed ticket from the app's backend, checked by a collector that asks for one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
+    /// The app's label for the place that made the client, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// What made the client; always set by this SDK, absent from what 0.2 stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
 }
 
 impl Beacon {
@@ -140,7 +147,16 @@ impl Beacon {
             },
             client_version,
             ticket: None,
+            context: None,
+            reason: None,
         }
+    }
+
+    /// Where the client was made, for the wire and the stored record. Set in place: a
+    /// `Beacon` moved whole costs a copy of it in the wasm (docs/size.md).
+    pub fn set_origin(&mut self, origin: Origin) {
+        self.context = origin.context;
+        self.reason = Some(origin.reason);
     }
 
     /// Stamps the next attempt and returns the body to send.
@@ -190,6 +206,8 @@ impl Beacon {
             sdk,
             client_version: s("client_version"),
             ticket: s("ticket"),
+            context: s("context"),
+            reason: s("reason").and_then(|r| Reason::parse(&r)),
         };
         (!beacon.identity.is_empty() && !beacon.event_id.is_empty()).then_some(beacon)
     }
@@ -282,23 +300,28 @@ mod tests {
     /// test feeds its parser (`collector/tests/wire_fixtures.rs`).
     #[test]
     fn writes_the_golden_fixtures() {
-        let b = Beacon::connected(
+        let mut b = Beacon::connected(
             "alice@example.com",
             "5f0c3c9e2b7a4d1e8f6a0b1c2d3e4f50",
             NOV_24,
             Dedupe::Month,
             Some("3.0.1".into()),
         );
+        b.set_origin(Origin {
+            context: Some("support-widget".into()),
+            reason: Reason::Click,
+        });
         assert_eq!(produced(b, 1, NOV_24 + 17.0), fixture("connected.json"));
         // 2026-11-30T23:59:59.999Z, sent a minute later in December.
         let end_of_nov = 1_796_083_199_999.0;
-        let b = Beacon::connected(
+        let mut b = Beacon::connected(
             "jürgen \"q\" ü?>",
             "00000000000000000000000000000001",
             end_of_nov,
             Dedupe::None,
             None,
         );
+        b.set_origin(Origin::app());
         assert_eq!(
             produced(b, 3, end_of_nov + 60_000.0),
             fixture("retried-no-client-version.json")

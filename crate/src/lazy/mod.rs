@@ -14,6 +14,7 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::Error;
+use crate::core::origin::Reason;
 use crate::platform::cell::Access;
 use crate::platform::conversations::{self, ConnectionState};
 use crate::platform::emitter::{EmitterListener, GuardedListeners};
@@ -111,6 +112,10 @@ pub(crate) struct LazyInner {
     ticket: JsValue,
     /// The ticket of the latest `getToken` that returned `{ token, ticket }`.
     token_ticket: RefCell<Option<String>>,
+    /// The `context` config, handed to the tracker's watch.
+    context: Option<String>,
+    /// What started the creation under way (or the last one): the watch's `reason`.
+    reason: Cell<Reason>,
 }
 
 /// Creates a Conversations `Client` on first need (a click, the chat widget becoming
@@ -146,6 +151,7 @@ impl LazyClient {
         let eager = js::opt_bool(&config, "eagerIfCounted")?.unwrap_or(false);
         // Checked here, so a wrong type throws at construction, naming the field.
         crate::tracker::watch::ticket_option(&config)?;
+        let context = crate::tracker::watch::context_option(&config)?;
         let inner = Rc::new(LazyInner {
             create_client: js::function(&config, "createClient")?,
             get_token: js::function(&config, "getToken")?,
@@ -160,6 +166,8 @@ impl LazyClient {
             keep_alive: RefCell::new(None),
             ticket: js::get(&config, "ticket"),
             token_ticket: RefCell::new(None),
+            context,
+            reason: Cell::new(Reason::Explicit),
         });
         if eager {
             let counted = match (&inner.tracker, &identity) {
@@ -180,10 +188,11 @@ impl LazyClient {
     /// failed `getToken`/`createClient` rejects every waiter; the next call tries again.
     #[wasm_bindgen(unchecked_return_type = "Promise<ConversationsClientLike>")]
     pub fn get(&self) -> Promise {
-        LazyInner::get(&self.inner)
+        LazyInner::get(&self.inner, Reason::Explicit)
     }
 
-    /// Connects on the first `click`, `focusin` or `keydown` inside `target`.
+    /// Connects on the first `click`, `focusin` or `keydown` inside `target` (reported as
+    /// reason `click`, `focus` or `key`; a click's own focus is `click`).
     #[wasm_bindgen(js_name = connectOn)]
     pub fn connect_on(
         &self,
@@ -259,7 +268,9 @@ impl LazyInner {
         previous
     }
 
-    pub(crate) fn get(this: &Rc<Self>) -> Promise {
+    /// The client, or the creation every caller shares; `reason` is what the beacons of a
+    /// client created now say made it.
+    pub(crate) fn get(this: &Rc<Self>, reason: Reason) -> Promise {
         match &*this.state.read() {
             State::Closed => return Promise::reject(&JsValue::from(Error::ShutDown)),
             State::Connecting(p) => return p.clone(),
@@ -268,6 +279,7 @@ impl LazyInner {
             }
             State::Ready(_) | State::Idle => {}
         }
+        this.reason.set(reason);
         let stale = match this.state.replace(State::Idle) {
             State::Ready(live) => Some(live),
             _ => None,
@@ -326,10 +338,11 @@ impl LazyInner {
         let _ = reject.call1(&JsValue::NULL, &JsValue::from(failed));
     }
 
-    /// `get()` from a trigger or `eagerIfCounted`: failures go to `onError`, never thrown.
-    pub(crate) fn trigger(self: &Rc<Self>) {
+    /// `get()` for `eagerIfCounted` (the app's own choice: `explicit`): failures go to
+    /// `onError`, never thrown.
+    fn trigger(self: &Rc<Self>) {
         let on_error = self.on_error.clone();
-        js::when(&LazyInner::get(self), move |result| {
+        js::when(&LazyInner::get(self, Reason::Explicit), move |result| {
             if let Err(e) = result {
                 js::notify(&on_error, &e);
             }
@@ -388,7 +401,7 @@ impl LazyInner {
                 Ok(made) => made,
                 Err(e) => return then(Err(e)),
             };
-            match inner.attach(&client, Some(&token)) {
+            match inner.attach(&client, Some(&token), inner.reason.get()) {
                 Ok(live) => then(Ok(live)),
                 // A client we cannot look after must not stay connected.
                 Err(e) => js::when(
@@ -434,7 +447,7 @@ impl LazyInner {
                 "must be a Conversations Client (an object with on/off)",
             ));
         }
-        let live = self.attach(client, token)?;
+        let live = self.attach(client, token, Reason::App)?;
         // Held first, so a `shutdown()` from `onStateChange` lets go (see `created`).
         *self.keep_alive.write() = Some(self.clone());
         if let State::Ready(old) = self.enter(State::Ready(live)) {
@@ -460,7 +473,12 @@ impl LazyInner {
     }
 
     /// Subscribes to the new client: token refresh, failure tracking, the tracker's watch.
-    fn attach(self: &Rc<Self>, client: &JsValue, token: Option<&str>) -> Result<Live, Error> {
+    fn attach(
+        self: &Rc<Self>,
+        client: &JsValue,
+        token: Option<&str>,
+        reason: Reason,
+    ) -> Result<Live, Error> {
         let flags = Rc::new(Flags::default());
         let mut listeners = Vec::new();
         let refresh_events: &[&'static str] = if self.refresh_token {
@@ -508,6 +526,11 @@ impl LazyInner {
             if let Some(ticket) = self.watch_ticket() {
                 let _ = Reflect::set(&options, &"ticket".into(), &ticket);
             }
+            if let Some(context) = &self.context {
+                let _ = Reflect::set(&options, &"context".into(), &JsValue::from_str(context));
+            }
+            let reason = JsValue::from_str(reason.as_str());
+            let _ = Reflect::set(&options, &"reason".into(), &reason);
             let watched = js::method(tracker, "watch")
                 .ok_or_else(|| "tracker has no watch()".to_string())
                 .and_then(|watch| {

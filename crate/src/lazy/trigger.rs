@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{Element, EventTarget, IntersectionObserver, IntersectionObserverEntry};
 
 use crate::core::error::Error;
+use crate::core::origin::Reason;
 use crate::lazy::LazyInner;
 use crate::platform::cell::Access;
 use crate::platform::js;
@@ -24,6 +25,8 @@ pub(crate) struct TriggerInner {
     observer: RefCell<Option<(IntersectionObserver, ObserverCallback)>>,
     /// A connect it started is under way.
     connecting: Cell<bool>,
+    /// A pointer went down inside the target: the focus that follows is a click's.
+    pressed: Cell<bool>,
     done: Cell<bool>,
 }
 
@@ -63,6 +66,7 @@ impl TriggerInner {
             listeners: RefCell::new(Vec::new()),
             observer: RefCell::new(None),
             connecting: Cell::new(false),
+            pressed: Cell::new(false),
             done: Cell::new(false),
         });
         lazy.triggers.add(t.clone());
@@ -74,17 +78,24 @@ impl TriggerInner {
             .dyn_into()
             .map_err(|_| Error::config("target", "must be a DOM element or event target"))?;
         let t = TriggerInner::arm(lazy);
-        let listeners = ["click", "focusin", "keydown"]
-            .into_iter()
-            .map(|event| {
-                let weak = Rc::downgrade(&t);
-                DomListener::new(&target, event, move |_| {
-                    if let Some(t) = weak.upgrade() {
-                        t.fire();
-                    }
-                })
+        // `pointerdown` connects nothing: it tells a click's own `focusin` (which comes
+        // before the `click`) from focus moved by the keyboard.
+        let listeners = [
+            ("pointerdown", None),
+            ("click", Some(Reason::Click)),
+            ("focusin", Some(Reason::Focus)),
+            ("keydown", Some(Reason::Key)),
+        ]
+        .into_iter()
+        .map(|(event, reason)| {
+            let weak = Rc::downgrade(&t);
+            DomListener::new(&target, event, move |_| {
+                if let Some(t) = weak.upgrade() {
+                    t.on_event(reason);
+                }
             })
-            .collect();
+        })
+        .collect();
         *t.listeners.write() = listeners;
         Ok(Trigger { inner: t })
     }
@@ -101,7 +112,7 @@ impl TriggerInner {
                     .is_intersecting()
             });
             if let (true, Some(t)) = (visible, weak.upgrade()) {
-                t.fire();
+                t.fire(Reason::Visible);
             }
         });
         let Ok(observer) = IntersectionObserver::new(callback.as_ref().unchecked_ref()) else {
@@ -113,14 +124,23 @@ impl TriggerInner {
         Ok(Trigger { inner: t })
     }
 
-    /// Connects; disarms once connected. A failed connect leaves it armed, so the next
-    /// interaction tries again (the failure goes to `onError`).
-    fn fire(self: &Rc<Self>) {
+    /// An interaction inside the target: `None` is a pointer going down.
+    fn on_event(self: &Rc<Self>, reason: Option<Reason>) {
+        match reason {
+            None => self.pressed.set(true),
+            Some(Reason::Focus) if self.pressed.get() => self.fire(Reason::Click),
+            Some(reason) => self.fire(reason),
+        }
+    }
+
+    /// Connects, for `reason`; disarms once connected. A failed connect leaves it armed, so
+    /// the next interaction tries again (the failure goes to `onError`).
+    fn fire(self: &Rc<Self>, reason: Reason) {
         if self.done.get() || self.connecting.replace(true) {
             return;
         }
         let trigger = self.clone();
-        js::when(&LazyInner::get(&self.lazy), move |result| {
+        js::when(&LazyInner::get(&self.lazy, reason), move |result| {
             trigger.connecting.set(false);
             match result {
                 Ok(_) => trigger.disarm(),

@@ -19,6 +19,13 @@ export interface MauBeaconError extends Error {
   field?: string;
 }
 
+/** What made a client, sent as the beacon's `reason`: `"click"`, `"focus"` (focus moved
+ * inside the target, not by a click) or `"key"` (a `keydown`) from `LazyClient.connectOn`;
+ * `"visible"` from `connectWhenVisible`; `"explicit"`, the app's own `LazyClient.get()` (or
+ * `eagerIfCounted`); `"app"`, a client the app made itself and gave `watch()` or
+ * `replaceClient`. */
+export type MauReason = "click" | "visible" | "focus" | "key" | "explicit" | "app";
+
 /** `LazyClient.state`. */
 export type LazyClientState = "idle" | "connecting" | "ready" | "closed";
 
@@ -50,6 +57,12 @@ export interface WatchOptions {
    * (`v1.<exp>.<sig>`), or a function returning the current one (or a Promise of it),
    * called at each connect. Sent in the beacon and kept with it until delivered. */
   ticket?: string | (() => string | Promise<string>);
+  /** The app's name for the place that made this client (`"support-widget"`, `"inbox"`):
+   * 1–64 characters of `A-Z a-z 0-9 . _ : / -`. Sent with its beacons, so the collector's
+   * report says which part of the app makes each MAU. */
+  context?: string;
+  /** What made the client; `LazyClient` sets it. Default `"app"`. */
+  reason?: MauReason;
 }
 
 /** One step of a beacon's life. */
@@ -110,6 +123,9 @@ export interface LazyClientConfig {
   /** The signed ticket for the tracker's watch (see `WatchOptions.ticket`); else the one
    * `getToken` returns beside the token, when it returns one. */
   ticket?: string | (() => string | Promise<string>);
+  /** The app's name for the place this client serves (see `WatchOptions.context`); its
+   * beacons carry it, and the trigger that made the client as their `reason`. */
+  context?: string;
   /** Failures of triggers and token refresh land here. */
   onError?: (error: MauBeaconError) => void;
   /** Every change of `state`, as it happens (`shutdown()` reports `closed` at once). */

@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::delivery::{parse_retry_after, Backoff, DropReason, Verdict};
 use crate::core::error::Error;
+use crate::core::origin::Origin;
 use crate::core::outbox::{Connect, MemoryStore, Outbox, Recorded, Store};
 use crate::core::tabs;
 use crate::core::wire::{event_id, BeaconKind, Dedupe};
@@ -294,6 +295,7 @@ impl TrackerInner {
         at: f64,
         client_version: Option<String>,
         ticket: Option<String>,
+        origin: Origin,
     ) {
         let id = random_event_id();
         let c = Connect {
@@ -304,6 +306,7 @@ impl TrackerInner {
             dedupe: self.dedupe,
             client_version,
             ticket,
+            origin,
         };
         let lock = self.dedupe == Dedupe::Month && !self.outbox.read().is_counted(&identity, at);
         let recorded = match lock {

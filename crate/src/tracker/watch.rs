@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::error::Error;
 use crate::core::identity::identity_from_token;
+use crate::core::origin::{check_context, Origin, Reason};
 use crate::core::wire::{BeaconKind, MAX_IDENTITY_BYTES};
 use crate::platform::cell::Access;
 use crate::platform::conversations::{self, ConnectionState};
@@ -42,6 +43,8 @@ pub(crate) struct WatchInner {
     client: JsValue,
     source: IdentitySource,
     ticket: Ticket,
+    /// The `context` and `reason` every beacon of this client carries.
+    origin: Origin,
     client_version: Option<String>,
     /// Put back if `client.removeAllListeners()` takes it.
     state_listener: RefCell<Option<GuardedListeners>>,
@@ -124,12 +127,14 @@ impl WatchInner {
             IdentitySource::Client
         };
         let ticket = ticket_option(&options)?;
+        let origin = origin_option(&options)?;
         let client_version = conversations::version(&client);
         let inner = Rc::new(WatchInner {
             tracker: tracker.clone(),
             client: client.clone(),
             source,
             ticket,
+            origin,
             client_version,
             state_listener: RefCell::new(None),
             init_listener: RefCell::new(None),
@@ -296,8 +301,9 @@ impl WatchInner {
 
     fn record_with(&self, kind: BeaconKind, identity: String, at: f64, ticket: Option<String>) {
         let version = self.client_version.clone();
+        let origin = self.origin.clone();
         self.tracker
-            .record_connect(kind, identity, at, version, ticket);
+            .record_connect(kind, identity, at, version, ticket, origin);
     }
 
     fn ticket_failed(&self, e: &JsValue) {
@@ -325,4 +331,26 @@ pub(crate) fn ticket_option(options: &JsValue) -> Result<Ticket, Error> {
             "must be a string or a function returning one (or a Promise of one)",
         )),
     }
+}
+
+/// The `context` option (checked) and the `reason`: `LazyClient` passes the trigger that
+/// made its client; a client the app made itself is `app`.
+fn origin_option(options: &JsValue) -> Result<Origin, Error> {
+    let reason = match js::opt_string(options, "reason")? {
+        None => Reason::App,
+        Some(r) => Reason::parse(&r).ok_or(Error::config(
+            "reason",
+            "must be click, visible, focus, key, explicit or app",
+        ))?,
+    };
+    Ok(Origin {
+        context: context_option(options)?,
+        reason,
+    })
+}
+
+/// The `context` option of `watch()` and `LazyClient`: absent, or a checked label.
+#[inline(never)]
+pub(crate) fn context_option(options: &JsValue) -> Result<Option<String>, Error> {
+    check_context(js::opt_string(options, "context")?)
 }

@@ -1,7 +1,7 @@
 // What an app writes, checked with strict tsc, skipLibCheck false, lib ["dom", "es2017"],
 // target es5 and no top-level await, against the installed package's declarations.
 import init, {
-  ConversationsClientLike, LazyClient, LoadStatus, MauBeaconError, MauStats, MauTracker, SoftTracker, SoftWatch, load, startTracker,
+  ConversationsClientLike, LazyClient, LoadStatus, MauBeaconError, MauReason, MauStats, MauTracker, SoftTracker, SoftWatch, load, startTracker,
 } from "mau-beacon";
 
 declare const client: ConversationsClientLike;
@@ -11,7 +11,7 @@ const tracker: SoftTracker = startTracker({
   collectorUrl: "/t/v1/beacons",
   onError: (e: MauBeaconError) => console.log(e.code, e.message),
 });
-const watch: SoftWatch = tracker.watch(client, { token: () => "token" });
+const watch: SoftWatch = tracker.watch(client, { token: () => "token", context: "inbox" });
 watch.stop();
 const on: Promise<boolean> = tracker.ready;
 tracker.flush().then((s: MauStats | undefined) => (s ? s.delivered : 0));
@@ -24,7 +24,7 @@ load().then((status: LoadStatus) => {
 init().then(() => {
   const t = new MauTracker({ collectorUrl: "/t/v1/beacons", dedupe: "month" });
   t.watch(client, { identity: "alice" }).stop();
-  const lazy = new LazyClient({ createClient: () => client, getToken: () => Promise.resolve("token"), tracker: t, refreshToken: false });
+  const lazy = new LazyClient({ createClient: () => client, getToken: () => Promise.resolve("token"), tracker: t, refreshToken: false, context: "support-widget" });
   lazy.replaceClient(client, "new-token");
   lazy.get().then((c: ConversationsClientLike) => c.connectionState);
 });
@@ -34,9 +34,14 @@ init().then(() => {
 startTracker({ collectorUrl: 1 });
 // @ts-expect-error refreshToken is a boolean
 new LazyClient({ createClient: () => client, getToken: () => "t", refreshToken: "app" });
+// @ts-expect-error context is a string
+new LazyClient({ createClient: () => client, getToken: () => "t", context: ["inbox"] });
+const reason: MauReason = "visible";
+// @ts-expect-error a reason the SDK never sends
+const hover: MauReason = "hover";
 
 // The script-tag global.
-MauBeacon.startTracker({ collectorUrl: "/t" }).watch(client).stop();
+MauBeacon.startTracker({ collectorUrl: "/t" }).watch(client, { context: "help/panel" }).stop();
 MauBeacon.ready.then(() => new MauBeacon.MauTracker({ collectorUrl: "/t" }));
 
-export { on, counted };
+export { on, counted, reason, hover };

@@ -21,6 +21,7 @@ use crate::core::clock::{
 };
 use crate::core::delivery::{with_status, Backoff, DropReason, Verdict};
 use crate::core::json::JsonView;
+use crate::core::origin::Origin;
 use crate::core::wire::{Beacon, BeaconKind, Dedupe, MAX_IDENTITY_BYTES};
 
 /// Key prefix of everything the SDK stores, whatever its version.
@@ -94,6 +95,8 @@ pub struct Connect {
     pub client_version: Option<String>,
     /// The app's signed ticket, kept so that a retry after a reload still carries it.
     pub ticket: Option<String>,
+    /// Where the client was made, kept like the ticket.
+    pub origin: Origin,
 }
 
 /// How long a tombstone tells the other tabs that a beacon is done.
@@ -401,12 +404,14 @@ impl Outbox {
             return Recorded::AlreadyCounted;
         }
         let (identity, at) = (c.identity.clone(), c.at);
+        let mut beacon = Beacon {
+            kind: c.kind,
+            ticket: c.ticket,
+            ..Beacon::connected(&c.identity, &c.event_id, at, c.dedupe, c.client_version)
+        };
+        beacon.set_origin(c.origin);
         let pending = Pending {
-            beacon: Beacon {
-                kind: c.kind,
-                ticket: c.ticket,
-                ..Beacon::connected(&c.identity, &c.event_id, at, c.dedupe, c.client_version)
-            },
+            beacon,
             next_at: at,
             hold_until: 0.0,
         };
@@ -669,6 +674,7 @@ mod tests {
             dedupe,
             client_version: None,
             ticket: None,
+            origin: Origin::app(),
         }
     }
 

@@ -65,6 +65,10 @@ struct Record<'a> {
     client_version: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ticket: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
     attempt: u32,
     /// Whole milliseconds: integers keep float formatting out of the wasm.
     next_at: u64,
@@ -95,6 +99,8 @@ impl Pending {
             sdk_version: &b.sdk.version,
             client_version: b.client_version.as_deref(),
             ticket: b.ticket.as_deref(),
+            context: b.context.as_deref(),
+            reason: b.reason.map(|r| r.as_str()),
             attempt: b.attempt,
             next_at: ms(self.next_at),
             hold_until: ms(self.hold_until),
@@ -190,6 +196,7 @@ pub fn counted_key(month: &str, identity: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::origin::{Origin, Reason};
     use crate::core::wire::Dedupe;
 
     const NOV: Millis = 1_795_550_932_123.0;
@@ -249,6 +256,49 @@ mod tests {
         // Without one, neither the record nor the wire has the field.
         let plain = Beacon::connected("bob", "e2", NOV, Dedupe::Month, None);
         assert!(!plain.to_json().contains("ticket"));
+    }
+
+    #[test]
+    fn context_and_reason_are_kept_for_a_retry_after_a_reload() {
+        let origin = Origin {
+            context: Some("support-widget".into()),
+            reason: Reason::Click,
+        };
+        let mut beacon = Beacon::connected("alice", "e1", NOV, Dedupe::Month, None);
+        beacon.set_origin(origin);
+        let p = Pending {
+            beacon,
+            next_at: NOV,
+            hold_until: 0.0,
+        };
+        let record = p.to_record();
+        assert!(
+            record.contains(r#""context":"support-widget","reason":"click""#),
+            "{record}"
+        );
+        let Read::Pending(mut back) = read(&record) else {
+            panic!("not read: {record}")
+        };
+        assert_eq!(back.beacon.context.as_deref(), Some("support-widget"));
+        assert_eq!(back.beacon.reason, Some(Reason::Click));
+        let wire: serde_json::Value =
+            serde_json::from_str(&back.beacon.next_attempt(NOV + 5.0)).unwrap();
+        assert_eq!(wire["context"], "support-widget");
+        assert_eq!(wire["reason"], "click");
+        // A 0.2 record has neither: read as it is, sent without them.
+        let old = Beacon::connected("bob", "e2", NOV, Dedupe::Month, None);
+        let Read::Pending(back) = read(
+            &Pending {
+                beacon: old,
+                next_at: NOV,
+                hold_until: 0.0,
+            }
+            .to_record(),
+        ) else {
+            panic!("not read")
+        };
+        assert_eq!((&back.beacon.context, back.beacon.reason), (&None, None));
+        assert!(!back.beacon.to_json().contains("reason"));
     }
 
     #[test]
