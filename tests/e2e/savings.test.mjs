@@ -264,10 +264,7 @@ for (const backend of ["sqlite", "postgres"]) {
       }
 
       const report = await collector.read(`/v1/months/${month}/report`);
-      if (report.savings === undefined) {
-        t.skip("collector has no savings yet");
-        return;
-      }
+      assert.ok(report.savings, "the report has a savings table");
       const expected = truth(sim);
       const check = (savings, where) => {
         assert.equal(savings.price_per_mau, PRICE, `${where}: price_per_mau (collector started with MAU_COLLECTOR_PRICE_PER_MAU=${PRICE})`);
