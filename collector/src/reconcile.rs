@@ -80,6 +80,10 @@ pub struct Report {
     /// Chat identities that read alike (same after trimming, NFKC, case folding and the UTS #39 skeleton), for a
     /// person to check: each may be a separate billed user, or one user counted twice.
     pub lookalikes: Vec<Vec<String>>,
+    /// The month-end forecast: the current month only (null for any other).
+    pub forecast: Option<crate::forecast::Forecast>,
+    /// The budget `serve` alerts on (`--budget-mau`, `--budget-usd`); null without one.
+    pub budget: Option<crate::alerts::Budget>,
 }
 
 /// The group of a source: the part before `:`.
@@ -186,6 +190,8 @@ pub fn build(
                 .filter(|(k, _)| *k == "identity")
                 .map(|(_, s)| *s),
         ),
+        forecast: None,
+        budget: None,
     }
 }
 
@@ -326,6 +332,9 @@ pub fn text(r: &Report) -> String {
     for g in r.lookalikes.iter().take(TEXT_LIST) {
         let quoted: Vec<String> = g.iter().map(|i| format!("{i:?}")).collect();
         let _ = writeln!(t, "    {}", quoted.join("  "));
+    }
+    if let Some(f) = &r.forecast {
+        t.push_str(&crate::forecast::text(f));
     }
     if r.erased > 0 {
         let _ = writeln!(

@@ -6,7 +6,7 @@
 //! grow on either side, so a row already in the target is merged with the source's by
 //! earliest first time, latest last time and the larger count: copying the same row
 //! twice changes nothing, and a target row that also counts activity after a switch keeps
-//! it. `billed` keeps the more recently recorded count.
+//! it. `billed` keeps the more recently recorded count, `alerts` the more recently updated row.
 
 /// A column's type; text columns may be NULL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub struct Table {
 
 use Ty::{Int, Text};
 
-/// Every table that holds data at schema version 5 (`schema_version` is the target's own).
+/// Every table that holds data at schema version 6 (`schema_version` is the target's own).
 pub const TABLES: &[Table] = &[
     Table {
         name: "events",
@@ -141,6 +141,22 @@ pub const TABLES: &[Table] = &[
             min: &[],
             max: &["subjects"],
         },
+    },
+    Table {
+        name: "alerts",
+        columns: &[
+            ("month", Text),
+            ("kind", Text),
+            ("state", Text),
+            ("owner", Text),
+            ("lease_until", Text),
+            ("attempts", Int),
+            ("last_status", Text),
+            ("updated_at", Text),
+            ("sent_at", Text),
+        ],
+        key: 2,
+        merge: Merge::Newer("updated_at"),
     },
 ];
 
