@@ -21,4 +21,4 @@ node bench/page-cost.mjs
 node --test --test-reporter=dot bench/ >/dev/null || { echo "bench: the MAU simulation's self-check failed (node --test bench/)" >&2; exit 1; }
 node bench/mau-month.mjs
 # The month-end forecast against simulated months of five shapes (README: Forecast).
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}" cargo run -q --release -p mau-collector --example forecast_backtest
+cargo run -q --release -p mau-collector --example forecast_backtest
