@@ -216,12 +216,18 @@ fn once_per_kind_across_a_restart(db: &TestDb) {
     // `copy` takes the alerts along: a collector on the copy would not send them again.
     let to = db.dir.path().join("copy.db");
     let out = cli(&["copy", "--from", &db.arg, "--to", to.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let copied: i64 = rusqlite::Connection::open(&to)
         .unwrap()
-        .query_row("SELECT count(*) FROM alerts WHERE state = 'sent'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT count(*) FROM alerts WHERE state = 'sent'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(copied, 2);
 }

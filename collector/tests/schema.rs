@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use mau_collector::store::schema::{latest, MIGRATIONS};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 fn instances_starting_together_migrate_once(db: &TestDb) {
@@ -182,7 +182,10 @@ fn version_4_migrates_to_5_and_erases_old_rows(db: &TestDb) {
             log.to_str().unwrap(),
         ],
     );
-    assert_eq!(db.scalar("SELECT max(version) FROM schema_version"), 5);
+    assert_eq!(
+        db.scalar("SELECT max(version) FROM schema_version"),
+        latest()
+    );
     assert_eq!(server.months()[0]["erased"], 0);
     let r = send(
         server
@@ -206,7 +209,26 @@ fn version_4_migrates_to_5_and_erases_old_rows(db: &TestDb) {
     );
 }
 
+/// Version 5 to the budget alerts' table: the rows stay, the report reads them, and the
+/// new table starts empty (no alert was sent for a month before it existed).
+fn version_5_migrates_to_budget_alerts(db: &TestDb) {
+    at_version(db, 5);
+    db.execute(
+        "INSERT INTO identities VALUES ('2026-10', 'old-friend', '2026-10-01T00:00:00.000Z',
+            '2026-10-02T00:00:00.000Z', 2);",
+    );
+    let server = Server::start(db, &["--admin-token", TOKEN]);
+    assert_eq!(
+        db.scalar("SELECT max(version) FROM schema_version"),
+        latest()
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM alerts"), 0);
+    let r = server.get_admin("/v1/months/2026-10/report").json();
+    assert_eq!((&r["seen"], &r["forecast"]), (&json!(1), &Value::Null));
+}
+
 both_backends!(
+    version_5_migrates_to_budget_alerts,
     version_4_migrates_to_5_and_erases_old_rows,
     instances_starting_together_migrate_once,
     a_newer_schema_is_refused,
