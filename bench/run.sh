@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: prints tables of what mau-beacon weighs (size), costs a page (headless
-# Chromium) and saves a Twilio bill (a simulated month through the real LazyClient).
+# Chromium) and saves a Twilio bill (a simulated month through the real LazyClient), and
+# how far the collector's month-end forecast is off (a backtest over simulated months).
 # Builds first (cheap when up to date); BENCH_NO_BUILD=1 measures the build as it is.
 # Knobs: BENCH_RUNS (page-cost runs, default 30), BENCH_SEED, BENCH_VIEWS, BENCH_IDENTITIES,
 # BENCH_OPEN_RATE, BENCH_PRICE_PER_MAU_USD, BENCH_FREE_MAU (see bench/mau-month.mjs).
@@ -19,3 +20,5 @@ node bench/page-cost.mjs
 # The simulation first proves its counting on a month small enough to count by hand.
 node --test --test-reporter=dot bench/ >/dev/null || { echo "bench: the MAU simulation's self-check failed (node --test bench/)" >&2; exit 1; }
 node bench/mau-month.mjs
+# The month-end forecast against simulated months of five shapes (README: Forecast).
+cargo run -q --release -p mau-collector --example forecast_backtest

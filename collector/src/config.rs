@@ -253,6 +253,47 @@ pub struct PricingArgs {
     pub free_mau: u64,
 }
 
+/// Budget alerts: a POST to `--alert-url` when the month's forecast, then its actual
+/// count, goes over a budget.
+#[derive(Debug, Clone, Args)]
+pub struct AlertArgs {
+    /// Alert when the month's MAU subjects (forecast or actual) go over this many.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAU_COLLECTOR_BUDGET_MAU",
+        hide_env_values = true
+    )]
+    pub budget_mau: Option<u64>,
+    /// Alert when the month's bill (forecast or actual) goes over this amount; needs
+    /// --price-per-mau.
+    #[arg(
+        long,
+        value_name = "AMOUNT",
+        env = "MAU_COLLECTOR_BUDGET_USD",
+        hide_env_values = true
+    )]
+    pub budget_usd: Option<f64>,
+    /// Where alerts are POSTed (JSON with a `text` field: a Slack or Teams incoming
+    /// webhook takes it as is). https, or http to a loopback host. It usually holds a
+    /// secret: use the env var, not the flag, which shows in the process list.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MAU_COLLECTOR_ALERT_URL",
+        hide_env_values = true
+    )]
+    pub alert_url: Option<String>,
+    /// For tests only: how often the budget is checked (default each minute).
+    #[arg(long, hide = true, env = "MAU_COLLECTOR_ALERT_CHECK_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(10..=86_400_000), hide_env_values = true)]
+    pub alert_check_ms: u64,
+    /// For tests only: the first pause before a failed alert is sent again (doubling).
+    #[arg(long, hide = true, env = "MAU_COLLECTOR_ALERT_RETRY_MS", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000), hide_env_values = true)]
+    pub alert_retry_ms: u64,
+}
+
 /// How long rows are kept (default: for ever).
 #[derive(Debug, Args)]
 pub struct RetentionArgs {
@@ -520,6 +561,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub pricing: PricingArgs,
+
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 
     /// Serve `GET /metrics` (Prometheus text format) on this listener to requests with
     /// `Authorization: Bearer TOKEN` (at least 16 bytes). Without it or --metrics-listen,

@@ -1,11 +1,13 @@
 //! mau-collector as a library: the HTTP service (`app`), its storage and the wire format,
 //! so tests can drive the service in process and the binary stays a thin command line.
 
+pub mod alerts;
 pub mod config;
 pub mod copy;
 pub mod erasure;
 pub mod error;
 pub mod export;
+pub mod forecast;
 pub mod http;
 pub mod identity;
 pub mod metrics;

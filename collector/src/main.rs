@@ -1,6 +1,7 @@
 //! mau-collector: the reference collector for mau-beacon (the command line).
 
 use clap::Parser;
+use mau_collector::alerts::AlertConfig;
 use mau_collector::config::{
     Cli, Command, CopyArgs, ForgetArgs, LogFormat, PricingArgs, ReportFormat, RetentionArgs,
     ServeArgs, TwilioCommand,
@@ -168,6 +169,8 @@ async fn serve(db: &Db, args: ServeArgs, erasure: ErasureConfig) -> Result<(), B
     }
     // Checked before anything opens, naming the minimum.
     let retention = retention(&args.retention, args.max_backdate_days)?;
+    let pricing = Pricing::from_args(&args.pricing)?;
+    let alerts = AlertConfig::from_args(&args.alerts, &pricing)?;
     let erasure = match erasure.key {
         Some(_) => Some(Arc::new(erasure.open(db)?)),
         None if args.refuse_erased => {
@@ -204,6 +207,14 @@ async fn serve(db: &Db, args: ServeArgs, erasure: ErasureConfig) -> Result<(), B
         tracing::info!(?retention, "retention on: pruning old rows hourly");
         tokio::spawn(mau_collector::retention::run(store.clone(), retention));
     }
+    if let Some(alerts) = &alerts {
+        tracing::info!(budget = ?alerts.budget, host = alerts.host(), "budget alerts on");
+        tokio::spawn(mau_collector::alerts::run(
+            store.clone(),
+            pricing,
+            alerts.clone(),
+        ));
+    }
     let state = AppState {
         admin_token: args.admin_token,
         metrics_token: args.metrics_token,
@@ -225,7 +236,8 @@ async fn serve(db: &Db, args: ServeArgs, erasure: ErasureConfig) -> Result<(), B
         }),
         erasure,
         refuse_erased: args.refuse_erased,
-        pricing: Pricing::from_args(&args.pricing)?,
+        pricing,
+        budget: alerts.map(|a| a.budget),
         ..AppState::new(store)
     };
     let backend = state.store.backend();
@@ -463,6 +475,7 @@ async fn report_cmd(
         other => other,
     };
     let report = export::report(&store, month, billed, usage, &pricing).await?;
+    let report = mau_collector::forecast::attach(&store, report, &pricing).await?;
     match format {
         ReportFormat::Text => print!("{}", reconcile::text(&report)),
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),

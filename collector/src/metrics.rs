@@ -62,6 +62,14 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    /// `forecast` or `actual`.
+    pub kind: &'static str,
+    /// `sent` (the receiver took it), `failed` (an attempt the receiver refused or missed).
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VersionLabel {
     pub version: &'static str,
 }
@@ -92,6 +100,7 @@ pub struct Metrics {
     pub storage_errors: Family<CodeLabel, Counter>,
     pub admin_failures: Family<ReasonLabel, Counter>,
     pub pool: Family<PoolLabel, Gauge>,
+    pub alerts: Family<AlertLabels, Counter>,
     registry: Registry,
 }
 
@@ -119,6 +128,7 @@ impl Metrics {
             storage_errors: Family::default(),
             admin_failures: Family::default(),
             pool: Family::default(),
+            alerts: Family::default(),
             registry: Registry::with_prefix("mau_collector"),
         };
         let build: Family<VersionLabel, Gauge> = Family::default();
@@ -211,6 +221,11 @@ impl Metrics {
             "db_pool_connections",
             "PostgreSQL pool: size, available, waiting, max (0 on SQLite)",
             m.pool.clone(),
+        );
+        m.registry.register(
+            "budget_alerts",
+            "Budget alert attempts, by kind (forecast, actual) and result (sent, failed)",
+            m.alerts.clone(),
         );
         m
     }

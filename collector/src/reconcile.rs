@@ -83,6 +83,10 @@ pub struct Report {
     /// Where SDK subjects' clients were made, and which of them did nothing seen
     /// (`savings`).
     pub savings: crate::savings::Savings,
+    /// The month-end forecast: the current month only (null for any other).
+    pub forecast: Option<crate::forecast::Forecast>,
+    /// The budget `serve` alerts on (`--budget-mau`, `--budget-usd`); null without one.
+    pub budget: Option<crate::alerts::Budget>,
 }
 
 /// The group of a source: the part before `:`.
@@ -190,6 +194,8 @@ pub fn build(
                 .map(|(_, s)| *s),
         ),
         savings: Default::default(),
+        forecast: None,
+        budget: None,
     }
 }
 
@@ -330,6 +336,9 @@ pub fn text(r: &Report) -> String {
     for g in r.lookalikes.iter().take(TEXT_LIST) {
         let quoted: Vec<String> = g.iter().map(|i| format!("{i:?}")).collect();
         let _ = writeln!(t, "    {}", quoted.join("  "));
+    }
+    if let Some(f) = &r.forecast {
+        t.push_str(&crate::forecast::text(f));
     }
     if r.erased > 0 {
         let _ = writeln!(

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use mau_collector::store::schema::{latest, MIGRATIONS};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 fn instances_starting_together_migrate_once(db: &TestDb) {
@@ -209,10 +209,11 @@ fn version_4_migrates_to_5_and_erases_old_rows(db: &TestDb) {
     );
 }
 
-/// Version 5 to 6 (beacon context and reason, contexts per subject-month): old events get
+/// Version 5 to 6 (beacon context and reason, contexts per subject-month) and 7 (budget
+/// alerts): old events get
 /// no context, and the subjects that connected before (SDK connects and still_connected)
 /// stay in the savings table, under no context; new beacons carry theirs.
-fn version_5_migrates_to_6_keeping_old_connects_in_the_table(db: &TestDb) {
+fn version_5_migrates_to_7_keeping_old_connects_in_the_savings_table(db: &TestDb) {
     at_version(db, 5);
     db.execute(
         "INSERT INTO events (event_id, identity, month, client_month, occurred_at, sent_at,
@@ -255,6 +256,10 @@ fn version_5_migrates_to_6_keeping_old_connects_in_the_table(db: &TestDb) {
                 "idle_cost": null}]),
         "{report}"
     );
+    // Version 7, the budget alerts' table, starts empty: no alert was sent for a month
+    // before it existed; a past month has no forecast.
+    assert_eq!(db.scalar("SELECT count(*) FROM alerts"), 0);
+    assert_eq!(report["forecast"], Value::Null, "{report}");
     let mut b = beacon("new-friend", "new-e1");
     b["context"] = json!("inbox");
     b["reason"] = json!("visible");
@@ -270,7 +275,7 @@ fn version_5_migrates_to_6_keeping_old_connects_in_the_table(db: &TestDb) {
 }
 
 both_backends!(
-    version_5_migrates_to_6_keeping_old_connects_in_the_table,
+    version_5_migrates_to_7_keeping_old_connects_in_the_savings_table,
     version_4_migrates_to_5_and_erases_old_rows,
     instances_starting_together_migrate_once,
     a_newer_schema_is_refused,

@@ -12,6 +12,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 
 import { buildCollector, ROOT, startCollector, utcMonth } from "../support/collector.mjs";
+import { startReceiver } from "../support/receiver.mjs";
 import { launchBrowser } from "../twilio/browser.mjs";
 
 const ADMIN = "dashboard-admin-token";
@@ -22,7 +23,7 @@ const MONTHS_SHOT = path.join(ROOT, "target/dashboard-months.png");
 /** A past month with only a billed count (set over HTTP): listed, its gap the whole count. */
 const PAST = "2025-03";
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mau-dashboard-"));
-let collector, browser;
+let collector, browser, receiver;
 
 /** Posts a Conversations webhook signed as Twilio signs it (HMAC-SHA1 over URL + sorted params). */
 async function webhook(params) {
@@ -60,10 +61,19 @@ const monthRows = (page) => page.$$eval("#months-rows tr", (rows) => rows.map((r
 
 before(async () => {
   buildCollector();
+  // A budget (with somewhere to send its alerts) puts the budget line on the chart.
+  receiver = await startReceiver();
   collector = await startCollector({
     db: path.join(tmp, "c.db"),
     adminToken: ADMIN,
-    env: { MAU_COLLECTOR_INGEST_TOKEN: INGEST, TWILIO_AUTH_TOKEN: AUTH, MAU_COLLECTOR_PRICE_PER_MAU: "0.05", MAU_COLLECTOR_FREE_MAU: "2" },
+    env: {
+      MAU_COLLECTOR_INGEST_TOKEN: INGEST,
+      TWILIO_AUTH_TOKEN: AUTH,
+      MAU_COLLECTOR_BUDGET_MAU: "100",
+      MAU_COLLECTOR_PRICE_PER_MAU: "0.05",
+      MAU_COLLECTOR_FREE_MAU: "2",
+      MAU_COLLECTOR_ALERT_URL: `${receiver.url}/b/alerts`,
+    },
   });
   await seed();
   browser = await launchBrowser();
@@ -72,6 +82,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await collector?.stop();
+  await receiver?.close();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -129,6 +140,24 @@ test("the dashboard: sign in, months, figures, chart, billed kept, search, CSV, 
     const series = await page.$$eval("#chart path", (p) => p.map((e) => e.dataset.series).sort());
     assert.deepEqual(series, ["sdk_connect", "total", "webhook"]);
     assert.match(await page.textContent("#chart .legend"), /all sources: 7.*sdk_connect: 5.*webhook: 3.*billed: 9/);
+    // Past today: the forecast with its band, and the budget line, from the report's
+    // `forecast` and `budget`.
+    const { forecast: f, budget } = await collector.read(`/v1/months/${utcMonth()}/report`);
+    assert.deepEqual(budget, { mau: 100, usd: null });
+    assert.ok(f.low <= f.projected_subjects && f.projected_subjects <= f.high && f.low >= 7, JSON.stringify(f));
+    const drawn = await page.$$eval("#chart svg [data-series]:not(path)", (e) => e.map((x) => x.dataset.series).sort());
+    assert.deepEqual(drawn, ["budget", "forecast", "forecast-band"]);
+    assert.equal(
+      await page.textContent("#forecast-legend"),
+      `forecast: ${f.projected_subjects} (${f.low}–${f.high}), bill ${f.projected_cost.toFixed(2)}, ${f.method}`,
+    );
+    assert.equal(await page.textContent("#budget-legend"), "budget: 100 MAU");
+    // The budget line sits where the axis puts 100, above the month's 7 so far.
+    const [budgetY, forecastStartY] = await page.$eval("#chart svg", (s) => [
+      Number(s.querySelector("[data-series=budget]").getAttribute("y1")),
+      Number(s.querySelector("[data-series=forecast]").getAttribute("y1")),
+    ]);
+    assert.ok(budgetY < forecastStartY, `${budgetY} ${forecastStartY}`);
 
     assert.equal(await page.$$eval("#rows tr", (r) => r.length), 7);
     await page.fill("#search", "whatsapp");

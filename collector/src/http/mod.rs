@@ -97,6 +97,8 @@ pub struct AppState {
     pub refuse_erased: bool,
     /// The team's MAU price, for costs in reports.
     pub pricing: crate::pricing::Pricing,
+    /// The budget `serve` alerts on, shown in reports (the dashboard draws it).
+    pub budget: Option<crate::alerts::Budget>,
 }
 
 /// The ticket secret, and whether a beacon without a valid ticket is refused.
@@ -130,6 +132,7 @@ impl AppState {
             erasure: None,
             refuse_erased: false,
             pricing: Default::default(),
+            budget: None,
         }
     }
 }

@@ -57,6 +57,8 @@ pub async fn report(
         }),
     };
     let report = crate::export::report(&app.store, month, billed, Vec::new(), &app.pricing).await?;
+    let mut report = crate::forecast::attach(&app.store, report, &app.pricing).await?;
+    report.budget = app.budget.clone();
     let mut resp = Json(report).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

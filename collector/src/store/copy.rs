@@ -6,8 +6,9 @@
 //! grow on either side, so a row already in the target is merged with the source's by
 //! earliest first time, latest last time and the larger count: copying the same row
 //! twice changes nothing, and a target row that also counts activity after a switch keeps
-//! it. `billed` keeps the more recently recorded count. `subject_contexts` merges the same
-//! way, its `reason` going with the earlier first connect.
+//! it. `billed` keeps the more recently recorded count, `alerts` the more recently updated
+//! row. `subject_contexts` merges the same way, its `reason` going with the earlier first
+//! connect.
 
 /// A column's type; text columns may be NULL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +167,22 @@ pub const TABLES: &[Table] = &[
             max: &["beacons"],
             follow: &["reason"],
         },
+    },
+    Table {
+        name: "alerts",
+        columns: &[
+            ("month", Text),
+            ("kind", Text),
+            ("state", Text),
+            ("owner", Text),
+            ("lease_until", Text),
+            ("attempts", Int),
+            ("last_status", Text),
+            ("updated_at", Text),
+            ("sent_at", Text),
+        ],
+        key: 2,
+        merge: Merge::Newer("updated_at"),
     },
 ];
 

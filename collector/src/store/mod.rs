@@ -909,6 +909,19 @@ impl Store {
         }
     }
 
+    /// One direct statement (not through the group writer), written with `$n`
+    /// parameters; the rows it changed. For small state such as the alerts' claims.
+    pub(crate) async fn execute(
+        &self,
+        sql: &'static str,
+        params: Vec<copy::Cell>,
+    ) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.execute(sql, params).await,
+            Store::Postgres(s) => s.execute(sql, params).await,
+        }
+    }
+
     /// How many subjects of the month were erased on request.
     pub async fn erased(&self, month: Month) -> Result<i64, StoreError> {
         match self {

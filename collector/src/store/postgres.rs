@@ -379,6 +379,15 @@ impl PgStore {
         Ok(())
     }
 
+    /// One statement with `$n` parameters; the rows it changed.
+    pub async fn execute(&self, sql: &str, params: Vec<Cell>) -> Result<u64, StoreError> {
+        let conn = self.pool.get().await?;
+        let stmt = conn.prepare_cached(sql).await?;
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        Ok(conn.execute(&stmt, &refs).await?)
+    }
+
     pub async fn clear_billed(&self, month: Month) -> Result<(), StoreError> {
         let conn = self.pool.get().await?;
         let stmt = conn.prepare_cached(DELETE_BILLED).await?;

@@ -243,6 +243,42 @@ INSERT INTO subject_contexts (month, identity, context, first_seen, reason, beac
     GROUP BY month, identity;
 "#,
     },
+    // The budget alerts' delivery state. Written as its own entry so that merging after
+    // another migration only renumbers `version`.
+    Migration {
+        version: 7,
+        name: "budget alerts sent per month and kind",
+        // One row per (month, kind) once an instance claims the alert: `sending` with the
+        // claiming instance and a lease, then `sent`. Figures only, no subject.
+        sqlite: "
+CREATE TABLE alerts (
+    month       TEXT NOT NULL,     -- YYYY-MM (UTC)
+    kind        TEXT NOT NULL,     -- forecast | actual
+    state       TEXT NOT NULL,     -- sending | sent
+    owner       TEXT NOT NULL,     -- the instance sending (or that sent) it
+    lease_until TEXT NOT NULL,     -- another instance may take a `sending` row after this
+    attempts    INTEGER NOT NULL,
+    last_status TEXT,              -- the receiver's last answer: 200, 500, timeout...
+    updated_at  TEXT NOT NULL,
+    sent_at     TEXT,
+    PRIMARY KEY (month, kind)
+) WITHOUT ROWID;
+",
+        postgres: r#"
+CREATE TABLE alerts (
+    month       TEXT COLLATE "C" NOT NULL,
+    kind        TEXT COLLATE "C" NOT NULL,
+    state       TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    lease_until TEXT COLLATE "C" NOT NULL,
+    attempts    BIGINT NOT NULL,
+    last_status TEXT,
+    updated_at  TEXT COLLATE "C" NOT NULL,
+    sent_at     TEXT,
+    PRIMARY KEY (month, kind)
+);
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -452,6 +452,16 @@ impl SqliteStore {
         .await
     }
 
+    /// One statement written with `$n` parameters (as for PostgreSQL), on a connection of
+    /// its own; the rows it changed.
+    pub async fn execute(&self, sql: &'static str, params: Vec<Cell>) -> Result<u64, StoreError> {
+        self.write_direct(move |c| {
+            let sql = sql.replace('$', "?");
+            Ok(c.execute(&sql, rusqlite::params_from_iter(params.iter()))? as u64)
+        })
+        .await
+    }
+
     /// Work on a connection of its own, durable on return (`synchronous=FULL`); the busy
     /// timeout queues it behind a group commit in progress.
     async fn write_direct<T: Send + 'static>(

@@ -486,3 +486,19 @@ pub fn signed_events(server: &Server, auth: &str, public: &str, body: &str) -> R
         Some(body),
     )
 }
+
+/// Two reports of the current month are the same but for their forecasts, each made for its
+/// own moment (`as_of`): both have one, by the same method.
+pub fn assert_same_report(a: &Value, b: &Value, what: &str) {
+    let strip = |r: &Value| {
+        let mut r = r.clone();
+        let f = r.as_object_mut().unwrap().remove("forecast");
+        (r, f.map(|f| f["method"].clone()))
+    };
+    let ((a, fa), (b, fb)) = (strip(a), strip(b));
+    assert!(
+        fa.is_some() && fa == fb,
+        "{what}: forecasts {fa:?} / {fb:?}"
+    );
+    assert_eq!(a, b, "{what}");
+}
