@@ -71,9 +71,11 @@ pub fn build(
     seen: u64,
     pricing: &Pricing,
 ) -> Savings {
+    // By the subject's text whatever its kind: an identity that looks like a phone number
+    // (`+1415…`) is filed as an address when a message's `Author` is all that names it.
     let engaged: BTreeSet<&str> = activity
         .iter()
-        .filter(|a| a.subject_kind == "identity" && engages(&a.source))
+        .filter(|a| engages(&a.source))
         .map(|a| a.subject.as_str())
         .collect();
     // The first connect of each identity: earliest time, then context, for a stable tie.

@@ -192,6 +192,8 @@ pub(crate) struct Dialect {
     pub param: fn(usize) -> String,
     pub least: &'static str,
     pub greatest: &'static str,
+    /// Byte order for text comparisons (PostgreSQL's default collation is not).
+    pub binary: &'static str,
 }
 
 impl Table {
@@ -275,12 +277,20 @@ impl Table {
                     })
                     .unzip();
                 // SET reads the row as it was, so the order of assignments does not matter.
+                // A `follow` column goes with the earliest `by`; at equal times the smaller
+                // value (NULL last) wins, the order the ingest paths use too.
                 let by = min.first().copied().unwrap_or_default();
-                set.extend(follow.iter().map(|c| {
-                    format!(
-                        "{c} = CASE WHEN excluded.{by} < {t}.{by} THEN excluded.{c} ELSE {t}.{c} END"
-                    )
-                }));
+                let b = d.binary;
+                let mut when = when;
+                for c in follow.iter() {
+                    let earlier = format!(
+                        "(excluded.{by}, coalesce(excluded.{c}, '~'){b}) < ({t}.{by}, coalesce({t}.{c}, '~'){b})"
+                    );
+                    set.push(format!(
+                        "{c} = CASE WHEN {earlier} THEN excluded.{c} ELSE {t}.{c} END"
+                    ));
+                    when.push(earlier);
+                }
                 (set, when)
             }
             Merge::Newer(by) => (
@@ -314,6 +324,7 @@ mod tests {
             param: |n| format!("${n}"),
             least: "least",
             greatest: "greatest",
+            binary: " COLLATE \"C\"",
         };
         let ids = &TABLES[1];
         assert_eq!(
@@ -346,10 +357,13 @@ mod tests {
             "ON CONFLICT (month, identity, context) DO UPDATE SET \
              first_seen = least(subject_contexts.first_seen, excluded.first_seen), \
              beacons = greatest(subject_contexts.beacons, excluded.beacons), \
-             reason = CASE WHEN excluded.first_seen < subject_contexts.first_seen \
+             reason = CASE WHEN (excluded.first_seen, coalesce(excluded.reason, '~') COLLATE \"C\") \
+             < (subject_contexts.first_seen, coalesce(subject_contexts.reason, '~') COLLATE \"C\") \
              THEN excluded.reason ELSE subject_contexts.reason END \
              WHERE excluded.first_seen < subject_contexts.first_seen \
-             OR excluded.beacons > subject_contexts.beacons"
+             OR excluded.beacons > subject_contexts.beacons \
+             OR (excluded.first_seen, coalesce(excluded.reason, '~') COLLATE \"C\") \
+             < (subject_contexts.first_seen, coalesce(subject_contexts.reason, '~') COLLATE \"C\")"
         );
     }
 }

@@ -52,10 +52,12 @@ WITH new AS (
 ), contexts AS (
     INSERT INTO subject_contexts (month, identity, context, first_seen, reason, beacons)
     SELECT month, identity, coalesce(context, ''), min(event_at),
-        (array_agg(reason ORDER BY event_at, reason))[1], count(*) FROM new
+        (array_agg(reason ORDER BY event_at, coalesce(reason, '~') COLLATE \"C\"))[1], count(*)
+    FROM new
     GROUP BY month, identity, coalesce(context, '') ORDER BY 1, 2, 3
     ON CONFLICT (month, identity, context) DO UPDATE SET
-        reason = CASE WHEN excluded.first_seen < subject_contexts.first_seen
+        reason = CASE WHEN (excluded.first_seen, coalesce(excluded.reason, '~') COLLATE \"C\")
+            < (subject_contexts.first_seen, coalesce(subject_contexts.reason, '~') COLLATE \"C\")
             THEN excluded.reason ELSE subject_contexts.reason END,
         first_seen = least(subject_contexts.first_seen, excluded.first_seen),
         beacons = subject_contexts.beacons + excluded.beacons
@@ -167,6 +169,7 @@ const DIALECT: Dialect = Dialect {
     param: |n| format!("${n}"),
     least: "least",
     greatest: "greatest",
+    binary: " COLLATE \"C\"",
 };
 
 impl ToSql for Cell {

@@ -33,12 +33,14 @@ const UPSERT_IDENTITY: &str =
         last_seen = max(last_seen, excluded.last_seen),
         connects = connects + 1";
 
-/// The reason follows the earliest connect: an earlier event arriving late replaces it.
+/// The reason follows the earliest connect: an earlier event arriving late replaces it. At
+/// equal times the smaller reason (NULL last) wins, as on PostgreSQL and in `copy`.
 const UPSERT_CONTEXT: &str =
     "INSERT INTO subject_contexts (month, identity, context, first_seen, reason, beacons)
     VALUES (?1, ?2, ?3, ?4, ?5, 1)
     ON CONFLICT (month, identity, context) DO UPDATE SET
-        reason = CASE WHEN excluded.first_seen < first_seen THEN excluded.reason ELSE reason END,
+        reason = CASE WHEN (excluded.first_seen, coalesce(excluded.reason, '~'))
+            < (first_seen, coalesce(reason, '~')) THEN excluded.reason ELSE reason END,
         first_seen = min(first_seen, excluded.first_seen),
         beacons = beacons + 1";
 
@@ -63,6 +65,7 @@ const DIALECT: Dialect = Dialect {
     param: |n| format!("?{n}"),
     least: "min",
     greatest: "max",
+    binary: "",
 };
 
 impl rusqlite::ToSql for Cell {
