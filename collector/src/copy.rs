@@ -133,7 +133,7 @@ pub fn text(pairs: &[MonthPair]) -> String {
     let billed = |b: Option<u64>| b.map_or("-".to_owned(), |n| n.to_string());
     let mut s = format!(
         "{:<8} {:>21} {:>13} {:>21} {:>13} {:>21}\n",
-        "month", "subjects", "erased", "connects", "billed", "contexts"
+        "month", "subjects", "erased", "connects", "billed", "contexts:beacons"
     );
     for p in pairs {
         let pair = |a: String, b: String| format!("{a} / {b}");
@@ -144,7 +144,10 @@ pub fn text(pairs: &[MonthPair]) -> String {
             pair(p.from.erased.to_string(), p.to.erased.to_string()),
             pair(p.from.connects.to_string(), p.to.connects.to_string()),
             pair(billed(p.from.billed), billed(p.to.billed)),
-            pair(p.from.contexts.0.to_string(), p.to.contexts.0.to_string()),
+            pair(
+                format!("{}:{}", p.from.contexts.0, p.from.contexts.1),
+                format!("{}:{}", p.to.contexts.0, p.to.contexts.1)
+            ),
             if p.equal() { "equal" } else { "DIFFERENT" }
         ));
     }

@@ -402,7 +402,7 @@ async fn copy_cmd(args: &CopyArgs, ca: Option<&std::path::Path>) -> Result<(), B
         )
         .into());
     }
-    println!("every month equal (subjects, erased, connects, billed)");
+    println!("every month equal (subjects, erased, connects, billed, contexts and their beacons)");
     Ok(())
 }
 

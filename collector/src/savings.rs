@@ -63,8 +63,8 @@ pub struct ContextLine {
     pub idle_cost: Option<f64>,
 }
 
-/// Builds the table from a month's contexts and activity; `seen` is every MAU subject of
-/// the month (for the free allowance).
+/// Builds the table from a month's contexts and activity; `seen` is the month's MAU count
+/// (for the free allowance).
 pub fn build(
     contexts: &[ContextRow],
     activity: &[ActivityRow],
@@ -141,7 +141,10 @@ impl Report {
         activity: &[ActivityRow],
         pricing: &Pricing,
     ) -> Report {
-        self.savings = build(contexts, activity, self.seen, pricing);
+        // The month's size for the free allowance: Twilio's count when known and larger
+        // (it also holds subjects no source saw), else the subjects seen.
+        let month = self.billed.as_ref().map_or(0, |b| b.count).max(self.seen);
+        self.savings = build(contexts, activity, month, pricing);
         self
     }
 }

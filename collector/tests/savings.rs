@@ -426,8 +426,22 @@ fn ties_and_phone_number_identities(db: &TestDb) {
     let server = server(db);
     for (who, first, second) in [("tie-a", "visible", "app"), ("tie-b", "app", "visible")] {
         let batch = json!([
-            connect(who, &format!("{who}-1"), false, Some("inbox"), Some(first), 5),
-            connect(who, &format!("{who}-2"), false, Some("inbox"), Some(second), 5),
+            connect(
+                who,
+                &format!("{who}-1"),
+                false,
+                Some("inbox"),
+                Some(first),
+                5
+            ),
+            connect(
+                who,
+                &format!("{who}-2"),
+                false,
+                Some("inbox"),
+                Some(second),
+                5
+            ),
         ]);
         assert_eq!(server.post(&batch.to_string()).status, 200);
     }
@@ -440,7 +454,9 @@ fn ties_and_phone_number_identities(db: &TestDb) {
     assert_eq!(server.post(&b.to_string()).status, 200);
     webhook(&server, phone);
     let month = server.months()[0]["month"].as_str().unwrap().to_owned();
-    let report = server.get_admin(&format!("/v1/months/{month}/report")).json();
+    let report = server
+        .get_admin(&format!("/v1/months/{month}/report"))
+        .json();
     let row = report["savings"]["by_context"]
         .as_array()
         .unwrap()

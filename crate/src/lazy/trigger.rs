@@ -126,10 +126,12 @@ impl TriggerInner {
 
     /// An interaction inside the target: `None` is a pointer going down.
     fn on_event(self: &Rc<Self>, reason: Option<Reason>) {
-        match reason {
-            None => self.pressed.set(true),
-            Some(Reason::Focus) if self.pressed.get() => self.fire(Reason::Click),
-            Some(reason) => self.fire(reason),
+        // A press marks only the event that follows it (a click's own `focusin`), not a
+        // keyboard focus after a touch scroll or a drag that never clicked.
+        match (reason, reason.is_some() && self.pressed.replace(false)) {
+            (None, _) => self.pressed.set(true),
+            (Some(Reason::Focus), true) => self.fire(Reason::Click),
+            (Some(reason), _) => self.fire(reason),
         }
     }
 
