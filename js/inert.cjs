@@ -42,6 +42,7 @@ class MauTracker {
   flush() { return Promise.resolve(stats()); }
   stats() { return stats(); }
   isCountedThisMonth() { return false; }
+  dispose() {}
   free() {}
 }
 
@@ -90,6 +91,7 @@ function startTracker() {
     flush: () => Promise.resolve(undefined),
     stats: () => undefined,
     isCountedThisMonth: () => false,
+    dispose() {},
   };
 }
 

@@ -30,6 +30,17 @@ function fetchWasm(url) {
   });
 }
 
+/** The warning's last sentence: the cause behind the browser's words, and what fixes it. */
+function likelyCause(text) {
+  if (/no WebAssembly/.test(text)) return "This browser has no WebAssembly.";
+  if (/Content.Security.Policy|unsafe-eval/i.test(text)) return "The Content-Security-Policy refused it: script-src needs 'wasm-unsafe-eval' (see README).";
+  if (/DecompressionStream/.test(text)) return "The .wasm did not answer and this browser has no DecompressionStream to unpack the inlined copy (Chrome 80, Firefox 113, Safari 16.4).";
+  const status = /answered HTTP (\d+)/.exec(text);
+  if (status) return `The .wasm answered HTTP ${status[1]} and the inlined copy's chunk did not load either: serve both where the bundler put them.`;
+  if (/with HTML/.test(text)) return "The server answered the .wasm with a page, and the inlined copy's chunk did not load either: serve both where the bundler put them.";
+  return "Neither the .wasm nor the inlined copy's chunk could be fetched (blocked, or offline).";
+}
+
 /** Loads `input` once per page; never rejects. `source` names an input that is not the
  * app's (the script tag's inlined copy). */
 export function loadWith(input, source) {
@@ -57,15 +68,17 @@ export function loadWith(input, source) {
     })
     .then(
       () => ({ ok: true, wasmSource }),
-      (cause) => ({
-        ok: false,
-        error: failure(
-          "wasm_unavailable",
-          `mau-beacon: its WebAssembly did not load (${cause && cause.name === "Error" ? cause.message : cause}); no beacons from this page, the app runs on.` +
-            (/Content.Security.Policy|unsafe-eval/i.test(String(cause)) ? ` The Content-Security-Policy needs script-src 'wasm-unsafe-eval' (see README).` : ""),
-          cause,
-        ),
-      }),
+      (cause) => {
+        const text = cause && cause.name === "Error" ? cause.message : String(cause);
+        return {
+          ok: false,
+          error: failure(
+            "wasm_unavailable",
+            `mau-beacon: its WebAssembly did not load (${text}); no beacons from this page, the app runs on. ${likelyCause(text)}`,
+            cause,
+          ),
+        };
+      },
     );
   return loading;
 }

@@ -176,6 +176,7 @@ describe("Angular, default application builder, behind an SPA-fallback server", 
     assert.equal(w.length, 1, JSON.stringify(app.logs));
     assert.match(w[0].text, /^mau-beacon: its WebAssembly did not load \(\S+mau_beacon_bg\.wasm answered with HTML \(a single-page-app fallback\?\), not wasm; the inlined copy: TypeError: Failed to fetch dynamically imported module/);
     assert.doesNotMatch(w[0].text, /Content-Security-Policy/);
+    assert.match(w[0].text, /The server answered the \.wasm with a page/);
     assert.equal(app.attempts.length, 0);
   });
 });

@@ -134,7 +134,7 @@ test("startTracker without WebAssembly: one console warning, every method a no-o
   const { result, errors, warnings } = await runWithoutWasm("fail-soft.html", "nowasm&", "nowasm");
   assert.deepEqual(errors, []);
   assert.equal(warnings.length, 1, warnings.join("\n"));
-  assert.match(warnings[0], /^mau-beacon: its WebAssembly did not load \(this browser has no WebAssembly\)/);
+  assert.match(warnings[0], /^mau-beacon: its WebAssembly did not load \(this browser has no WebAssembly\).* This browser has no WebAssembly\.$/);
   assert.deepEqual(result, {
     ready: false, againReady: false, flushed: null, stats: null, counted: false, load: result.load,
   });
@@ -158,5 +158,33 @@ test("the script-tag build's startTracker: beacons, and without WebAssembly or D
   assert.deepEqual(old.errors, [], "no error, and no unhandled rejection of MauBeacon.ready");
   assert.equal(old.warnings.length, 1, old.warnings.join("\n"));
   assert.match(old.warnings[0], /^mau-beacon: its WebAssembly did not load \(ReferenceError: DecompressionStream/);
+  assert.match(old.warnings[0], /no DecompressionStream to unpack the inlined copy/);
   assert.deepEqual(old.result, { ready: false, stats: null, listeners: 0 });
+});
+
+test("dispose(), a second tracker for one collector, and a collector refusing CORS (`network` once)", async () => {
+  // Another origin (another port) that answers without CORS headers, as a collector
+  // started without --allow-origin does for this page.
+  const other = await serveStatic({ "/": appDir });
+  const page = await (await browser.newContext()).newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  const q = new URLSearchParams({ collector: `${receiver.url}/b/dispose`, cors: `${other.url}/v1/beacons` });
+  await page.goto(`${server.url}/dispose.html?${q}`);
+  await page.waitForFunction(() => window.result, null, { timeout: 15_000 });
+  const result = await page.evaluate(() => window.result);
+  await page.context().close();
+  await other.close();
+  assert.deepEqual(errors, []);
+  const { listenersBefore, ...disposed } = result.disposed;
+  assert.ok(listenersBefore > 0, "the watch listened");
+  assert.deepEqual(disposed, { listenersAfter: 0, delivered: 1, stats: null, flush: null });
+  assert.equal(result.second, 1, JSON.stringify(result.warnings));
+  assert.match(result.usedAfterDispose, /null pointer|destroyed|moved/i);
+  assert.deepEqual(result.errors.map((e) => e.code), ["network"], "reported once, not once per attempt");
+  assert.match(result.errors[0].message, /--allow-origin/);
+  assert.equal(result.pending, 1, "the beacon stays queued");
+  const network = result.warnings.filter((w) => w.includes("--allow-origin"));
+  assert.equal(network.length, 1, JSON.stringify(result.warnings));
+  assert.equal(result.warnings.length, 2, JSON.stringify(result.warnings));
 });

@@ -149,6 +149,7 @@ for (const name of ["webpack", "vite"]) {
       const warnings = app.console_.filter((m) => m.type === "warning");
       assert.equal(warnings.length, 1, JSON.stringify(app.console_));
       assert.match(warnings[0].text, /^mau-beacon: its WebAssembly did not load \(\S+\.wasm answered nothing \(TypeError: Failed to fetch\); the inlined copy: /);
+      assert.match(warnings[0].text, /Neither the \.wasm nor the inlined copy's chunk could be fetched/);
       assert.equal((await rows(app.identity)).length, 0);
     });
 
@@ -162,6 +163,7 @@ for (const name of ["webpack", "vite"]) {
       assert.equal(warnings.length, 1, JSON.stringify(app.console_));
       // The browser's own reason, not only our hint (a 404 would carry the hint too).
       assert.match(warnings[0].text, /did not load \(CompileError: .*violates the following Content Security policy directive/);
+      assert.match(warnings[0].text, /The Content-Security-Policy refused it: script-src needs 'wasm-unsafe-eval'/);
       console.log(`${name} under "${CSP}": ${JSON.stringify(app.console_)}`);
       assert.equal((await rows(app.identity)).length, 0);
     });
