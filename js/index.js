@@ -21,7 +21,7 @@ export class MauTracker extends GlueTracker {
     const url = this.collectorUrl;
     if (!warnedTwice && [...live].some((t) => t.collectorUrl === url)) {
       warnedTwice = true;
-      console.warn(`mau-beacon: a second MauTracker for ${url} on this page; dispose() the first (the React provider keeps one per page).`);
+      console.warn(`mau-beacon: a second MauTracker for ${url}; dispose() the first.`);
     }
     live.add(this);
   }

@@ -58,7 +58,9 @@ class LazyClient {
     this.client = this.client || Promise.resolve(this.config.getToken()).then((token) => {
       this.clientsCreated += 1;
       this.state = "ready";
-      return this.config.createClient(token);
+      const client = this.config.createClient(token);
+      if (typeof this.config.onStateChange === "function") this.config.onStateChange("ready");
+      return client;
     });
     return this.client;
   }
@@ -67,6 +69,7 @@ class LazyClient {
   replaceClient(client) { this.client = Promise.resolve(client); }
   shutdown() {
     this.state = "closed";
+    if (typeof this.config.onStateChange === "function") this.config.onStateChange("closed");
     return Promise.resolve();
   }
   free() {}

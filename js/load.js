@@ -32,13 +32,13 @@ function fetchWasm(url) {
 
 /** The warning's last sentence: the cause behind the browser's words, and what fixes it. */
 function likelyCause(text) {
-  if (/no WebAssembly/.test(text)) return "This browser has no WebAssembly.";
-  if (/Content.Security.Policy|unsafe-eval/i.test(text)) return "The Content-Security-Policy refused it: script-src needs 'wasm-unsafe-eval' (see README).";
-  if (/DecompressionStream/.test(text)) return "The .wasm did not answer and this browser has no DecompressionStream to unpack the inlined copy (Chrome 80, Firefox 113, Safari 16.4).";
   const status = /answered HTTP (\d+)/.exec(text);
-  if (status) return `The .wasm answered HTTP ${status[1]} and the inlined copy's chunk did not load either: serve both where the bundler put them.`;
-  if (/with HTML/.test(text)) return "The server answered the .wasm with a page, and the inlined copy's chunk did not load either: serve both where the bundler put them.";
-  return "Neither the .wasm nor the inlined copy's chunk could be fetched (blocked, or offline).";
+  if (/no WebAssembly/.test(text)) return "No WebAssembly here.";
+  if (/Content.Security.Policy|unsafe-eval/i.test(text)) return "The CSP needs script-src 'wasm-unsafe-eval' (see README).";
+  if (/DecompressionStream/.test(text)) return "No DecompressionStream here for the inlined copy.";
+  if (status) return `The .wasm answered HTTP ${status[1]}: serve it, or the inlined copy's chunk.`;
+  if (/with HTML/.test(text)) return "The .wasm URL answered a page: serve it, or the inlined copy's chunk.";
+  return "Both blocked, or offline.";
 }
 
 /** Loads `input` once per page; never rejects. `source` names an input that is not the
