@@ -123,7 +123,19 @@ async function open(server, route) {
   return { identity, context, page, logs, errors, fetched, response, fail };
 }
 
-// Chromium's own lines for the dev server's hot-reload socket and the like are not the app's.
+/** Opens `route`; resolves once its client connected and its beacon was delivered. */
+async function openDelivered(server, route, timeout) {
+  const app = await open(server, route);
+  try {
+    await until(app.page, "#state", "connected", timeout);
+    await until(app.page, "#delivered", "1");
+  } catch (e) {
+    throw app.fail(e);
+  }
+  return app;
+}
+
+// Every warning and error in the console, Chromium's own included (a 404, a CSP refusal).
 const problems = (app) => app.logs.filter((m) => m.type === "warning" || m.type === "error");
 
 // Strings only mau-beacon's code has: the wasm-bindgen glue, the package entry, the hooks.
@@ -150,13 +162,7 @@ for (const name of Object.keys(BUILDS)) {
   describe(`Next.js 16 App Router, ${name} build, next start`, () => {
     test("renders, one client, one socket, one beacon through the same-site rewrite", async () => {
       const opened = srv.stats.socketsOpened;
-      const app = await open(servers[name], "/");
-      try {
-        await until(app.page, "#state", "connected");
-        await until(app.page, "#delivered", "1");
-      } catch (e) {
-        throw app.fail(e);
-      }
+      const app = await openDelivered(servers[name], "/");
       const size = await mauBytes(app.fetched);
       await app.context.close();
       assert.deepEqual(app.errors, []);
@@ -193,13 +199,7 @@ for (const name of Object.keys(BUILDS)) {
     });
 
     test("under README's Content-Security-Policy (nonce from proxy.ts, 'strict-dynamic', 'wasm-unsafe-eval')", async () => {
-      const app = await open(servers[name], "/csp");
-      try {
-        await until(app.page, "#state", "connected");
-        await until(app.page, "#delivered", "1");
-      } catch (e) {
-        throw app.fail(e);
-      }
+      const app = await openDelivered(servers[name], "/csp");
       const csp = app.response.headers()["content-security-policy"];
       const stats = await app.page.evaluate(() => window.tracker.stats());
       await app.context.close();
@@ -218,13 +218,7 @@ describe("Next.js 16 next dev (Turbopack, StrictMode)", () => {
     const dev = await serve("dev", ["dev"], ".next-dev");
     const opened = srv.stats.socketsOpened;
     const inits = srv.stats.initRequests;
-    const app = await open(dev, "/");
-    try {
-      await until(app.page, "#state", "connected", 60_000);
-      await until(app.page, "#delivered", "1");
-    } catch (e) {
-      throw app.fail(e);
-    }
+    const app = await openDelivered(dev, "/", 60_000);
     await new Promise((r) => setTimeout(r, 300));
     await app.context.close();
     console.log(`next dev, first page: ${Date.now() - t} ms`);

@@ -210,7 +210,7 @@ impl MauTracker {
         self.inner.url.clone()
     }
 
-    /// Stops its watches, timers and page hooks and frees this handle (any later call
+    /// Stops its watches, timers and page hooks and frees this handle (a later call
     /// throws). Beacons not yet delivered stay stored: the next tracker on this origin sends
     /// them. For a tracker that must not outlive its owner (a test, a hot-reloaded module).
     pub fn dispose(self) {
