@@ -213,7 +213,7 @@ for (const name of Object.keys(BUILDS)) {
 }
 
 describe("Next.js 16 next dev (Turbopack, StrictMode)", () => {
-  test("one client, one socket, one beacon, no warning", async () => {
+  test("useLazyClient: one client, one socket, one beacon, no warning", async () => {
     const t = Date.now();
     const dev = await serve("dev", ["dev"], ".next-dev");
     const opened = srv.stats.socketsOpened;
@@ -226,6 +226,17 @@ describe("Next.js 16 next dev (Turbopack, StrictMode)", () => {
     assert.deepEqual(problems(app).filter((m) => !/Download the React DevTools|\[HMR\]|\[Fast Refresh\]/.test(m.text)), []);
     assert.equal(srv.stats.socketsOpened - opened, 1, "one socket under StrictMode");
     assert.equal(srv.stats.initRequests - inits, 1, "one client");
+    assert.equal((await rows(app.identity)).length, 1);
+  });
+
+  test("useMauWatch on a client the app keeps: one watch after StrictMode's remount, no error", async () => {
+    const app = await openDelivered(servers.dev, "/watch", 60_000);
+    // The app's own listener and the one watch's.
+    const listeners = await app.page.evaluate(() => window.client.listenerCount("connectionStateChanged"));
+    await app.context.close();
+    assert.deepEqual(app.errors, []);
+    assert.deepEqual(problems(app).filter((m) => !/Download the React DevTools|\[HMR\]|\[Fast Refresh\]/.test(m.text)), []);
+    assert.equal(listeners, 2);
     assert.equal((await rows(app.identity)).length, 1);
   });
 });
