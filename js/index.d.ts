@@ -46,6 +46,9 @@ export interface SoftTracker {
   /** `undefined` until ready, and when beacons are off. */
   stats(): SoftStats | undefined;
   isCountedThisMonth(identity: string): boolean;
+  /** Stops its watches, timers and page hooks and frees the wasm side; every method is a
+   * no-op after. Beacons not yet delivered stay stored for the next tracker. */
+  dispose(): void;
 }
 
 /** Starts a tracker that cannot take the app down: no `await`, nothing thrown. */

@@ -3,12 +3,37 @@
 // once and queues until the wasm is ready; if the wasm cannot load (a Content-Security-Policy
 // without 'wasm-unsafe-eval', no WebAssembly, neither the .wasm nor the inlined copy
 // reachable) it says why once and every method is a no-op. Nothing here throws into the app.
-import glueInit, { MauTracker } from "../pkg/web/mau_beacon.js";
+import glueInit, { MauTracker as GlueTracker } from "../pkg/web/mau_beacon.js";
 import { failure, loadWith } from "./load.js";
 
 export * from "../pkg/web/mau_beacon.js";
 
 let warned = false;
+// The trackers not yet disposed on this page: a second one for the same collector is a
+// leak (a remount, a hot reload) that would double the page's work, so it is said once.
+const live = new Set();
+let warnedTwice = false;
+
+/** wasm-bindgen's `MauTracker`, counted while alive. */
+export class MauTracker extends GlueTracker {
+  constructor(config) {
+    super(config);
+    const url = this.collectorUrl;
+    if (!warnedTwice && [...live].some((t) => t.collectorUrl === url)) {
+      warnedTwice = true;
+      console.warn(`mau-beacon: a second MauTracker for ${url}; dispose() the first.`);
+    }
+    live.add(this);
+  }
+  dispose() {
+    live.delete(this);
+    super.dispose();
+  }
+  free() {
+    live.delete(this);
+    super.free();
+  }
+}
 
 /** Loads the wasm once per page (the first call's `input` wins); never rejects. Without
  * `input`, or given a URL, a wasm URL that does not answer with a WebAssembly module falls
@@ -42,11 +67,19 @@ function report(config, error) {
   }
 }
 
+/** Without `onError`, a collector that cannot be reached (CORS, most often) still gets
+ * its one console warning; the tracker's other reports need an `onError` to be heard. */
+function withNetworkWarning(config) {
+  if (!config || typeof config !== "object" || config.onError !== undefined) return config;
+  return { ...config, onError: (e) => e.code === "network" && report(config, e) };
+}
+
 /** A tracker usable at once, whatever happens to the wasm: calls made before it is ready
  * wait for it; if it cannot load, or the config is wrong, `onError` (else one console
  * warning) says why and every method is a no-op. */
 export function startTracker(config) {
   let tracker;
+  let disposed = false;
   let settled = false;
   let wasmSource;
   const queue = [];
@@ -56,9 +89,9 @@ export function startTracker(config) {
   const ready = load().then((status) => {
     wasmSource = status.wasmSource;
     let error = status.ok ? undefined : status.error;
-    if (!error) {
+    if (!error && !disposed) {
       try {
-        tracker = new MauTracker(config);
+        tracker = new MauTracker(withNetworkWarning(config));
       } catch (e) {
         error = failure("invalid_config", e instanceof Error ? e.message : String(e), e);
       }
@@ -66,7 +99,7 @@ export function startTracker(config) {
     if (error) report(config, error);
     settled = true;
     queue.splice(0).forEach((job) => job());
-    return !error;
+    return !error && !disposed;
   });
   return {
     ready,
@@ -95,6 +128,11 @@ export function startTracker(config) {
       };
     },
     flush: () => ready.then(() => (tracker ? tracker.flush().then(withSource) : undefined)),
+    dispose() {
+      disposed = true;
+      if (tracker) tracker.dispose();
+      tracker = undefined;
+    },
     stats: () => (tracker ? withSource(tracker.stats()) : undefined),
     // A non-string (e.g. `user?.identity` before sign-in) would throw in the glue.
     isCountedThisMonth: (identity) => (tracker && typeof identity === "string" ? tracker.isCountedThisMonth(identity) : false),

@@ -42,6 +42,7 @@ class MauTracker {
   flush() { return Promise.resolve(stats()); }
   stats() { return stats(); }
   isCountedThisMonth() { return false; }
+  dispose() {}
   free() {}
 }
 
@@ -57,7 +58,9 @@ class LazyClient {
     this.client = this.client || Promise.resolve(this.config.getToken()).then((token) => {
       this.clientsCreated += 1;
       this.state = "ready";
-      return this.config.createClient(token);
+      const client = this.config.createClient(token);
+      if (typeof this.config.onStateChange === "function") this.config.onStateChange("ready");
+      return client;
     });
     return this.client;
   }
@@ -66,6 +69,7 @@ class LazyClient {
   replaceClient(client) { this.client = Promise.resolve(client); }
   shutdown() {
     this.state = "closed";
+    if (typeof this.config.onStateChange === "function") this.config.onStateChange("closed");
     return Promise.resolve();
   }
   free() {}
@@ -90,6 +94,7 @@ function startTracker() {
     flush: () => Promise.resolve(undefined),
     stats: () => undefined,
     isCountedThisMonth: () => false,
+    dispose() {},
   };
 }
 

@@ -30,6 +30,17 @@ function fetchWasm(url) {
   });
 }
 
+/** The warning's last sentence: the cause behind the browser's words, and what fixes it. */
+function likelyCause(text) {
+  const status = /answered HTTP (\d+)/.exec(text);
+  if (/no WebAssembly/.test(text)) return "No WebAssembly here.";
+  if (/Content.Security.Policy|unsafe-eval/i.test(text)) return "The CSP needs script-src 'wasm-unsafe-eval' (see README).";
+  if (/DecompressionStream/.test(text)) return "No DecompressionStream here for the inlined copy.";
+  if (status) return `The .wasm answered HTTP ${status[1]}: serve it, or the inlined copy's chunk.`;
+  if (/with HTML/.test(text)) return "The .wasm URL answered a page: serve it, or the inlined copy's chunk.";
+  return "Both blocked, or offline.";
+}
+
 /** Loads `input` once per page; never rejects. `source` names an input that is not the
  * app's (the script tag's inlined copy). */
 export function loadWith(input, source) {
@@ -57,15 +68,17 @@ export function loadWith(input, source) {
     })
     .then(
       () => ({ ok: true, wasmSource }),
-      (cause) => ({
-        ok: false,
-        error: failure(
-          "wasm_unavailable",
-          `mau-beacon: its WebAssembly did not load (${cause && cause.name === "Error" ? cause.message : cause}); no beacons from this page, the app runs on.` +
-            (/Content.Security.Policy|unsafe-eval/i.test(String(cause)) ? ` The Content-Security-Policy needs script-src 'wasm-unsafe-eval' (see README).` : ""),
-          cause,
-        ),
-      }),
+      (cause) => {
+        const text = cause && cause.name === "Error" ? cause.message : String(cause);
+        return {
+          ok: false,
+          error: failure(
+            "wasm_unavailable",
+            `mau-beacon: its WebAssembly did not load (${text}); no beacons from this page, the app runs on. ${likelyCause(text)}`,
+            cause,
+          ),
+        };
+      },
     );
   return loading;
 }

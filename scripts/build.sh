@@ -39,4 +39,12 @@ const fallback = { name: "fallback", setup: (b) => b.onResolve({ filter: /inline
 await build({ entryPoints: ["js/global.js"], bundle: true, format: "iife", globalName: "MauBeacon", minify: true, logLevel: "error", outfile: "dist/mau-beacon.global.js", plugins: [fallback] });
 '
 cp js/global.d.ts dist/mau-beacon.global.d.ts
+# mau-beacon/react for `require` and server rendering: js/react.js over the inert build
+# (js/inert.cjs), so the same hooks render on a server and run in a test runner.
+node --input-type=module -e '
+import { build } from "esbuild";
+const inert = { name: "inert", setup: (b) => b.onResolve({ filter: /^\.\/index\.js$/ }, () => ({ path: "../js/inert.cjs", external: true })) };
+await build({ entryPoints: ["js/react.js"], bundle: true, format: "cjs", platform: "node", external: ["react"], logLevel: "error", outfile: "dist/react.cjs", plugins: [inert] });
+'
+
 echo "built pkg/web and dist/"

@@ -8,7 +8,7 @@
 // apps under their dev servers (`ng serve`, `vite`), unconfigured too.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -16,6 +16,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
 import { ROOT as root } from "../support/collector.mjs";
+import { installAppDeps, packInto, unpackInto } from "../support/pack.mjs";
 import { startReceiver } from "../support/receiver.mjs";
 import { serveStatic } from "../support/serve.mjs";
 import { launchBrowser } from "../twilio/browser.mjs";
@@ -36,31 +37,16 @@ const ENV = { ...process.env, NG_CLI_ANALYTICS: "false" };
 const apps = {};
 let tmp, receiver, browser;
 
-/** `npm ci` in the app's folder unless its node_modules matches its lock already. */
-function installDeps(dir) {
-  const sum = createHash("sha256").update(fs.readFileSync(path.join(dir, "package-lock.json"))).digest("hex");
-  const mark = path.join(dir, "node_modules/.setup-lock");
-  if (fs.existsSync(mark) && fs.readFileSync(mark, "utf8").trim() === sum) return;
-  const t = Date.now();
-  execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: dir, stdio: "pipe" });
-  fs.writeFileSync(mark, sum);
-  console.log(`${path.basename(dir)}: npm ci ${Date.now() - t} ms`);
-}
-
 before(async () => {
   if (!fs.existsSync(path.join(root, "pkg/web/mau_beacon.js"))) {
     execFileSync("bash", ["scripts/build.sh"], { cwd: root, stdio: "inherit" });
   }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mau-apps-"));
-  const [info] = JSON.parse(execFileSync("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }));
+  const tarball = packInto(tmp);
   for (const [name, app] of Object.entries(APPS)) {
     const dir = path.join(root, "tests/apps", name);
-    installDeps(dir);
-    // The tarball as npm would install it (the package has no dependencies).
-    const pkgDir = path.join(dir, "node_modules/mau-beacon");
-    fs.rmSync(pkgDir, { recursive: true, force: true });
-    fs.mkdirSync(pkgDir);
-    execFileSync("tar", ["-xzf", path.join(tmp, info.filename), "-C", pkgDir, "--strip-components=1"]);
+    installAppDeps(dir);
+    unpackInto(dir, tarball);
     const out = path.join(tmp, `${name}-dist`);
     const t = Date.now();
     execFileSync(process.execPath, [...app.build, out], { cwd: dir, stdio: "pipe", env: ENV });
@@ -176,6 +162,7 @@ describe("Angular, default application builder, behind an SPA-fallback server", 
     assert.equal(w.length, 1, JSON.stringify(app.logs));
     assert.match(w[0].text, /^mau-beacon: its WebAssembly did not load \(\S+mau_beacon_bg\.wasm answered with HTML \(a single-page-app fallback\?\), not wasm; the inlined copy: TypeError: Failed to fetch dynamically imported module/);
     assert.doesNotMatch(w[0].text, /Content-Security-Policy/);
+    assert.match(w[0].text, /The \.wasm URL answered a page/);
     assert.equal(app.attempts.length, 0);
   });
 });

@@ -48,6 +48,28 @@ test("Node gets the inert build through import and require", () => {
   assert.equal(node(["-e", 'console.log(require("mau-beacon").version())']), "inert");
 });
 
+test("mau-beacon/react in Node: the page entry's exports, through import and require, and it renders on a server", () => {
+  const pageEntry = fs.readFileSync(path.join(appDir, "node_modules/mau-beacon/js/react.js"), "utf8");
+  const names = [...pageEntry.matchAll(/^export function (\w+)/gm)].map((m) => m[1]).sort();
+  assert.ok(names.length >= 5, names.join());
+  // Server rendering: the provider renders its children, the hooks their first state.
+  const ssr = `import * as m from "mau-beacon/react";
+import { createElement as h } from "react";
+import { renderToString } from "react-dom/server";
+function Chat() {
+  const stats = m.useMauStats();
+  const chat = m.useLazyClient({ getToken: () => "t", createClient: () => ({ on() {}, off() {} }) });
+  m.useMauWatch(null, { token: "t" });
+  return h("p", null, String(stats) + " " + chat.state);
+}
+const html = renderToString(h(m.MauBeaconProvider, { collectorUrl: "/t/v1/beacons" }, h(Chat)));
+console.log(JSON.stringify({ names: Object.keys(m).filter((k) => k !== "default").sort(), html }));`;
+  const out = JSON.parse(node(["--input-type=module", "-e", ssr]));
+  assert.deepEqual(out.names, names);
+  assert.equal(out.html, "<p>undefined idle</p>");
+  assert.equal(node(["-e", 'console.log(Object.keys(require("mau-beacon/react")).sort().join())']), names.join());
+});
+
 test("webpack building a page gets the real module even through require()", async () => {
   const stats = await promisify(webpack)({
     mode: "production",

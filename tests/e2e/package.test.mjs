@@ -40,7 +40,7 @@ after(async () => {
 });
 
 test("npm pack ships the ES module, the wasm, the types and the script-tag build", () => {
-  for (const f of ["js/index.js", "js/index.d.ts", "js/load.js", "js/inline.js", "js/inert.cjs", "pkg/web/mau_beacon.js", "pkg/web/mau_beacon_bg.wasm", "pkg/web/mau_beacon_inline.js", "pkg/web/mau_beacon.d.ts", "dist/mau-beacon.global.js", "dist/mau-beacon.global.d.ts", "package.json"]) {
+  for (const f of ["js/index.js", "js/index.d.ts", "js/load.js", "js/inline.js", "js/inert.cjs", "pkg/web/mau_beacon.js", "pkg/web/mau_beacon_bg.wasm", "pkg/web/mau_beacon_inline.js", "pkg/web/mau_beacon.d.ts", "dist/mau-beacon.global.js", "dist/mau-beacon.global.d.ts", "js/react.js", "js/react.d.ts", "dist/react.cjs", "react/package.json", "package.json"]) {
     assert.ok(tarball.files.includes(f), `${f} in ${tarball.files.join(", ")}`);
   }
   assert.ok(!tarball.files.some((f) => f.startsWith("crate/") || f.startsWith("tests/")), "no sources in the package");
@@ -134,7 +134,7 @@ test("startTracker without WebAssembly: one console warning, every method a no-o
   const { result, errors, warnings } = await runWithoutWasm("fail-soft.html", "nowasm&", "nowasm");
   assert.deepEqual(errors, []);
   assert.equal(warnings.length, 1, warnings.join("\n"));
-  assert.match(warnings[0], /^mau-beacon: its WebAssembly did not load \(this browser has no WebAssembly\)/);
+  assert.match(warnings[0], /^mau-beacon: its WebAssembly did not load \(this browser has no WebAssembly\).* No WebAssembly here\.$/);
   assert.deepEqual(result, {
     ready: false, againReady: false, flushed: null, stats: null, counted: false, load: result.load,
   });
@@ -158,5 +158,53 @@ test("the script-tag build's startTracker: beacons, and without WebAssembly or D
   assert.deepEqual(old.errors, [], "no error, and no unhandled rejection of MauBeacon.ready");
   assert.equal(old.warnings.length, 1, old.warnings.join("\n"));
   assert.match(old.warnings[0], /^mau-beacon: its WebAssembly did not load \(ReferenceError: DecompressionStream/);
+  assert.match(old.warnings[0], /No DecompressionStream here for the inlined copy/);
   assert.deepEqual(old.result, { ready: false, stats: null, listeners: 0 });
+});
+
+test("dispose(), a second tracker for one collector, and a collector refusing CORS (`network` once)", async () => {
+  // Another origin (another port) that answers without CORS headers, as a collector
+  // started without --allow-origin does for this page.
+  const other = await serveStatic({ "/": appDir });
+  const page = await (await browser.newContext()).newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  const q = new URLSearchParams({ collector: `${receiver.url}/b/dispose`, cors: `${other.url}/v1/beacons` });
+  await page.goto(`${server.url}/dispose.html?${q}`);
+  await page.waitForFunction(() => window.result, null, { timeout: 15_000 });
+  const result = await page.evaluate(() => window.result);
+  await page.context().close();
+  await other.close();
+  assert.deepEqual(errors, []);
+  const { listenersBefore, ...disposed } = result.disposed;
+  assert.ok(listenersBefore > 0, "the watch listened");
+  assert.deepEqual(disposed, { listenersAfter: 0, delivered: 1, stats: null, flush: null });
+  assert.equal(result.second, 1, JSON.stringify(result.warnings));
+  assert.match(result.usedAfterDispose, /null pointer|destroyed|moved/i);
+  assert.deepEqual(result.errors.map((e) => e.code), ["network"], "reported once, not once per attempt");
+  assert.match(result.errors[0].message, /--allow-origin/);
+  assert.equal(result.pending, 1, "the beacon stays queued");
+  const network = result.warnings.filter((w) => w.includes("--allow-origin"));
+  assert.equal(network.length, 1, JSON.stringify(result.warnings));
+  assert.equal(result.warnings.length, 2, JSON.stringify(result.warnings));
+});
+
+test("every relative link in the packed README resolves inside the tarball", () => {
+  const readme = fs.readFileSync(path.join(appDir, "node_modules/mau-beacon/README.md"), "utf8");
+  // Inline links and reference definitions; anchors within the page and absolute URLs aside.
+  const targets = [...readme.matchAll(/\]\(([^)\s]+)\)|^\[[^\]]+\]:\s*(\S+)/gm)].map((m) => m[1] ?? m[2]);
+  assert.ok(targets.length > 10, `links found: ${targets.length}`);
+  const relative = targets.filter((t) => !/^(#|[a-z][a-z0-9+.-]*:)/i.test(t)).map((t) => t.split("#")[0]);
+  const missing = relative.filter((f) => !tarball.files.includes(path.posix.normalize(f)));
+  assert.deepEqual(missing, [], `relative links to files the package does not ship (make them absolute or ship them)`);
+  assert.ok(relative.includes("docs/wire-format.md"), "the shipped wire format is linked relatively");
+});
+
+test("the package description states the size size.sh measures", () => {
+  const { description } = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
+  assert.doesNotMatch(description, /tiny/);
+  const kb = Number(/(\d+) KB gzip/.exec(description)?.[1]);
+  const out = execFileSync("bash", ["scripts/size.sh"], { cwd: root, encoding: "utf8" });
+  const measured = Number(/ES module total \(wasm \+ minified entry and glue\): gzip ([\d.]+) KB/.exec(out)[1]);
+  assert.ok(Math.abs(measured - kb) <= 1, `description says ${kb} KB, size.sh measures ${measured} KB`);
 });

@@ -1,9 +1,10 @@
-// README's React recipe in two real apps built from the installed tarball, one with
-// webpack 5 and one with Vite (tests/e2e/react-app). Each must render and run its chat
-// whatever happens to mau-beacon's wasm: blocked (the inlined copy's chunk takes over; both
-// blocked, one console warning), or refused by a Content-Security-Policy without
-// 'wasm-unsafe-eval' (one console warning, no error thrown), and deliver a beacon of the
-// real client's connect to the real collector when the wasm loads.
+// README's React recipe (mau-beacon/react's provider and hooks, under StrictMode) in two real
+// apps built from the installed tarball, one with webpack 5 and one with Vite
+// (tests/e2e/react-app). Each must render and run its chat whatever happens to mau-beacon's
+// wasm: blocked (the inlined copy's chunk takes over; both blocked, one console warning), or
+// refused by a Content-Security-Policy without 'wasm-unsafe-eval' (one console warning, no
+// error thrown), and deliver a beacon of the real client's connect to the real collector
+// when the wasm loads; the lazy path opens no socket before the click.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -78,8 +79,9 @@ after(async () => {
 const rows = async (identity) =>
   (await collector.read(`/v1/months/${utcMonth()}/identities?format=json`)).filter((r) => r.identity === identity);
 
-/** Opens the app; resolves once it rendered and the real client connected. */
-async function open(server, { blockWasm = false, blockChunk } = {}) {
+/** Opens the app; resolves once it rendered and the real client connected (`lazy`: once
+ * it rendered, before anything is clicked). */
+async function open(server, { blockWasm = false, blockChunk, lazy = false } = {}) {
   const identity = `react-${randomBytes(4).toString("hex")}`;
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -90,9 +92,11 @@ async function open(server, { blockWasm = false, blockChunk } = {}) {
   if (blockWasm) await page.route("**/*.wasm", (route) => route.abort("blockedbyclient"));
   if (blockChunk) await page.route(`**/${blockChunk}`, (route) => route.abort("blockedbyclient"));
   const q = new URLSearchParams({ twilsock: srv.wsUrl, collector: `${collector.url}/v1/beacons`, token: makeToken({ identity }) });
+  if (lazy) q.set("lazy", "");
   await page.goto(`${server.url}/?${q}`);
   try {
-    await page.waitForFunction(() => document.querySelector("#state")?.textContent === "connected", null, { timeout: 15_000, polling: 50 });
+    const want = lazy ? ["#lazy", "idle"] : ["#state", "connected"];
+    await page.waitForFunction(([sel, text]) => document.querySelector(sel)?.textContent === text, want, { timeout: 15_000, polling: 50 });
   } catch (e) {
     throw new Error(`${e.message}\npage errors: ${errors.join("; ")}\nconsole: ${console_.map((m) => `${m.type}: ${m.text}`).join("\n")}`);
   }
@@ -119,6 +123,22 @@ for (const name of ["webpack", "vite"]) {
       assert.equal(stats.wasmSource, "url");
       const got = await rows(app.identity);
       assert.equal(got.length, 1, JSON.stringify(got));
+    });
+
+    test("useLazyClient under StrictMode: no socket before the click, then one client, one socket, one beacon; useMauStats follows", async () => {
+      const opened = srv.stats.socketsOpened;
+      const app = await open(builds[name].plain, { lazy: true });
+      await app.page.waitForFunction(() => document.querySelector("#delivered")?.textContent === "0", null, { timeout: 10_000 });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(srv.stats.socketsOpened, opened, "no socket before the click");
+      await app.page.click("#open");
+      await app.page.waitForFunction(() => document.querySelector("#state")?.textContent === "connected", null, { timeout: 15_000, polling: 50 });
+      await app.page.waitForFunction(() => document.querySelector("#delivered")?.textContent === "1", null, { timeout: 10_000, polling: 50 });
+      await app.context.close();
+      assert.deepEqual(app.errors, []);
+      assert.deepEqual(app.console_.filter((m) => m.type === "warning" || m.type === "error"), []);
+      assert.equal(srv.stats.socketsOpened - opened, 1, "one socket");
+      assert.equal((await rows(app.identity)).length, 1);
     });
 
     test("emits the inlined wasm as a chunk of its own, apart from the entry", () => {
@@ -149,6 +169,7 @@ for (const name of ["webpack", "vite"]) {
       const warnings = app.console_.filter((m) => m.type === "warning");
       assert.equal(warnings.length, 1, JSON.stringify(app.console_));
       assert.match(warnings[0].text, /^mau-beacon: its WebAssembly did not load \(\S+\.wasm answered nothing \(TypeError: Failed to fetch\); the inlined copy: /);
+      assert.match(warnings[0].text, /Both blocked, or offline\.$/);
       assert.equal((await rows(app.identity)).length, 0);
     });
 
@@ -162,6 +183,7 @@ for (const name of ["webpack", "vite"]) {
       assert.equal(warnings.length, 1, JSON.stringify(app.console_));
       // The browser's own reason, not only our hint (a 404 would carry the hint too).
       assert.match(warnings[0].text, /did not load \(CompileError: .*violates the following Content Security policy directive/);
+      assert.match(warnings[0].text, /The CSP needs script-src 'wasm-unsafe-eval'/);
       console.log(`${name} under "${CSP}": ${JSON.stringify(app.console_)}`);
       assert.equal((await rows(app.identity)).length, 0);
     });

@@ -25,6 +25,11 @@ before(() => {
   for (const f of fs.readdirSync(path.join(root, "tests/e2e/ts-app"))) {
     fs.copyFileSync(path.join(root, "tests/e2e/ts-app", f), path.join(appDir, f));
   }
+  // What a React app has installed beside mau-beacon: React's types.
+  for (const dep of ["@types/react", "csstype"]) {
+    fs.mkdirSync(path.dirname(path.join(appDir, "node_modules", dep)), { recursive: true });
+    fs.symlinkSync(path.join(root, "node_modules", dep), path.join(appDir, "node_modules", dep));
+  }
 });
 
 after(() => {
@@ -38,6 +43,7 @@ function compile(version, moduleResolution, files, target = "es5") {
     compilerOptions: {
       strict: true, noEmit: true, skipLibCheck: false, lib: ["dom", "es2017"], target,
       module: "esnext", moduleResolution, isolatedModules: true, types: [],
+      ...(files.some((f) => f.endsWith(".tsx")) ? { jsx: "react-jsx" } : {}),
     },
     files,
   };
@@ -52,6 +58,8 @@ function compile(version, moduleResolution, files, target = "es5") {
 function tsc(version, moduleResolution, target) {
   const ok = compile(version, moduleResolution, ["consumer.ts", "emitter.ts", "node_modules/mau-beacon/dist/mau-beacon.global.d.ts"], target);
   assert.equal(ok.status, 0, ok.output);
+  const react = compile(version, moduleResolution, ["react-consumer.tsx"], target);
+  assert.equal(react.status, 0, react.output);
   const bad = compile(version, moduleResolution, ["not-a-client.ts"], target);
   assert.equal(bad.status, 2, bad.output);
   const errors = bad.output.split("\n").filter((l) => l.startsWith("not-a-client.ts("));
@@ -77,7 +85,7 @@ test("TypeScript 6.x (newest): the same, with bundler resolution and target es20
 });
 
 test("no `any` in the hand-written declarations", () => {
-  for (const f of ["js/index.d.ts", "dist/mau-beacon.global.d.ts"]) {
+  for (const f of ["js/index.d.ts", "js/react.d.ts", "dist/mau-beacon.global.d.ts"]) {
     const text = fs.readFileSync(path.join(appDir, "node_modules/mau-beacon", f), "utf8");
     assert.doesNotMatch(text.replace(/\/\/.*|\/\*[\s\S]*?\*\//g, ""), /\bany\b/, f);
   }

@@ -46,6 +46,10 @@ pub enum Error {
     /// `replaceClient()` while a client is still being created.
     #[error("{}", self.message())]
     Busy,
+    /// Delivery failed with no HTTP answer twice in a row: the browser hides why (CORS,
+    /// DNS, offline alike), so say the likeliest cause once.
+    #[error("{}", self.message())]
+    Network,
 }
 
 impl Error {
@@ -65,6 +69,7 @@ impl Error {
             Error::ListenersRemoved => ["the client's listeners were removed (removeAllListeners?); mau-beacon attached its own again", "", "", ""],
             Error::IdentityTooLong => ["identity is longer than 256 bytes (Twilio's limit); no beacon sent", "", "", ""],
             Error::Busy => ["a client is being created; replace it once get() has resolved", "", "", ""],
+            Error::Network => ["no answer from the collector, twice; beacons wait. ", "On another origin it must allow this page's (CORS: mau-collector --allow-origin)", "", ""],
         };
         let mut text = String::from("mau-beacon: ");
         for part in parts {
@@ -92,6 +97,7 @@ impl Error {
             Error::ListenersRemoved => "listeners_removed",
             Error::IdentityTooLong => "identity_too_long",
             Error::Busy => "busy",
+            Error::Network => "network",
         }
     }
 }

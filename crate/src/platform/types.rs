@@ -9,7 +9,7 @@ const TS: &'static str = r#"
  * (`wasm_unavailable` comes from the package entry when WebAssembly cannot load). */
 export type MauBeaconErrorCode =
   | "invalid_config" | "token_unreadable" | "unavailable" | "callback_failed"
-  | "shut_down" | "listeners_removed" | "identity_too_long" | "busy" | "wasm_unavailable";
+  | "shut_down" | "listeners_removed" | "identity_too_long" | "busy" | "network" | "wasm_unavailable";
 
 /** An `Error` named `"MauBeaconError"`; `message` says what went wrong in words. */
 export interface MauBeaconError extends Error {

@@ -40,6 +40,8 @@ const SEND_HOLD_MS: i32 = 100;
 const BUSY_RETRY_MS: f64 = 500.0;
 /// Keepalive requests share 64 KiB per page; stay under it on `pagehide`.
 const PAGEHIDE_BUDGET: usize = 60_000;
+/// Attempts in a row with no HTTP answer before `onError` hears `network` (once).
+const NETWORK_FAILS_REPORTED: u8 = 2;
 
 /// `BeaconEvent.type`: one step of a beacon's life.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -101,6 +103,10 @@ pub(crate) struct TrackerInner {
     month_turn: RefCell<Option<MonthTurn>>,
     /// Live watches. A watch lives until `stop()`, not until its handle is collected.
     pub(crate) watches: Registry<WatchInner>,
+    /// Attempts in a row that got no HTTP answer; past the threshold `network` is reported.
+    network_fails: Cell<u8>,
+    /// `dispose()` was called: no timer is armed and no pass started in the background.
+    disposed: Cell<bool>,
 }
 
 /// Watches Conversations clients and reports each identity's confirmed connect to the
@@ -204,6 +210,13 @@ impl MauTracker {
     pub fn collector_url(&self) -> String {
         self.inner.url.clone()
     }
+
+    /// Stops its watches, timers and page hooks and frees this handle (a later call
+    /// throws). Beacons not yet delivered stay stored: the next tracker on this origin sends
+    /// them. For a tracker that must not outlive its owner (a test, a hot-reloaded module).
+    pub fn dispose(self) {
+        self.inner.dispose();
+    }
 }
 
 impl TrackerInner {
@@ -244,6 +257,8 @@ impl TrackerInner {
             page: RefCell::new(None),
             month_turn: RefCell::new(None),
             watches: Registry::default(),
+            network_fails: Cell::new(0),
+            disposed: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
         let chance = Rc::new(move || {
@@ -369,7 +384,21 @@ impl TrackerInner {
 
     /// A background delivery pass; its result shows in `stats()`.
     pub(crate) fn kick(this: &Rc<Self>) {
-        let _ = TrackerInner::schedule(this, false);
+        if !this.disposed.get() {
+            let _ = TrackerInner::schedule(this, false);
+        }
+    }
+
+    /// Lets go of everything that keeps the tracker running: watches (and through them the
+    /// clients' listeners), the wake and month timers, the page listeners.
+    fn dispose(&self) {
+        self.disposed.set(true);
+        for watch in self.watches.take_all() {
+            watch.stop();
+        }
+        self.wake.write().take();
+        self.page.write().take();
+        self.month_turn.write().take();
     }
 
     /// Queues a delivery pass after the current one (and after the connects waiting for
@@ -451,6 +480,7 @@ impl TrackerInner {
         let now = Date::now();
         let retry_after =
             retry_after.and_then(|ra| parse_retry_after(&ra, now, |d| Some(Date::parse(d))));
+        self.count_network_failure(status.is_err());
         let verdict = self
             .outbox
             .write()
@@ -476,8 +506,29 @@ impl TrackerInner {
         }
     }
 
+    /// Reports `network` once per tracker, when attempts keep getting no HTTP answer (the
+    /// browser gives the same opaque error for CORS, DNS and a collector that is down).
+    fn count_network_failure(&self, failed: bool) {
+        let before = self.network_fails.get();
+        // Once reported, the count stays past the threshold: never a second report.
+        if !failed && before < NETWORK_FAILS_REPORTED {
+            return self.network_fails.set(0);
+        }
+        if !failed {
+            return;
+        }
+        let fails = before.saturating_add(1);
+        self.network_fails.set(fails);
+        if fails == NETWORK_FAILS_REPORTED {
+            js::report(&self.on_error, &Error::Network);
+        }
+    }
+
     /// Sets the timer for the next beacon due, `min_ms` from now at the soonest.
     fn arm_wake(self: &Rc<Self>, min_ms: f64) {
+        if self.disposed.get() {
+            return;
+        }
         let next = self.outbox.read().next_wake();
         let timer = next.map(|at| {
             // Not `clamp`: its check formats floats into the wasm.

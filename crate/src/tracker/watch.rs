@@ -164,7 +164,7 @@ impl WatchInner {
         Ok(Watch { inner })
     }
 
-    fn stop(self: &Rc<Self>) {
+    pub(crate) fn stop(self: &Rc<Self>) {
         if self.stopped.replace(true) {
             return;
         }

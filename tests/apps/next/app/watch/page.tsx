@@ -1,0 +1,5 @@
+import { OwnClient } from "./own";
+
+export default function Watch() {
+  return <OwnClient />;
+}
