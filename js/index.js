@@ -130,8 +130,14 @@ export function startTracker(config) {
     flush: () => ready.then(() => (tracker ? tracker.flush().then(withSource) : undefined)),
     dispose() {
       disposed = true;
-      if (tracker) tracker.dispose();
+      const t = tracker;
       tracker = undefined;
+      // Already freed by the app (`.tracker.free()`), or borrowed by the call under way.
+      try {
+        if (t) t.dispose();
+      } catch {
+        /* nothing left to free */
+      }
     },
     stats: () => (tracker ? withSource(tracker.stats()) : undefined),
     // A non-string (e.g. `user?.identity` before sign-in) would throw in the glue.

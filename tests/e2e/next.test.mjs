@@ -100,6 +100,13 @@ after(async () => {
 const rows = async (identity) =>
   (await collector.read(`/v1/months/${utcMonth()}/identities?format=json`)).filter((r) => r.identity === identity);
 
+/** Exactly one stored beacon for `identity`: one row, one connect. */
+async function oneBeacon(identity) {
+  const found = await rows(identity);
+  assert.equal(found.length, 1, "one identity row");
+  assert.equal(found[0].connects, 1, "one connect stored");
+}
+
 const until = (page, selector, text, timeout = 20_000) =>
   page.waitForFunction(([s, t]) => document.querySelector(s)?.textContent === t, [selector, text], { timeout, polling: 50 });
 
@@ -168,7 +175,7 @@ for (const name of Object.keys(BUILDS)) {
       assert.deepEqual(app.errors, []);
       assert.deepEqual(problems(app), []);
       assert.equal(srv.stats.socketsOpened - opened, 1, "one socket");
-      assert.equal((await rows(app.identity)).length, 1);
+      await oneBeacon(app.identity);
       console.log(`${name}: mau-beacon on the page, gzip: ${size.total} bytes (${size.files.join(", ")})`);
     });
 
@@ -207,7 +214,7 @@ for (const name of Object.keys(BUILDS)) {
       assert.deepEqual(app.errors, []);
       assert.deepEqual(problems(app), [], "no CSP violation, no warning");
       assert.equal(stats.wasmSource, "url");
-      assert.equal((await rows(app.identity)).length, 1);
+      await oneBeacon(app.identity);
     });
   });
 }
@@ -226,17 +233,19 @@ describe("Next.js 16 next dev (Turbopack, StrictMode)", () => {
     assert.deepEqual(problems(app).filter((m) => !/Download the React DevTools|\[HMR\]|\[Fast Refresh\]/.test(m.text)), []);
     assert.equal(srv.stats.socketsOpened - opened, 1, "one socket under StrictMode");
     assert.equal(srv.stats.initRequests - inits, 1, "one client");
-    assert.equal((await rows(app.identity)).length, 1);
+    await oneBeacon(app.identity);
   });
 
   test("useMauWatch on a client the app keeps: one watch after StrictMode's remount, no error", async () => {
     const app = await openDelivered(servers.dev, "/watch", 60_000);
     // The app's own listener and the one watch's.
     const listeners = await app.page.evaluate(() => window.client.listenerCount("connectionStateChanged"));
+    const seen = await app.page.evaluate(() => document.querySelector("#seen").textContent);
     await app.context.close();
+    assert.equal(seen, "1", "one connect seen: the remount kept the watch, it did not watch again");
     assert.deepEqual(app.errors, []);
     assert.deepEqual(problems(app).filter((m) => !/Download the React DevTools|\[HMR\]|\[Fast Refresh\]/.test(m.text)), []);
     assert.equal(listeners, 2);
-    assert.equal((await rows(app.identity)).length, 1);
+    await oneBeacon(app.identity);
   });
 });

@@ -69,7 +69,7 @@ impl Error {
             Error::ListenersRemoved => ["the client's listeners were removed (removeAllListeners?); mau-beacon attached its own again", "", "", ""],
             Error::IdentityTooLong => ["identity is longer than 256 bytes (Twilio's limit); no beacon sent", "", "", ""],
             Error::Busy => ["a client is being created; replace it once get() has resolved", "", "", ""],
-            Error::Network => ["no answer from the collector, twice; beacons wait. ", "On another origin it must allow this page's (CORS: mau-collector --allow-origin)", "", ""],
+            Error::Network => ["no answer from the collector, twice; beacons wait. ", "On another origin it must allow this page's (CORS: mau-collector --allow-origin); a CSP connect-src or a blocker also stops it", "", ""],
         };
         let mut text = String::from("mau-beacon: ");
         for part in parts {

@@ -72,3 +72,9 @@ pub fn send_beacon(url: &str, body: &str) -> bool {
         .and_then(|w| w.navigator().send_beacon_with_opt_str(url, Some(body)).ok())
         .unwrap_or(false)
 }
+
+/// Whether the browser says it is offline: a failed attempt then says nothing about the
+/// collector or its CORS rules.
+pub fn offline() -> bool {
+    web_sys::window().is_some_and(|w| !w.navigator().on_line())
+}

@@ -509,6 +509,10 @@ impl TrackerInner {
     /// Reports `network` once per tracker, when attempts keep getting no HTTP answer (the
     /// browser gives the same opaque error for CORS, DNS and a collector that is down).
     fn count_network_failure(&self, failed: bool) {
+        // Offline, or after dispose(): not the collector's doing, not worth a report.
+        if failed && (self.disposed.get() || crate::platform::transport::offline()) {
+            return;
+        }
         let before = self.network_fails.get();
         // Once reported, the count stays past the threshold: never a second report.
         if !failed && before < NETWORK_FAILS_REPORTED {

@@ -24,12 +24,23 @@ export function OwnClient() {
       c.off("connectionStateChanged", on);
     };
   }, []);
-  useMauWatch(client, { token });
-  const stats = useMauStats();
   return (
     <main>
       <p id="state">{state}</p>
-      <p id="delivered">{stats ? String(stats.delivered) : "-"}</p>
+      {client && state === "connected" && <Watcher client={client} token={token} />}
     </main>
+  );
+}
+
+/** Mounted once the client is connected, so StrictMode mounts, unmounts and mounts it with
+ * a connected client: a second watch would count a second connect at once. */
+function Watcher({ client, token }: { client: Client; token?: string }) {
+  useMauWatch(client, { token });
+  const stats = useMauStats();
+  return (
+    <>
+      <p id="delivered">{stats ? String(stats.delivered) : "-"}</p>
+      <p id="seen">{stats ? String(stats.connectsSeen) : "-"}</p>
+    </>
   );
 }
