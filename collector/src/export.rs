@@ -150,7 +150,8 @@ pub async fn write_identities<W: Write>(
     Ok(enc.count())
 }
 
-/// The month's reconciliation report, read from the store.
+/// The month's reconciliation report, read from the store, with its savings and (the
+/// current month only) its forecast.
 pub async fn report(
     store: &Store,
     month: Month,
@@ -162,7 +163,7 @@ pub async fn report(
     let contexts = store.contexts(month).await?;
     let tokens = store.tokens(month).await?;
     let erased = store.erased(month).await?;
-    Ok(reconcile::build(
+    let report = reconcile::build(
         &month.to_string(),
         &activity,
         &tokens,
@@ -170,7 +171,8 @@ pub async fn report(
         usage_records,
     )
     .with_erased(erased.max(0) as u64)
-    .with_savings(&contexts, &activity, pricing))
+    .with_savings(&contexts, &activity, pricing);
+    crate::forecast::attach(store, report, pricing).await
 }
 
 #[cfg(test)]

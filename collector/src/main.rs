@@ -475,7 +475,6 @@ async fn report_cmd(
         other => other,
     };
     let report = export::report(&store, month, billed, usage, &pricing).await?;
-    let report = mau_collector::forecast::attach(&store, report, &pricing).await?;
     match format {
         ReportFormat::Text => print!("{}", reconcile::text(&report)),
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -322,12 +322,20 @@ pub fn parse_beacon(obj: &Map<String, Value>) -> Result<Beacon, WireError> {
         Some(_) => return Err(wrong_type("ticket", "a string")),
     };
 
-    let context = label(obj, "context", "bad_context", MAX_CONTEXT_BYTES, |b| {
-        b.is_ascii_alphanumeric() || b".-_:/".contains(&b)
-    })?;
-    let reason = label(obj, "reason", "bad_reason", MAX_REASON_BYTES, |b| {
-        b.is_ascii_lowercase() || b == b'_'
-    })?;
+    let context = label(
+        obj,
+        ("context", "bad_context"),
+        MAX_CONTEXT_BYTES,
+        "letters, digits and . _ : / -",
+        |b| b.is_ascii_alphanumeric() || b".-_:/".contains(&b),
+    )?;
+    let reason = label(
+        obj,
+        ("reason", "bad_reason"),
+        MAX_REASON_BYTES,
+        "lowercase letters and _",
+        |b| b.is_ascii_lowercase() || b == b'_',
+    )?;
 
     Ok(Beacon {
         context,
@@ -419,19 +427,16 @@ pub(crate) fn no_nul<'a>(s: &'a str, field: &'static str) -> Result<&'a str, Wir
     Ok(s)
 }
 
-/// An optional label of 1 to `max` bytes, each allowed by `ok`. The message describes
-/// the rule and never repeats the value (it sits beside an identity in the beacon).
+/// An optional label of 1 to `max` bytes, each allowed by `ok` (`allowed` says which in
+/// words). The message describes the rule and never repeats the value (it sits beside an
+/// identity in the beacon).
 fn label(
     obj: &Map<String, Value>,
-    field: &'static str,
-    code: &'static str,
+    (field, code): (&'static str, &'static str),
     max: usize,
+    allowed: &str,
     ok: impl Fn(u8) -> bool,
 ) -> Result<Option<String>, WireError> {
-    let allowed = match field {
-        "context" => "letters, digits and . _ : / -",
-        _ => "lowercase letters and _",
-    };
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.is_empty() && s.len() <= max && s.bytes().all(ok) => {
